@@ -1,0 +1,15 @@
+//! ThreadKit's GDExtension: one module per GDScript class, each a thin binding over
+//! `threadkit-core`.
+
+use godot::prelude::*;
+
+pub mod atomic_counter;
+
+pub use atomic_counter::AtomicCounter;
+
+struct ThreadKit;
+
+// SAFETY: the only GDExtension entry point of this library; gdext's macro generates the
+// `threadkit_init` symbol named in addons/threadkit/threadkit.gdextension.
+#[gdextension(entry_symbol = threadkit_init)]
+unsafe impl ExtensionLibrary for ThreadKit {}
