@@ -1,1 +1,68 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `demo`: build the extension (release), find or provision Godot, run the demo scene.
+//! - `test`: Rust tests, loom model tests, then the in-engine GDScript tests.
+//! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
+
+mod build;
+mod demo;
+mod engine;
+mod godot;
+mod provision;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo [--headless]                   build (release), find or provision Godot, run the demo scene
+  test [--engine-only] [--filter TEXT] Rust tests, loom model tests and in-engine GDScript tests
+  godot [ARGS...]                     run the Godot the other commands use, in godot_project/
+
+Godot is taken from $GODOT, else godot4/godot on PATH, else a private copy that xtask
+provisions from Debian's archive into $THREADKIT_CACHE (default ~/.cache/threadkit).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("", &[][..]),
+    };
+    let outcome = match command {
+        "demo" => demo::run(rest),
+        "test" => test::run(rest),
+        "godot" => godot::run_passthrough(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("xtask {command}: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (this crate lives in rust/xtask).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
+}
+
+pub fn godot_project_dir() -> PathBuf {
+    workspace_root().join("godot_project")
+}

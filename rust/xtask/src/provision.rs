@@ -1,0 +1,295 @@
+//! A private Godot from Debian's archive, for machines that have none.
+//!
+//! apt-get runs with a private configuration (its own sources list naming suite sid, an empty
+//! dpkg status so it resolves the whole library closure, its own cache and lists) in download-only
+//! mode, so nothing is installed system-wide and no root-owned state changes. Each .deb is
+//! unpacked with `dpkg-deb -x` into one folder, and a small launcher script starts the binary
+//! through that folder's own dynamic loader with that folder's libraries, so the host's (possibly
+//! older) libc is never mixed in.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::godot::find_on_path;
+use crate::{Result, workspace_root};
+
+const SUITE: &str = "sid";
+const PACKAGE: &str = "godot";
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// The cache folder: `$THREADKIT_CACHE`, else `$XDG_CACHE_HOME/threadkit`, else
+/// `~/.cache/threadkit`, else target/threadkit-cache.
+fn cache_dir() -> PathBuf {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("THREADKIT_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("threadkit")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/threadkit")))
+        .unwrap_or_else(|| workspace_root().join("target/threadkit-cache"))
+}
+
+/// The launcher of the cached private Godot, provisioning it first when there is none.
+pub fn private_godot() -> Result<PathBuf> {
+    let home = cache_dir().join(format!("godot-debian-{SUITE}"));
+    let launcher = home.join("godot");
+    if launcher.is_file() {
+        return Ok(launcher);
+    }
+    provision(&home).map_err(|error| {
+        format!(
+            "no Godot found and none could be provisioned: {error}\n\
+             Install Godot 4 and set GODOT=/path/to/godot (or put `godot` on PATH)."
+        )
+    })?;
+    Ok(launcher)
+}
+
+fn provision(home: &Path) -> Result<()> {
+    let started = Instant::now();
+    if !Path::new("/etc/debian_version").exists() || find_on_path("apt-get").is_none() {
+        return Err("this is not a Debian-family machine with apt-get".into());
+    }
+    if find_on_path("dpkg-deb").is_none() {
+        return Err("dpkg-deb is missing".into());
+    }
+    if !Path::new(KEYRING).is_file() {
+        return Err(format!("{KEYRING} is missing (package debian-archive-keyring)").into());
+    }
+    let mirror = debian_mirror()?;
+    println!(
+        "xtask: provisioning Godot from Debian {SUITE} ({PACKAGE}) into {}",
+        home.display()
+    );
+
+    // Work in a fresh staging folder and rename it into place at the end, so an interrupted or
+    // concurrent run never leaves a half-unpacked Godot that looks complete.
+    let parent = home.parent().ok_or("cache folder has no parent")?;
+    fs::create_dir_all(parent)?;
+    let staging = parent.join(format!(".godot-staging-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    let apt = staging.join("apt");
+    for dir in [
+        "etc/sources.list.d",
+        "etc/preferences.d",
+        "etc/apt.conf.d",
+        "lists/partial",
+        "cache/archives/partial",
+    ] {
+        fs::create_dir_all(apt.join(dir))?;
+    }
+    fs::write(apt.join("status"), "")?;
+    fs::write(
+        apt.join("etc/sources.list"),
+        format!("deb [signed-by={KEYRING}] {mirror} {SUITE} main\n"),
+    )?;
+    let config = apt.join("apt.conf");
+    fs::write(&config, apt_config(&apt))?;
+
+    let apt_get = |args: &[&str]| -> Result<()> {
+        let status = Command::new("apt-get")
+            .env("APT_CONFIG", &config)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-q", "-y"])
+            .args(args)
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {} failed ({status})", args.join(" ")).into())
+        }
+    };
+    apt_get(&["update"])?;
+    apt_get(&[
+        "install",
+        "--download-only",
+        "--no-install-recommends",
+        PACKAGE,
+    ])?;
+
+    let root = staging.join("root");
+    fs::create_dir_all(&root)?;
+    let mut debs = 0;
+    for entry in fs::read_dir(apt.join("cache/archives"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "deb") {
+            let status = Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(&path)
+                .arg(&root)
+                .status()?;
+            if !status.success() {
+                return Err(format!("dpkg-deb -x {} failed", path.display()).into());
+            }
+            debs += 1;
+        }
+    }
+    fs::remove_dir_all(&apt)?; // The .debs are unpacked; keep the cache small.
+
+    let final_root = home.join("root");
+    fs::write(staging.join("godot"), launcher_script(&final_root, &root)?)?;
+    fs::set_permissions(staging.join("godot"), fs::Permissions::from_mode(0o755))?;
+    match fs::rename(&staging, home) {
+        Ok(()) => {}
+        // Another run finished first: keep its copy.
+        Err(_) if home.join("godot").is_file() => fs::remove_dir_all(&staging)?,
+        Err(error) => return Err(error.into()),
+    }
+    println!(
+        "xtask: provisioned Godot ({debs} packages) in {:.1} s; to reuse it elsewhere: GODOT={}",
+        started.elapsed().as_secs_f64(),
+        home.join("godot").display()
+    );
+    Ok(())
+}
+
+/// An apt configuration that reads and writes only below `apt`.
+fn apt_config(apt: &Path) -> String {
+    let d = apt.display();
+    format!(
+        r#"Dir::Etc "{d}/etc/";
+Dir::Etc::Parts "{d}/etc/apt.conf.d/";
+Dir::Etc::TrustedParts "/etc/apt/trusted.gpg.d/";
+Dir::State "{d}/";
+Dir::State::Lists "{d}/lists/";
+Dir::State::status "{d}/status";
+Dir::Cache "{d}/cache/";
+Dir::Log "{d}/log/";
+APT::Install-Recommends "false";
+APT::Get::AllowUnauthenticated "false";
+Debug::NoLocking "true";
+// The files live in a private folder that apt's unprivileged download user cannot enter.
+APT::Sandbox::User "root";
+Acquire::Languages "none";
+// sid's Release file can outlive its Valid-Until on a mirror that is not refreshed daily.
+Acquire::Check-Valid-Until "false";
+"#
+    )
+}
+
+/// The Debian archive this machine's apt already uses (so no host is hard-coded here), or
+/// `$THREADKIT_DEBIAN_MIRROR`.
+fn debian_mirror() -> Result<String> {
+    if let Some(mirror) = std::env::var("THREADKIT_DEBIAN_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+    {
+        return Ok(mirror);
+    }
+    let mut texts: Vec<String> = fs::read_to_string("/etc/apt/sources.list")
+        .into_iter()
+        .collect();
+    if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = path.to_string_lossy();
+            if name.ends_with(".list") || name.ends_with(".sources") {
+                texts.extend(fs::read_to_string(&path).ok());
+            }
+        }
+    }
+    texts
+        .iter()
+        .flat_map(|text| archive_uris(text))
+        .find(|uri| uri.trim_end_matches('/').ends_with("/debian"))
+        .ok_or_else(|| {
+            "this machine's apt sources name no Debian archive (a URI ending in /debian); \
+             set THREADKIT_DEBIAN_MIRROR to one"
+                .into()
+        })
+}
+
+/// URIs in a sources file, one-line (`deb [opts] URI suite ...`) or deb822 (`URIs: ...`) style.
+fn archive_uris(text: &str) -> Vec<String> {
+    let mut uris = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("URIs:") {
+            uris.extend(rest.split_whitespace().map(String::from));
+        } else if let Some(rest) = line.strip_prefix("deb ") {
+            let rest = match rest.trim_start().strip_prefix('[') {
+                Some(options) => options.split_once(']').map_or("", |(_, r)| r),
+                None => rest,
+            };
+            uris.extend(rest.split_whitespace().next().map(String::from));
+        }
+    }
+    uris
+}
+
+/// A shell launcher that runs the unpacked binary through the unpacked dynamic loader.
+/// Paths are written for `final_root` (where the folder will live); `root` is where it is now.
+fn launcher_script(final_root: &Path, root: &Path) -> Result<String> {
+    let loader = find_files(root, &|name| {
+        name.starts_with("ld-linux") && name.contains(".so")
+    })
+    .into_iter()
+    .next()
+    .ok_or("the unpacked packages hold no ld-linux dynamic loader")?;
+    let mut library_dirs: Vec<PathBuf> =
+        find_files(root, &|name| name.ends_with(".so") || name.contains(".so."))
+            .into_iter()
+            .filter_map(|file| file.parent().map(Path::to_path_buf))
+            .collect();
+    library_dirs.sort_by_key(|dir| (dir.components().count(), dir.clone()));
+    library_dirs.dedup();
+    let relocate = |path: &Path| final_root.join(path.strip_prefix(root).unwrap_or(path));
+    let library_path = library_dirs
+        .iter()
+        .map(|dir| relocate(dir).display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    Ok(format!(
+        "#!/bin/sh\n# Godot from Debian {SUITE}, unpacked privately by `cargo xtask`; runs on its own libraries.\n\
+         exec '{}' --library-path '{}' '{}' \"$@\"\n",
+        relocate(&loader).display(),
+        library_path,
+        relocate(&root.join("usr/bin/godot")).display()
+    ))
+}
+
+fn find_files(dir: &Path, wanted: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            found.extend(find_files(&path, wanted));
+        } else if wanted(&entry.file_name().to_string_lossy()) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_uris_from_both_sources_formats() {
+        let one_line = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\ndeb http://other.example/debian-security bookworm-security main\n";
+        assert_eq!(
+            archive_uris(one_line),
+            [
+                "http://mirror.example/debian",
+                "http://other.example/debian-security"
+            ]
+        );
+        let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n";
+        assert_eq!(archive_uris(deb822), ["http://mirror.example/debian"]);
+    }
+}

@@ -1,0 +1,209 @@
+//! `cargo xtask test`: every Rust test, the loom model tests, then the in-engine GDScript tests,
+//! closing with one line `N passed, N failed` over all of them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::build::{Profile, build_and_install};
+use crate::engine::{Watch, import_project, watch};
+use crate::godot::Godot;
+use crate::{Result, workspace_root};
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    problems: Vec<String>,
+}
+
+impl Tally {
+    fn fail(&mut self, problem: String) {
+        self.failed += 1;
+        self.problems.push(problem);
+    }
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let mut engine_only = false;
+    let mut filter = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--engine-only" => engine_only = true,
+            "--filter" => filter = Some(args.next().ok_or("--filter needs a value")?.clone()),
+            other => return Err(format!("unknown option {other}").into()),
+        }
+    }
+
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    if !engine_only {
+        cargo_tests("Rust tests", &["test", "--workspace"], &[], &mut tally)?;
+        let loom_target = workspace_root().join("target/loom");
+        let rustflags = format!(
+            "{} --cfg loom",
+            std::env::var("RUSTFLAGS").unwrap_or_default()
+        );
+        cargo_tests(
+            "loom model tests",
+            &[
+                "test",
+                "--package",
+                "threadkit-core",
+                "--test",
+                "loom",
+                "--release",
+            ],
+            &[
+                ("RUSTFLAGS", rustflags.trim()),
+                ("CARGO_TARGET_DIR", &loom_target.to_string_lossy()),
+                ("LOOM_MAX_PREEMPTIONS", "3"),
+            ],
+            &mut tally,
+        )?;
+    }
+    engine_tests(filter.as_deref(), &mut tally)?;
+
+    println!(
+        "\nxtask test finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    for problem in &tally.problems {
+        println!("FAILED: {problem}");
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs a cargo test command, echoing it and adding up its `test result:` lines.
+fn cargo_tests(stage: &str, args: &[&str], env: &[(&str, &str)], tally: &mut Tally) -> Result<()> {
+    println!("\nxtask: {stage}: cargo {}", args.join(" "));
+    let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some((p, f)) = parse_cargo_result(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait()?;
+    tally.passed += passed;
+    tally.failed += failed;
+    if failed > 0 {
+        tally.problems.push(format!("{stage}: {failed} failed"));
+    } else if !status.success() {
+        tally.fail(format!(
+            "{stage}: cargo exited with {status} (did it build?)"
+        ));
+    }
+    Ok(())
+}
+
+/// `test result: ok. 10 passed; 0 failed; ...` -> (10, 0)
+fn parse_cargo_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';').find_map(|part| {
+            part.trim()
+                .strip_suffix(word)?
+                .trim()
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    Some((count(" passed")?, count(" failed")?))
+}
+
+/// `N passed, N failed` from the GDScript runner.
+fn parse_summary(line: &str) -> Option<(u64, u64)> {
+    let (passed, failed) = line.trim().split_once(", ")?;
+    Some((
+        passed.strip_suffix(" passed")?.parse().ok()?,
+        failed.strip_suffix(" failed")?.parse().ok()?,
+    ))
+}
+
+fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
+    println!("\nxtask: in-engine tests");
+    let setup = build_and_install(Profile::Dev).and_then(|_| {
+        let godot = Godot::locate()?;
+        import_project(&godot)?;
+        Ok(godot)
+    });
+    let godot = match setup {
+        Ok(godot) => godot,
+        Err(error) => {
+            tally.fail(format!("in-engine tests could not start: {error}"));
+            return Ok(());
+        }
+    };
+    let mut args = vec![
+        "--headless".to_string(),
+        "-s".into(),
+        "res://tests/run_tests.gd".into(),
+    ];
+    if let Some(filter) = filter {
+        args.extend(["--".into(), format!("--filter={filter}")]);
+    }
+    let outcome = watch(
+        godot.command(&args),
+        Watch {
+            total: Duration::from_secs(600),
+            per_test: Duration::from_secs(120),
+            echo: true,
+        },
+    )?;
+    match outcome.stdout.iter().rev().find_map(|l| parse_summary(l)) {
+        Some((passed, failed)) => {
+            tally.passed += passed;
+            tally.failed += failed;
+            if failed > 0 {
+                tally
+                    .problems
+                    .push(format!("in-engine tests: {failed} failed (see FAIL lines)"));
+            }
+        }
+        None => tally.fail("in-engine tests: the runner did not print its summary".into()),
+    }
+    // The run as a whole is one more check: clean exit, no engine-level error, no hang.
+    if outcome.succeeded() {
+        tally.passed += 1;
+    } else {
+        tally.fail(format!("in-engine run: {}", outcome.problems().join("; ")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cargo_result_lines() {
+        let ok = "test result: ok. 10 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.02s";
+        assert_eq!(parse_cargo_result(ok), Some((10, 0)));
+        let bad = "test result: FAILED. 9 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(parse_cargo_result(bad), Some((9, 1)));
+        assert_eq!(parse_cargo_result("running 3 tests"), None);
+    }
+
+    #[test]
+    fn parses_runner_summary() {
+        assert_eq!(parse_summary("12 passed, 0 failed"), Some((12, 0)));
+        assert_eq!(parse_summary("PASS counter.x"), None);
+    }
+}
