@@ -1,0 +1,27 @@
+extends "res://tests/support/test_case.gd"
+## The GDScript examples in the top-level README.md must compile and run without errors.
+
+
+func test_quick_start_runs() -> void:
+	var blocks := _gdscript_blocks()
+	assert_true(blocks.size() >= 1, "README.md has a gdscript block")
+	for source in blocks:
+		var script := GDScript.new()
+		script.source_code = source
+		assert_eq(script.reload(), OK, "README example compiles")
+		if not script.can_instantiate():
+			continue
+		var example: Node = script.new()
+		add_child(example)  # Runs its _ready().
+		example.queue_free()
+	await get_tree().process_frame
+
+
+func _gdscript_blocks() -> Array[String]:
+	var path := ProjectSettings.globalize_path("res://").path_join("../README.md")
+	var text := FileAccess.get_file_as_string(path)
+	var blocks: Array[String] = []
+	var parts := text.split("```gdscript\n")
+	for i in range(1, parts.size()):
+		blocks.append(parts[i].split("```")[0])
+	return blocks
