@@ -1,11 +1,21 @@
 //! Engine-agnostic concurrency primitives behind ThreadKit.
 //!
 //! Nothing here depends on Godot: the `threadkit` extension crate converts Variants and Callables
-//! and forwards to these types, and Rust gdext crates can use them directly. Every atomic, lock and
-//! thread spawn is imported through [`sync`], so the loom model tests (`--cfg loom`) check the real
-//! code rather than a copy.
+//! and forwards to these types, and Rust gdext crates can use them directly. The atomics, locks
+//! and condition variables of the model-checked parts are imported through one `sync` module, so
+//! the loom tests (`--cfg loom`) check the real code rather than a copy.
 
 pub mod counter;
+pub mod drain;
+pub mod latch;
+#[cfg(not(loom))]
+pub mod pool;
 mod sync;
+pub mod task;
 
 pub use counter::{AtomicF64, Counter};
+pub use drain::{DrainLimits, DrainReport, drain};
+pub use latch::Latch;
+#[cfg(not(loom))]
+pub use pool::{Pool, PoolStats, Priority, current_task, is_worker_thread};
+pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState};

@@ -59,3 +59,92 @@ fn increments_from_threads_are_exact() {
         assert_eq!(c.get(), 2);
     });
 }
+
+mod task {
+    use super::*;
+    use threadkit_core::{CancelOutcome, Latch, Outcome, Status, Task};
+
+    /// A worker runs the task while another thread waits for it: the waiter always sees the
+    /// stored outcome once the task's latch opens.
+    #[test]
+    fn completion_handoff_publishes_the_outcome() {
+        loom::model(|| {
+            let task = Arc::new(Task::<u32>::new(1, Box::new(|_| Ok(42))));
+            let worker = {
+                let task = task.clone();
+                thread::spawn(move || task.run())
+            };
+            task.state().wait();
+            assert_eq!(task.outcome(), Some(Outcome::Completed(42)));
+            assert_eq!(worker.join().unwrap(), Some(Status::Completed));
+        });
+    }
+
+    /// `cancel` racing `run`: exactly one of them decides the outcome, and the job runs only
+    /// when the task was not cancelled before it started.
+    #[test]
+    fn cancel_versus_start_has_exactly_one_winner() {
+        loom::model(|| {
+            let ran = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let task = {
+                let ran = ran.clone();
+                Arc::new(Task::<u32>::new(
+                    1,
+                    Box::new(move |_| {
+                        ran.store(true, loom::sync::atomic::Ordering::SeqCst);
+                        Ok(7)
+                    }),
+                ))
+            };
+            let worker = {
+                let task = task.clone();
+                thread::spawn(move || task.run())
+            };
+            let cancel = task.cancel();
+            let run = worker.join().unwrap();
+            let ran = ran.load(loom::sync::atomic::Ordering::SeqCst);
+            match cancel {
+                CancelOutcome::CancelledBeforeStart => {
+                    assert_eq!(run, None);
+                    assert!(!ran);
+                }
+                // The worker started first: the cancel request makes it end Cancelled.
+                CancelOutcome::Requested => {
+                    assert!(ran);
+                    assert_eq!(run, Some(Status::Cancelled));
+                }
+                CancelOutcome::TooLate => {
+                    assert!(ran);
+                    assert_eq!(run, Some(Status::Completed));
+                }
+            }
+            assert!(task.state().wait_timeout(std::time::Duration::ZERO));
+            let expected = if run == Some(Status::Completed) {
+                Outcome::Completed(7)
+            } else {
+                Outcome::Cancelled
+            };
+            assert_eq!(task.outcome(), Some(expected));
+        });
+    }
+
+    #[test]
+    fn latch_wakes_every_waiter_once_set() {
+        loom::model(|| {
+            let latch = Arc::new(Latch::new());
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let latch = latch.clone();
+                    thread::spawn(move || {
+                        latch.wait();
+                        assert!(latch.is_set());
+                    })
+                })
+                .collect();
+            latch.set();
+            for waiter in waiters {
+                waiter.join().unwrap();
+            }
+        });
+    }
+}

@@ -1,0 +1,418 @@
+//! The worker pool: N threads run [`Task`]s by priority; each finished task is sent to a
+//! completion queue that the main thread drains (see [`crate::drain`]).
+//!
+//! Idle workers block on crossbeam channels: no spinning, no sleep loops. Stopping the pool
+//! cancels every task still queued (each delivers a `Cancelled` completion), asks running tasks
+//! to cancel, and joins the workers when asked to wait.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, select, unbounded};
+use parking_lot::{Mutex, RwLock};
+
+use crate::task::{CancelOutcome, Job, Status, Task, TaskState};
+
+/// The most worker threads a pool accepts: far past any core count, low enough to catch a typo.
+pub const MAX_THREADS: usize = 256;
+
+/// How many finished task ids [`Pool::status_of`] still remembers after they were collected.
+const RECENT_STATUSES: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    /// Runs before every waiting `Normal` task.
+    High,
+    Normal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    AlreadyRunning,
+    /// Zero or more than [`MAX_THREADS`].
+    InvalidThreadCount(usize),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::AlreadyRunning => f.write_str("the workers are already running"),
+            StartError::InvalidThreadCount(n) => {
+                write!(f, "{n} threads is not between 1 and {MAX_THREADS}")
+            }
+        }
+    }
+}
+
+/// Submitting to a pool that is not running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped;
+
+/// Counters since the pool was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PoolStats {
+    pub submitted: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Queued, not yet started.
+    pub pending: u64,
+    /// Running now (the busy workers).
+    pub running: u64,
+    pub workers: u64,
+    /// Mean run time of the tasks that ran, in microseconds.
+    pub mean_task_usec: f64,
+}
+
+thread_local! {
+    /// The task the current worker thread is running, for `is_cancelled`/`report_progress`.
+    static CURRENT_TASK: RefCell<Option<Arc<TaskState>>> = const { RefCell::new(None) };
+    /// Which pool the current thread works for (the address of its shared state), if any.
+    static WORKER_OF: RefCell<usize> = const { RefCell::new(0) };
+}
+
+/// The state of the task running on this thread, when this thread is a pool worker running one.
+pub fn current_task() -> Option<Arc<TaskState>> {
+    CURRENT_TASK.with(|current| current.borrow().clone())
+}
+
+/// Whether this thread is a worker of any ThreadKit pool.
+pub fn is_worker_thread() -> bool {
+    WORKER_OF.with(|of| *of.borrow() != 0)
+}
+
+/// A pool of worker threads with a completion queue. Cloning shares the same pool.
+pub struct Pool<R> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R> Clone for Pool<R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+struct Shared<R> {
+    running: RwLock<Option<Running<R>>>,
+    completed_tx: Sender<Arc<Task<R>>>,
+    completed_rx: Receiver<Arc<Task<R>>>,
+    /// Submitted tasks whose completion has not been collected yet.
+    tasks: Mutex<HashMap<u64, Arc<Task<R>>>>,
+    recent: Mutex<VecDeque<(u64, Status)>>,
+    next_id: AtomicU64,
+    submitted: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    cancelled: AtomicU64,
+    pending: AtomicI64,
+    busy: AtomicI64,
+    run_nanos: AtomicU64,
+    runs: AtomicU64,
+}
+
+struct Running<R> {
+    high: Sender<Arc<Task<R>>>,
+    normal: Sender<Arc<Task<R>>>,
+    high_rx: Receiver<Arc<Task<R>>>,
+    normal_rx: Receiver<Arc<Task<R>>>,
+    stopping: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl<R: Send + 'static> Default for Pool<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Send + 'static> Pool<R> {
+    /// A pool with no workers yet; see [`Pool::start`].
+    pub fn new() -> Self {
+        let (completed_tx, completed_rx) = unbounded();
+        Self {
+            shared: Arc::new(Shared {
+                running: RwLock::new(None),
+                completed_tx,
+                completed_rx,
+                tasks: Mutex::new(HashMap::new()),
+                recent: Mutex::new(VecDeque::new()),
+                next_id: AtomicU64::new(1),
+                submitted: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                cancelled: AtomicU64::new(0),
+                pending: AtomicI64::new(0),
+                busy: AtomicI64::new(0),
+                run_nanos: AtomicU64::new(0),
+                runs: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts `threads` workers named `{name_prefix}{index}`.
+    pub fn start(&self, threads: usize, name_prefix: &str) -> Result<(), StartError> {
+        if threads == 0 || threads > MAX_THREADS {
+            return Err(StartError::InvalidThreadCount(threads));
+        }
+        let mut running = self.shared.running.write();
+        if running.is_some() {
+            return Err(StartError::AlreadyRunning);
+        }
+        let (high, high_rx) = unbounded();
+        let (normal, normal_rx) = unbounded();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let workers = (0..threads)
+            .map(|index| {
+                let shared = self.shared.clone();
+                let (high_rx, normal_rx) = (high_rx.clone(), normal_rx.clone());
+                let stopping = stopping.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name_prefix}{index}"))
+                    .spawn(move || shared.work(&high_rx, &normal_rx, &stopping))
+                    .expect("the OS refused to start a worker thread")
+            })
+            .collect();
+        *running = Some(Running {
+            high,
+            normal,
+            high_rx,
+            normal_rx,
+            stopping,
+            workers,
+        });
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.shared.running.read().is_some()
+    }
+
+    pub fn worker_count(&self) -> usize {
+        self.shared
+            .running
+            .read()
+            .as_ref()
+            .map_or(0, |r| r.workers.len())
+    }
+
+    /// Stops the workers: queued tasks are cancelled, running ones asked to cancel. With `wait`,
+    /// returns once every worker has exited (except the calling thread, when a task stops its
+    /// own pool). Returns how many queued tasks were cancelled. Does nothing if not running.
+    pub fn stop(&self, wait: bool) -> usize {
+        let Some(running) = self.shared.running.write().take() else {
+            return 0;
+        };
+        running.stopping.store(true, Ordering::Release);
+        drop((running.high, running.normal));
+        let mut cancelled = 0;
+        for task in running
+            .high_rx
+            .try_iter()
+            .chain(running.normal_rx.try_iter())
+        {
+            if self.shared.cancel_task(&task) == CancelOutcome::CancelledBeforeStart {
+                cancelled += 1;
+            }
+        }
+        let in_flight: Vec<_> = self.shared.tasks.lock().values().cloned().collect();
+        for task in in_flight {
+            if task.status() == Status::Running {
+                task.cancel();
+            }
+        }
+        if wait {
+            let me = std::thread::current().id();
+            for worker in running.workers {
+                if worker.thread().id() != me {
+                    let _ = worker.join();
+                }
+            }
+        }
+        cancelled
+    }
+
+    /// Queues `job`; returns its task (whose id is > 0), or [`Stopped`].
+    pub fn submit(
+        &self,
+        priority: Priority,
+        job: impl FnOnce(&TaskState) -> Result<R, String> + Send + 'static,
+    ) -> Result<Arc<Task<R>>, Stopped> {
+        self.submit_boxed(priority, Box::new(job))
+    }
+
+    pub fn submit_boxed(&self, priority: Priority, job: Job<R>) -> Result<Arc<Task<R>>, Stopped> {
+        let running = self.shared.running.read();
+        let running = running.as_ref().ok_or(Stopped)?;
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = Arc::new(Task::new(id, job));
+        self.shared.tasks.lock().insert(id, task.clone());
+        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.pending.fetch_add(1, Ordering::Relaxed);
+        let queue = match priority {
+            Priority::High => &running.high,
+            Priority::Normal => &running.normal,
+        };
+        // Cannot fail: the receivers live in `running`, which the read lock keeps alive.
+        let _ = queue.send(task.clone());
+        Ok(task)
+    }
+
+    /// A task whose completion has not been collected yet.
+    pub fn task(&self, id: u64) -> Option<Arc<Task<R>>> {
+        self.shared.tasks.lock().get(&id).cloned()
+    }
+
+    /// The status of task `id`: live tasks, then the last few thousand collected ones.
+    pub fn status_of(&self, id: u64) -> Option<Status> {
+        if let Some(task) = self.task(id) {
+            return Some(task.status());
+        }
+        let recent = self.shared.recent.lock();
+        recent.iter().rev().find(|(i, _)| *i == id).map(|(_, s)| *s)
+    }
+
+    /// Cancels task `id` if it is still pending, or asks it to stop if running. `None` when no
+    /// such task is in flight.
+    pub fn cancel(&self, id: u64) -> Option<CancelOutcome> {
+        let task = self.task(id)?;
+        Some(self.shared.cancel_task(&task))
+    }
+
+    /// Finished tasks, in the order they finished, for the main thread to collect.
+    pub fn completions(&self) -> &Receiver<Arc<Task<R>>> {
+        &self.shared.completed_rx
+    }
+
+    /// Forgets a finished task once its completion was handled (its status stays queryable for
+    /// a while through [`Pool::status_of`]).
+    pub fn collect(&self, task: &Task<R>) {
+        self.shared.tasks.lock().remove(&task.id());
+        let mut recent = self.shared.recent.lock();
+        if recent.len() == RECENT_STATUSES {
+            recent.pop_front();
+        }
+        recent.push_back((task.id(), task.status()));
+    }
+
+    /// Tasks submitted and not yet collected.
+    pub fn outstanding(&self) -> usize {
+        self.shared.tasks.lock().len()
+    }
+
+    /// Blocks until `task` has finished, or `timeout` passed; returns whether it finished. On a
+    /// worker of this pool a task that has not started is run right here, so a task waiting for
+    /// another never deadlocks the pool, however few workers it has.
+    pub fn wait(&self, task: &Arc<Task<R>>, timeout: Option<Duration>) -> bool {
+        if self.is_own_worker() && task.status() == Status::Pending {
+            self.shared.execute(task);
+        }
+        match timeout {
+            None => {
+                task.state().wait();
+                true
+            }
+            Some(timeout) => task.state().wait_timeout(timeout),
+        }
+    }
+
+    /// Whether the calling thread is one of this pool's workers.
+    pub fn is_own_worker(&self) -> bool {
+        WORKER_OF.with(|of| *of.borrow() == Arc::as_ptr(&self.shared) as usize)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let s = &self.shared;
+        let runs = s.runs.load(Ordering::Relaxed);
+        PoolStats {
+            submitted: s.submitted.load(Ordering::Relaxed),
+            completed: s.completed.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            cancelled: s.cancelled.load(Ordering::Relaxed),
+            pending: s.pending.load(Ordering::Relaxed).max(0) as u64,
+            running: s.busy.load(Ordering::Relaxed).max(0) as u64,
+            workers: self.worker_count() as u64,
+            mean_task_usec: if runs == 0 {
+                0.0
+            } else {
+                s.run_nanos.load(Ordering::Relaxed) as f64 / runs as f64 / 1000.0
+            },
+        }
+    }
+}
+
+impl<R: Send + 'static> Shared<R> {
+    fn work(
+        self: &Arc<Self>,
+        high: &Receiver<Arc<Task<R>>>,
+        normal: &Receiver<Arc<Task<R>>>,
+        stopping: &AtomicBool,
+    ) {
+        WORKER_OF.with(|of| *of.borrow_mut() = Arc::as_ptr(self) as usize);
+        while let Some(task) = next_task(high, normal) {
+            if stopping.load(Ordering::Acquire) {
+                self.cancel_task(&task);
+            } else {
+                self.execute(&task);
+            }
+        }
+    }
+
+    /// Runs `task` on this thread if it is still pending, and delivers its completion.
+    fn execute(&self, task: &Arc<Task<R>>) {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(task.state().clone()));
+        let started = Instant::now();
+        let ran = task.run_then(|| {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+        });
+        CURRENT_TASK.with(|c| *c.borrow_mut() = previous);
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+        if let Some(status) = ran {
+            self.run_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.runs.fetch_add(1, Ordering::Relaxed);
+            self.deliver(task, status);
+        }
+    }
+
+    fn cancel_task(&self, task: &Arc<Task<R>>) -> CancelOutcome {
+        let outcome = task.cancel();
+        if outcome == CancelOutcome::CancelledBeforeStart {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            self.deliver(task, Status::Cancelled);
+        }
+        outcome
+    }
+
+    fn deliver(&self, task: &Arc<Task<R>>, status: Status) {
+        let counter = match status {
+            Status::Completed => &self.completed,
+            Status::Failed => &self.failed,
+            _ => &self.cancelled,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // Cannot fail: `self` owns the receiver.
+        let _ = self.completed_tx.send(task.clone());
+    }
+}
+
+/// High priority first; blocks while both queues are empty; `None` once they are closed and
+/// drained.
+fn next_task<T>(high: &Receiver<T>, normal: &Receiver<T>) -> Option<T> {
+    if let Ok(task) = high.try_recv() {
+        return Some(task);
+    }
+    if let Ok(task) = normal.try_recv() {
+        return Some(task);
+    }
+    select! {
+        recv(high) -> task => task.ok().or_else(|| normal.recv().ok()),
+        recv(normal) -> task => task.ok().or_else(|| high.recv().ok()),
+    }
+}

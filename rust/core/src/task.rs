@@ -1,0 +1,364 @@
+//! One unit of pool work: its life-cycle state machine, cancellation flag, progress and result.
+//!
+//! Every task ends exactly once, in [`Status::Completed`], [`Status::Failed`] or
+//! [`Status::Cancelled`]. Every transition, including a cancel request, is a compare-and-swap on
+//! one atomic, so a `cancel` racing a worker's `try_start` or `finish` has exactly one winner:
+//! either the task runs, or it is cancelled before it starts, never both and never neither; and a
+//! cancel that answers `Requested` always ends the task Cancelled.
+
+use std::time::Duration;
+
+use crate::counter::AtomicF64;
+use crate::latch::Latch;
+use crate::sync::{AtomicU8, Mutex, Ordering};
+
+/// Where a task is in its life. The numbers are the GDScript `STATUS_*` constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    Pending = 1,
+    Running = 2,
+    Completed = 3,
+    Failed = 4,
+    Cancelled = 5,
+}
+
+impl Status {
+    fn from_u8(value: u8) -> Status {
+        match value {
+            1 => Status::Pending,
+            2 => Status::Running,
+            3 => Status::Completed,
+            4 => Status::Failed,
+            _ => Status::Cancelled,
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+}
+
+/// What `cancel` achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The task had not started and now never will: the caller must deliver its cancellation.
+    CancelledBeforeStart,
+    /// The task is running; it was asked to stop (see [`TaskState::is_cancel_requested`]) and
+    /// will end [`Status::Cancelled`] whatever its job returns.
+    Requested,
+    /// The task had already finished.
+    TooLate,
+}
+
+/// Internal state value for "running, and asked to cancel": reported as [`Status::Running`].
+/// Keeping the request in the same atomic as the status makes `cancel` and `finish`
+/// linearizable: a `Requested` answer guarantees a `Cancelled` end.
+const CANCEL_REQUESTED: u8 = 6;
+
+/// The engine-agnostic, payload-free part of a task, shared with the code that runs it (for
+/// `is_cancelled` and `report_progress`) and with anyone who waits on it.
+#[derive(Debug)]
+pub struct TaskState {
+    state: AtomicU8,
+    progress: AtomicF64,
+    finished: Latch,
+}
+
+impl Default for TaskState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TaskState {
+    pub fn new() -> Self {
+        Self {
+            state: AtomicU8::new(Status::Pending as u8),
+            progress: AtomicF64::new(0.0),
+            finished: Latch::new(),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self.state.load(Ordering::Acquire) {
+            CANCEL_REQUESTED => Status::Running,
+            value => Status::from_u8(value),
+        }
+    }
+
+    /// Moves the state on by `next(current)` (None: leave it) in one compare-and-swap loop;
+    /// returns the state it moved from, or the state that made `next` refuse.
+    fn update(&self, next: impl Fn(u8) -> Option<u8>) -> Result<u8, u8> {
+        self.state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, next)
+    }
+
+    /// Pending → Running. `false` when the task was cancelled first (or already started).
+    pub fn try_start(&self) -> bool {
+        self.update(|s| (s == Status::Pending as u8).then_some(Status::Running as u8))
+            .is_ok()
+    }
+
+    /// Cancels a pending task, or asks a running one to stop.
+    pub fn cancel(&self) -> CancelOutcome {
+        let moved = self.update(|s| match s {
+            s if s == Status::Pending as u8 => Some(Status::Cancelled as u8),
+            s if s == Status::Running as u8 => Some(CANCEL_REQUESTED),
+            _ => None,
+        });
+        match moved {
+            Ok(from) if from == Status::Pending as u8 => CancelOutcome::CancelledBeforeStart,
+            Ok(_) | Err(CANCEL_REQUESTED) => CancelOutcome::Requested,
+            Err(_) => CancelOutcome::TooLate,
+        }
+    }
+
+    /// Whether someone asked this task to stop. Long tasks poll it and return early.
+    pub fn is_cancel_requested(&self) -> bool {
+        let state = self.state.load(Ordering::Acquire);
+        state == CANCEL_REQUESTED || state == Status::Cancelled as u8
+    }
+
+    /// Running → final. A task asked to cancel while it ran ends Cancelled whatever it returned,
+    /// so a cancelled task never delivers a result. Returns the final status.
+    pub fn finish(&self, succeeded: bool) -> Status {
+        let done = if succeeded {
+            Status::Completed
+        } else {
+            Status::Failed
+        };
+        let moved = self.update(|s| match s {
+            s if s == Status::Running as u8 => Some(done as u8),
+            CANCEL_REQUESTED => Some(Status::Cancelled as u8),
+            _ => None,
+        });
+        match moved {
+            Ok(CANCEL_REQUESTED) => Status::Cancelled,
+            Ok(_) => done,
+            Err(state) => panic!("finish() on a task that was not running (state {state})"),
+        }
+    }
+
+    /// Progress in 0..=1, as last reported by the task (1 once it completed).
+    pub fn progress(&self) -> f64 {
+        self.progress.load()
+    }
+
+    /// Records progress, clamped to 0..=1 (NaN counts as 0).
+    pub fn report_progress(&self, value: f64) {
+        let clamped = if value.is_nan() {
+            0.0
+        } else {
+            value.clamp(0.0, 1.0)
+        };
+        self.progress.store(clamped);
+    }
+
+    /// Marks the end visible to waiters; called once the outcome is stored.
+    pub(crate) fn open(&self) {
+        self.finished.set();
+    }
+
+    /// Blocks until the task has finished and its outcome is stored.
+    pub fn wait(&self) {
+        self.finished.wait();
+    }
+
+    /// Like [`TaskState::wait`], for at most `timeout`; returns whether it finished.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.finished.wait_timeout(timeout)
+    }
+}
+
+/// How a task ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<R> {
+    Completed(R),
+    Failed(String),
+    Cancelled,
+}
+
+/// A task's work: given its state (to poll cancellation and report progress), it returns a
+/// result or an error message.
+pub type Job<R> = Box<dyn FnOnce(&TaskState) -> Result<R, String> + Send>;
+
+/// A task: its state, its work until someone runs it, then its outcome.
+pub struct Task<R> {
+    id: u64,
+    state: crate::sync::Arc<TaskState>,
+    job: Mutex<Option<Job<R>>>,
+    outcome: Mutex<Option<Outcome<R>>>,
+}
+
+impl<R> std::fmt::Debug for Task<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("status", &self.state.status())
+            .finish()
+    }
+}
+
+impl<R> Task<R> {
+    pub fn new(id: u64, job: Job<R>) -> Self {
+        Self {
+            id,
+            state: Default::default(),
+            job: Mutex::new(Some(job)),
+            outcome: Mutex::new(None),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn state(&self) -> &crate::sync::Arc<TaskState> {
+        &self.state
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.status()
+    }
+
+    /// Runs the job on this thread if the task is still pending. Returns the final status, or
+    /// `None` if someone else started or cancelled it first. A panic in the job is caught and
+    /// turned into a failure, so it never unwinds into the pool (or into Godot).
+    pub fn run(&self) -> Option<Status> {
+        self.run_then(|| {})
+    }
+
+    /// [`Task::run`], calling `on_start` once the task is claimed and before its job runs.
+    pub fn run_then(&self, on_start: impl FnOnce()) -> Option<Status> {
+        if !self.state.try_start() {
+            return None;
+        }
+        on_start();
+        let job = self
+            .job
+            .lock()
+            .unwrap()
+            .take()
+            .expect("a pending task has its job");
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&self.state)))
+            .unwrap_or_else(|panic| Err(format!("the task panicked: {}", panic_message(&*panic))));
+        let succeeded = result.is_ok();
+        let status = self.state.finish(succeeded);
+        let outcome = match (status, result) {
+            (Status::Completed, Ok(value)) => Outcome::Completed(value),
+            (Status::Failed, Err(message)) => Outcome::Failed(message),
+            _ => Outcome::Cancelled,
+        };
+        if status == Status::Completed {
+            self.state.report_progress(1.0);
+        }
+        self.store(outcome);
+        Some(status)
+    }
+
+    /// Cancels the task; when it had not started, stores its cancellation and drops its job.
+    pub fn cancel(&self) -> CancelOutcome {
+        let outcome = self.state.cancel();
+        if outcome == CancelOutcome::CancelledBeforeStart {
+            self.job.lock().unwrap().take();
+            self.store(Outcome::Cancelled);
+        }
+        outcome
+    }
+
+    fn store(&self, outcome: Outcome<R>) {
+        *self.outcome.lock().unwrap() = Some(outcome);
+        self.state.open();
+    }
+
+    /// The outcome, once the task has finished.
+    pub fn outcome(&self) -> Option<Outcome<R>>
+    where
+        R: Clone,
+    {
+        self.outcome.lock().unwrap().clone()
+    }
+
+    /// Moves the outcome out (for a consumer that needs it only once).
+    pub fn take_outcome(&self) -> Option<Outcome<R>> {
+        self.outcome.lock().unwrap().take()
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_string())
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn task(job: impl FnOnce(&TaskState) -> Result<i32, String> + Send + 'static) -> Task<i32> {
+        Task::new(1, Box::new(job))
+    }
+
+    #[test]
+    fn completes_with_result_and_full_progress() {
+        let t = task(|_| Ok(7));
+        assert_eq!(t.status(), Status::Pending);
+        assert_eq!(t.run(), Some(Status::Completed));
+        assert_eq!(t.outcome(), Some(Outcome::Completed(7)));
+        assert_eq!(t.state().progress(), 1.0);
+        assert!(t.state().wait_timeout(Duration::ZERO));
+        assert_eq!(t.run(), None, "a task runs once");
+    }
+
+    #[test]
+    fn error_and_panic_become_failures() {
+        let t = task(|_| Err("bad input".into()));
+        assert_eq!(t.run(), Some(Status::Failed));
+        assert_eq!(t.outcome(), Some(Outcome::Failed("bad input".into())));
+        let t = task(|_| panic!("boom"));
+        assert_eq!(t.run(), Some(Status::Failed));
+        assert_eq!(
+            t.outcome(),
+            Some(Outcome::Failed("the task panicked: boom".into()))
+        );
+    }
+
+    #[test]
+    fn cancel_before_start_means_it_never_runs() {
+        let t = task(|_| unreachable!());
+        assert_eq!(t.cancel(), CancelOutcome::CancelledBeforeStart);
+        assert_eq!(t.run(), None);
+        assert_eq!(t.outcome(), Some(Outcome::Cancelled));
+        assert_eq!(t.cancel(), CancelOutcome::TooLate);
+    }
+
+    #[test]
+    fn cancel_while_running_is_requested_and_ends_cancelled() {
+        let t = std::sync::Arc::new(task(|state| {
+            state.report_progress(0.5);
+            Ok(1)
+        }));
+        // Simulate the race deterministically: the request lands while the job runs.
+        let state = t.state().clone();
+        assert!(state.try_start());
+        assert_eq!(t.state().cancel(), CancelOutcome::Requested);
+        assert!(state.is_cancel_requested());
+        assert_eq!(state.finish(true), Status::Cancelled);
+    }
+
+    #[test]
+    fn progress_is_clamped() {
+        let s = TaskState::new();
+        s.report_progress(1.5);
+        assert_eq!(s.progress(), 1.0);
+        s.report_progress(-1.0);
+        assert_eq!(s.progress(), 0.0);
+        s.report_progress(f64::NAN);
+        assert_eq!(s.progress(), 0.0);
+        s.report_progress(0.25);
+        assert_eq!(s.progress(), 0.25);
+    }
+}

@@ -1,0 +1,280 @@
+//! Pool behaviour with real threads and exact counts.
+#![cfg(not(loom))]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+use threadkit_core::pool::StartError;
+use threadkit_core::{DrainLimits, Outcome, Pool, Priority, Status, current_task, drain};
+
+fn pool(threads: usize) -> Pool<u64> {
+    let pool = Pool::new();
+    pool.start(threads, "test-worker-").unwrap();
+    pool
+}
+
+/// Collects every completion until `count` arrived; returns (id, outcome) pairs.
+fn collect(pool: &Pool<u64>, count: usize) -> Vec<(u64, Outcome<u64>)> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let task = pool
+            .completions()
+            .recv_timeout(Duration::from_secs(30))
+            .expect("completion within 30 s");
+        out.push((
+            task.id(),
+            task.take_outcome()
+                .expect("a delivered task has an outcome"),
+        ));
+        pool.collect(&task);
+    }
+    out
+}
+
+#[test]
+fn eight_producers_ten_thousand_tasks_each_complete_exactly_once() {
+    let pool = pool(4);
+    let runs = Arc::new(AtomicUsize::new(0));
+    thread::scope(|s| {
+        for producer in 0..8u64 {
+            let (pool, runs) = (pool.clone(), runs.clone());
+            s.spawn(move || {
+                for i in 0..10_000u64 {
+                    let runs = runs.clone();
+                    pool.submit(Priority::Normal, move |_| {
+                        runs.fetch_add(1, Ordering::Relaxed);
+                        Ok(producer * 10_000 + i)
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let done = collect(&pool, 80_000);
+    assert_eq!(runs.load(Ordering::Relaxed), 80_000);
+    let ids: HashSet<u64> = done.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 80_000, "every task completes exactly once");
+    let values: HashSet<u64> = done
+        .iter()
+        .map(|(_, o)| match o {
+            Outcome::Completed(v) => *v,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(values.len(), 80_000);
+    assert!(
+        pool.completions().try_recv().is_err(),
+        "no extra completions"
+    );
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.pending),
+        (80_000, 80_000, 0)
+    );
+    assert_eq!(pool.outstanding(), 0);
+    pool.stop(true);
+}
+
+#[test]
+fn high_priority_runs_before_waiting_normal_tasks() {
+    let pool = pool(1);
+    let (release_tx, release_rx) = bounded::<()>(0);
+    // Occupy the only worker so the others queue up.
+    pool.submit(Priority::Normal, move |_| {
+        release_rx.recv().unwrap();
+        Ok(0)
+    })
+    .unwrap();
+    let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    for (priority, tag) in [
+        (Priority::Normal, 1),
+        (Priority::Normal, 2),
+        (Priority::High, 3),
+        (Priority::High, 4),
+    ] {
+        let order = order.clone();
+        pool.submit(priority, move |_| {
+            order.lock().push(tag);
+            Ok(tag)
+        })
+        .unwrap();
+    }
+    release_tx.send(()).unwrap();
+    collect(&pool, 5);
+    assert_eq!(*order.lock(), [3, 4, 1, 2]);
+    pool.stop(true);
+}
+
+#[test]
+fn cancel_pending_and_running_tasks() {
+    let pool = pool(1);
+    let (started_tx, started_rx) = bounded::<()>(1);
+    let running = pool
+        .submit(Priority::Normal, move |state| {
+            started_tx.send(()).unwrap();
+            while !state.is_cancel_requested() {
+                thread::yield_now();
+            }
+            Ok(1)
+        })
+        .unwrap();
+    let pending = pool.submit(Priority::Normal, |_| Ok(2)).unwrap();
+    started_rx.recv().unwrap();
+    assert_eq!(
+        pool.cancel(pending.id()),
+        Some(threadkit_core::CancelOutcome::CancelledBeforeStart)
+    );
+    assert_eq!(
+        pool.cancel(running.id()),
+        Some(threadkit_core::CancelOutcome::Requested)
+    );
+    let mut done = collect(&pool, 2);
+    done.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        done,
+        [
+            (running.id(), Outcome::Cancelled),
+            (pending.id(), Outcome::Cancelled)
+        ]
+    );
+    assert_eq!(pool.status_of(pending.id()), Some(Status::Cancelled));
+    assert_eq!(pool.stats().cancelled, 2);
+    assert_eq!(
+        pool.cancel(running.id()),
+        None,
+        "collected tasks are no longer in flight"
+    );
+    pool.stop(true);
+}
+
+#[test]
+fn stop_cancels_queued_tasks_and_refuses_new_ones() {
+    let pool = pool(1);
+    let (release_tx, release_rx) = bounded::<()>(0);
+    pool.submit(Priority::Normal, move |_| {
+        release_rx.recv().unwrap();
+        Ok(0)
+    })
+    .unwrap();
+    for _ in 0..10 {
+        pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
+    }
+    thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        let _ = release_tx.send(());
+    });
+    pool.stop(true);
+    let done = collect(&pool, 11);
+    let cancelled = done
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Cancelled)
+        .count();
+    assert_eq!(
+        cancelled, 11,
+        "queued ones cancelled, running one asked to cancel"
+    );
+    assert!(pool.submit(Priority::Normal, |_| Ok(1)).is_err());
+    assert_eq!(pool.worker_count(), 0);
+}
+
+#[test]
+fn stop_start_cycles() {
+    let pool = Pool::<u64>::new();
+    for cycle in 0..20 {
+        pool.start(2, "cycle-").unwrap();
+        assert_eq!(pool.start(2, "cycle-"), Err(StartError::AlreadyRunning));
+        for i in 0..10 {
+            pool.submit(Priority::Normal, move |_| Ok(cycle * 10 + i))
+                .unwrap();
+        }
+        pool.stop(true);
+    }
+    // Every task either ran or was cancelled by the stop: 200 completions, none lost.
+    assert_eq!(collect(&pool, 200).len(), 200);
+    assert_eq!(pool.start(0, "x"), Err(StartError::InvalidThreadCount(0)));
+    assert_eq!(
+        pool.start(257, "x"),
+        Err(StartError::InvalidThreadCount(257))
+    );
+}
+
+#[test]
+fn a_task_waiting_for_a_queued_task_runs_it_inline_instead_of_deadlocking() {
+    let pool = pool(1);
+    let inner = pool.submit(Priority::Normal, |_| Ok(2));
+    let (pool2, inner) = (pool.clone(), inner.unwrap());
+    // The only worker runs `outer` (high priority, so first), which waits for `inner`, still
+    // queued behind it.
+    let outer = pool
+        .submit(Priority::High, move |_| {
+            assert!(pool2.wait(&inner, Some(Duration::from_secs(10))));
+            match inner.outcome() {
+                Some(Outcome::Completed(v)) => Ok(v * 10),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .unwrap();
+    let done = collect(&pool, 2);
+    assert!(done.contains(&(outer.id(), Outcome::Completed(20))));
+    pool.stop(true);
+}
+
+#[test]
+fn panics_fail_the_task_and_the_worker_lives_on() {
+    let pool = pool(1);
+    pool.submit(Priority::Normal, |_| panic!("kaboom")).unwrap();
+    pool.submit(Priority::Normal, |_| Ok(5)).unwrap();
+    let done = collect(&pool, 2);
+    assert_eq!(
+        done[0].1,
+        Outcome::Failed("the task panicked: kaboom".into())
+    );
+    assert_eq!(done[1].1, Outcome::Completed(5));
+    pool.stop(true);
+}
+
+#[test]
+fn current_task_reports_progress_and_is_none_elsewhere() {
+    let pool = pool(1);
+    assert!(current_task().is_none());
+    let task = pool
+        .submit(Priority::Normal, |_| {
+            current_task().expect("on a worker").report_progress(0.5);
+            Err("stop here".into())
+        })
+        .unwrap();
+    collect(&pool, 1);
+    assert_eq!(
+        task.state().progress(),
+        0.5,
+        "a failed task keeps its last progress"
+    );
+    pool.stop(true);
+}
+
+#[test]
+fn main_thread_drain_respects_the_start_length() {
+    let pool = pool(2);
+    for i in 0..50 {
+        pool.submit(Priority::Normal, move |_| Ok(i)).unwrap();
+    }
+    while pool.stats().completed < 50 {
+        thread::yield_now();
+    }
+    let limits = DrainLimits {
+        max_items: Some(20),
+        budget: None,
+    };
+    let mut seen = 0;
+    let report = drain(pool.completions(), limits, |task| {
+        pool.collect(&task);
+        seen += 1;
+    });
+    assert_eq!((report.processed, seen), (20, 20));
+    assert_eq!(pool.outstanding(), 30);
+    pool.stop(true);
+}
