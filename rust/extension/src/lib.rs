@@ -3,8 +3,11 @@
 
 use godot::prelude::*;
 
+pub mod async_task_processor;
 pub mod atomic_counter;
+mod send;
 
+pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 
 struct ThreadKit;

@@ -1,0 +1,90 @@
+//! Newtypes that carry Godot values to another thread.
+//!
+//! `Variant` and `Callable` are not `Send` because most Godot values may not be touched from two
+//! threads at once. These wrappers mark the places where we *move* one to exactly one other
+//! thread, which is sound for the reasons given on each.
+
+use godot::prelude::*;
+
+/// A Variant moved to another thread (a task's result, on its way to the main thread).
+pub struct SendVariant(pub Variant);
+
+// SAFETY: the value is moved, never shared: the sending thread keeps no handle to it. Godot's
+// reference counts (strings, arrays, dictionaries, RefCounted objects) are atomic, so the
+// receiving thread may clone or drop it. Containers are deep-copied by `detach` before they are
+// sent, so no other thread can mutate them while the receiver reads them.
+unsafe impl Send for SendVariant {}
+
+impl SendVariant {
+    /// Wraps `value`, deep-copying Arrays and Dictionaries so the receiver owns its own copy.
+    pub fn detach(value: Variant) -> Self {
+        Self(deep_copy(value))
+    }
+}
+
+/// A Callable moved to the thread that will call it (a task, to its worker).
+pub struct SendCallable(pub Callable);
+
+// SAFETY: the Callable is moved to one worker and called only there (or dropped). Godot allows
+// calling methods and lambdas from any thread (it is how `Thread.start` and `WorkerThreadPool`
+// run them); what the called code does with shared data is the caller's responsibility, as with
+// those built-ins. Its refcount is atomic, so dropping it on the worker is fine.
+unsafe impl Send for SendCallable {}
+
+impl SendCallable {
+    /// The Callable (a method, so a closure captures the whole wrapper, not just its field).
+    pub fn into_inner(self) -> Callable {
+        self.0
+    }
+}
+
+/// A copy of `value` that shares no Array or Dictionary with anyone else.
+pub fn deep_copy(value: Variant) -> Variant {
+    match value.get_type() {
+        // Through Variant's own `duplicate`, which keeps a typed array's element type.
+        VariantType::ARRAY | VariantType::DICTIONARY => {
+            value.call("duplicate", &[true.to_variant()])
+        }
+        _ => value,
+    }
+}
+
+/// A Callable parameter that may be left out: GDScript sees a `Callable` argument whose default is
+/// the null `Callable()`. (gdext allows `#[opt(default)]` only for immutable types.)
+#[derive(Clone, Debug)]
+pub struct OptionalCallable(pub Callable);
+
+impl GodotConvert for OptionalCallable {
+    type Via = Callable;
+
+    fn godot_shape() -> godot::meta::shape::GodotShape {
+        Callable::godot_shape()
+    }
+}
+
+impl ToGodot for OptionalCallable {
+    // By value (as for `i64`, whose passing mode names it; godot::meta does not export it):
+    // `#[opt(default)]` requires it, and cloning a Callable is only a refcount increment.
+    type Pass = <i64 as ToGodot>::Pass;
+
+    fn to_godot(&self) -> Callable {
+        self.0.clone()
+    }
+}
+
+impl FromGodot for OptionalCallable {
+    fn try_from_godot(via: Callable) -> Result<Self, godot::meta::error::ConvertError> {
+        Ok(Self(via))
+    }
+}
+
+// SAFETY: a Callable is an immutable value: no method changes one in place (`bind`, `unbind` and
+// friends return new Callables), and its reference count is atomic, so clones of the default may
+// be made and used from any thread. The only default ever registered is the null Callable.
+unsafe impl godot::meta::GodotImmutable for OptionalCallable {}
+
+impl OptionalCallable {
+    pub fn none() -> Self {
+        Self(Callable::invalid())
+    }
+}
