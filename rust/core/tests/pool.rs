@@ -35,6 +35,18 @@ fn collect(pool: &Pool<u64>, count: usize) -> Vec<(u64, Outcome<u64>)> {
     out
 }
 
+/// Submits a task that blocks its worker until the returned sender sends (or is dropped), so
+/// that what is submitted next queues up behind it.
+fn occupy_worker(pool: &Pool<u64>) -> crossbeam_channel::Sender<()> {
+    let (release_tx, release_rx) = bounded::<()>(0);
+    pool.submit(Priority::Normal, move |_| {
+        let _ = release_rx.recv();
+        Ok(0)
+    })
+    .unwrap();
+    release_tx
+}
+
 #[test]
 fn eight_producers_ten_thousand_tasks_each_complete_exactly_once() {
     let pool = pool(4);
@@ -82,13 +94,7 @@ fn eight_producers_ten_thousand_tasks_each_complete_exactly_once() {
 #[test]
 fn high_priority_runs_before_waiting_normal_tasks() {
     let pool = pool(1);
-    let (release_tx, release_rx) = bounded::<()>(0);
-    // Occupy the only worker so the others queue up.
-    pool.submit(Priority::Normal, move |_| {
-        release_rx.recv().unwrap();
-        Ok(0)
-    })
-    .unwrap();
+    let release_tx = occupy_worker(&pool);
     let order = Arc::new(parking_lot::Mutex::new(Vec::new()));
     for (priority, tag) in [
         (Priority::Normal, 1),
@@ -154,12 +160,7 @@ fn cancel_pending_and_running_tasks() {
 #[test]
 fn stop_cancels_queued_tasks_and_refuses_new_ones() {
     let pool = pool(1);
-    let (release_tx, release_rx) = bounded::<()>(0);
-    pool.submit(Priority::Normal, move |_| {
-        release_rx.recv().unwrap();
-        Ok(0)
-    })
-    .unwrap();
+    let release_tx = occupy_worker(&pool);
     for _ in 0..10 {
         pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
     }
