@@ -7,12 +7,14 @@
 use godot::prelude::*;
 
 /// A Variant moved to another thread (a task's result, on its way to the main thread).
+///
+/// Sound because the value is moved, never shared: the sending thread keeps no handle to it.
+/// Godot's reference counts (strings, arrays, dictionaries, RefCounted objects) are atomic, so the
+/// receiving thread may clone or drop it, and containers are deep-copied by `detach` before they
+/// are sent, so no other thread can mutate them while the receiver reads them.
 pub struct SendVariant(pub Variant);
 
-// SAFETY: the value is moved, never shared: the sending thread keeps no handle to it. Godot's
-// reference counts (strings, arrays, dictionaries, RefCounted objects) are atomic, so the
-// receiving thread may clone or drop it. Containers are deep-copied by `detach` before they are
-// sent, so no other thread can mutate them while the receiver reads them.
+// SAFETY: moved to exactly one thread, with containers deep-copied first (see the type's doc).
 unsafe impl Send for SendVariant {}
 
 impl SendVariant {
@@ -23,12 +25,14 @@ impl SendVariant {
 }
 
 /// A Callable moved to the thread that will call it (a task, to its worker).
+///
+/// Sound because the Callable is moved to one thread and called only there (or dropped). Godot
+/// allows calling methods and lambdas from any thread (it is how `Thread.start` and
+/// `WorkerThreadPool` run them); what the called code does with shared data is the caller's
+/// responsibility, as with those built-ins. Its refcount is atomic, so dropping it there is fine.
 pub struct SendCallable(pub Callable);
 
-// SAFETY: the Callable is moved to one worker and called only there (or dropped). Godot allows
-// calling methods and lambdas from any thread (it is how `Thread.start` and `WorkerThreadPool`
-// run them); what the called code does with shared data is the caller's responsibility, as with
-// those built-ins. Its refcount is atomic, so dropping it on the worker is fine.
+// SAFETY: moved to exactly one thread, which alone calls or drops it (see the type's doc).
 unsafe impl Send for SendCallable {}
 
 impl SendCallable {
@@ -78,9 +82,9 @@ impl FromGodot for OptionalCallable {
     }
 }
 
-// SAFETY: a Callable is an immutable value: no method changes one in place (`bind`, `unbind` and
-// friends return new Callables), and its reference count is atomic, so clones of the default may
-// be made and used from any thread. The only default ever registered is the null Callable.
+// A Callable is an immutable value: no method changes one in place (`bind`, `unbind` and friends
+// return new Callables), and its reference count is atomic. The only default registered is null.
+// SAFETY: so clones of the default may be made and used from any thread, as the trait requires.
 unsafe impl godot::meta::GodotImmutable for OptionalCallable {}
 
 impl OptionalCallable {
