@@ -17,5 +17,5 @@ pub use counter::{AtomicF64, Counter};
 pub use drain::{DrainLimits, DrainReport, drain};
 pub use latch::Latch;
 #[cfg(not(loom))]
-pub use pool::{Pool, PoolStats, Priority, current_task, is_worker_thread};
+pub use pool::{Pool, PoolStats, Priority, current_task};
 pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState};

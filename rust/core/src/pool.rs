@@ -5,7 +5,7 @@
 //! cancels every task still queued (each delivers a `Cancelled` completion), asks running tasks
 //! to cancel, and joins the workers when asked to wait.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use parking_lot::{Mutex, RwLock};
 
-use crate::task::{CancelOutcome, Job, Status, Task, TaskState};
+use crate::task::{CancelOutcome, Status, Task, TaskState};
 
 /// The most worker threads a pool accepts: far past any core count, low enough to catch a typo.
 pub const MAX_THREADS: usize = 256;
@@ -71,18 +71,13 @@ pub struct PoolStats {
 thread_local! {
     /// The task the current worker thread is running, for `is_cancelled`/`report_progress`.
     static CURRENT_TASK: RefCell<Option<Arc<TaskState>>> = const { RefCell::new(None) };
-    /// Which pool the current thread works for (the address of its shared state), if any.
-    static WORKER_OF: RefCell<usize> = const { RefCell::new(0) };
+    /// Which pool the current thread works for (the address of its shared state); 0 for none.
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The state of the task running on this thread, when this thread is a pool worker running one.
 pub fn current_task() -> Option<Arc<TaskState>> {
     CURRENT_TASK.with(|current| current.borrow().clone())
-}
-
-/// Whether this thread is a worker of any ThreadKit pool.
-pub fn is_worker_thread() -> bool {
-    WORKER_OF.with(|of| *of.borrow() != 0)
 }
 
 /// A pool of worker threads with a completion queue. Cloning shares the same pool.
@@ -243,14 +238,10 @@ impl<R: Send + 'static> Pool<R> {
         priority: Priority,
         job: impl FnOnce(&TaskState) -> Result<R, String> + Send + 'static,
     ) -> Result<Arc<Task<R>>, Stopped> {
-        self.submit_boxed(priority, Box::new(job))
-    }
-
-    pub fn submit_boxed(&self, priority: Priority, job: Job<R>) -> Result<Arc<Task<R>>, Stopped> {
         let running = self.shared.running.read();
         let running = running.as_ref().ok_or(Stopped)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = Arc::new(Task::new(id, job));
+        let task = Arc::new(Task::new(id, Box::new(job)));
         self.shared.tasks.lock().insert(id, task.clone());
         self.shared.submitted.fetch_add(1, Ordering::Relaxed);
         self.shared.pending.fetch_add(1, Ordering::Relaxed);
@@ -323,7 +314,7 @@ impl<R: Send + 'static> Pool<R> {
 
     /// Whether the calling thread is one of this pool's workers.
     pub fn is_own_worker(&self) -> bool {
-        WORKER_OF.with(|of| *of.borrow() == Arc::as_ptr(&self.shared) as usize)
+        WORKER_OF.get() == Arc::as_ptr(&self.shared) as usize
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -353,7 +344,7 @@ impl<R: Send + 'static> Shared<R> {
         normal: &Receiver<Arc<Task<R>>>,
         stopping: &AtomicBool,
     ) {
-        WORKER_OF.with(|of| *of.borrow_mut() = Arc::as_ptr(self) as usize);
+        WORKER_OF.set(Arc::as_ptr(self) as usize);
         while let Some(task) = next_task(high, normal) {
             if stopping.load(Ordering::Acquire) {
                 self.cancel_task(&task);
