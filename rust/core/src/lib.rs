@@ -7,6 +7,7 @@
 
 pub mod counter;
 pub mod drain;
+pub mod group;
 pub mod latch;
 #[cfg(not(loom))]
 pub mod pool;
@@ -15,6 +16,7 @@ pub mod task;
 
 pub use counter::{AtomicF64, Counter};
 pub use drain::{DrainLimits, DrainReport, drain};
+pub use group::Group;
 pub use latch::Latch;
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, current_task};

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select, unbounded};
 use parking_lot::{Mutex, RwLock};
 
+use crate::group::Group;
 use crate::task::{CancelOutcome, Status, Task, TaskState};
 
 /// The most worker threads a pool accepts: far past any core count, low enough to catch a typo.
@@ -46,6 +47,26 @@ impl std::fmt::Display for StartError {
             }
         }
     }
+}
+
+/// How long [`Pool::stop`] waits for the workers to exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopWait {
+    /// Return at once; the workers exit on their own.
+    No,
+    /// Until every worker has exited, however long its task runs.
+    Forever,
+    /// At most this long; workers still busy after it are left to finish on their own.
+    Within(Duration),
+}
+
+/// What [`Pool::stop`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Queued tasks that were cancelled before they started.
+    pub cancelled: usize,
+    /// Workers still running a task when the wait ended (left to exit on their own).
+    pub still_running: usize,
 }
 
 /// Submitting to a pool that is not running.
@@ -118,6 +139,8 @@ struct Running<R> {
     normal_rx: Receiver<Arc<Task<R>>>,
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    /// Disconnects once every worker has exited: each holds a sender until it returns.
+    exited: Receiver<()>,
 }
 
 impl<R: Send + 'static> Default for Pool<R> {
@@ -162,14 +185,19 @@ impl<R: Send + 'static> Pool<R> {
         let (high, high_rx) = unbounded();
         let (normal, normal_rx) = unbounded();
         let stopping = Arc::new(AtomicBool::new(false));
+        let (alive, exited) = unbounded::<()>();
         let workers = (0..threads)
             .map(|index| {
                 let shared = self.shared.clone();
                 let (high_rx, normal_rx) = (high_rx.clone(), normal_rx.clone());
                 let stopping = stopping.clone();
+                let alive = alive.clone();
                 std::thread::Builder::new()
                     .name(format!("{name_prefix}{index}"))
-                    .spawn(move || shared.work(&high_rx, &normal_rx, &stopping))
+                    .spawn(move || {
+                        shared.work(&high_rx, &normal_rx, &stopping);
+                        drop(alive);
+                    })
                     .expect("the OS refused to start a worker thread")
             })
             .collect();
@@ -180,6 +208,7 @@ impl<R: Send + 'static> Pool<R> {
             normal_rx,
             stopping,
             workers,
+            exited,
         });
         Ok(())
     }
@@ -196,40 +225,53 @@ impl<R: Send + 'static> Pool<R> {
             .map_or(0, |r| r.workers.len())
     }
 
-    /// Stops the workers: queued tasks are cancelled, running ones asked to cancel. With `wait`,
-    /// returns once every worker has exited (except the calling thread, when a task stops its
-    /// own pool). Returns how many queued tasks were cancelled. Does nothing if not running.
-    pub fn stop(&self, wait: bool) -> usize {
+    /// Stops the workers: queued tasks are cancelled, running ones asked to cancel, and the
+    /// workers exit once their task returns. `wait` says how long to wait for that; from one of
+    /// the pool's own workers it never waits (a worker cannot wait for itself). Does nothing if
+    /// the pool is not running.
+    pub fn stop(&self, wait: StopWait) -> StopReport {
         let Some(running) = self.shared.running.write().take() else {
-            return 0;
+            return StopReport::default();
         };
         running.stopping.store(true, Ordering::Release);
         drop((running.high, running.normal));
-        let mut cancelled = 0;
+        let mut report = StopReport::default();
         for task in running
             .high_rx
             .try_iter()
             .chain(running.normal_rx.try_iter())
         {
             if self.shared.cancel_task(&task) == CancelOutcome::CancelledBeforeStart {
-                cancelled += 1;
+                report.cancelled += 1;
             }
         }
-        let in_flight: Vec<_> = self.shared.tasks.lock().values().cloned().collect();
-        for task in in_flight {
+        for task in self.in_flight() {
             if task.status() == Status::Running {
                 task.cancel();
             }
         }
-        if wait {
-            let me = std::thread::current().id();
-            for worker in running.workers {
-                if worker.thread().id() != me {
-                    let _ = worker.join();
-                }
+        let wait = if self.is_own_worker() {
+            StopWait::No
+        } else {
+            wait
+        };
+        // Workers never send on `exited`: a disconnect means every one has returned.
+        let all_exited = match wait {
+            StopWait::No => return report,
+            StopWait::Forever => running.exited.recv().is_err(),
+            StopWait::Within(timeout) => {
+                running.exited.recv_timeout(timeout) == Err(RecvTimeoutError::Disconnected)
+            }
+        };
+        for worker in running.workers {
+            if all_exited || worker.is_finished() {
+                let _ = worker.join();
+            } else {
+                // Dropping the handle detaches the thread; it exits when its task returns.
+                report.still_running += 1;
             }
         }
-        cancelled
+        report
     }
 
     /// Queues `job`; returns its task (whose id is > 0), or [`Stopped`].
@@ -238,10 +280,39 @@ impl<R: Send + 'static> Pool<R> {
         priority: Priority,
         job: impl FnOnce(&TaskState) -> Result<R, String> + Send + 'static,
     ) -> Result<Arc<Task<R>>, Stopped> {
+        self.enqueue(priority, |id| Task::new(id, Box::new(job)), |_| 1)
+    }
+
+    /// Queues a group task: `part(i)` runs for every `i` in `0..count`, spread over the workers
+    /// (each claims the next index when it finishes one); `combine` turns the results, in index
+    /// order, into the task's result. Its progress is the share of parts done. The first part
+    /// that fails makes the rest be skipped and the task fail with that part's message.
+    pub fn submit_group(
+        &self,
+        priority: Priority,
+        count: usize,
+        part: impl Fn(usize, &TaskState) -> Result<R, String> + Send + Sync + 'static,
+        combine: impl FnOnce(Vec<R>) -> R + Send + 'static,
+    ) -> Result<Arc<Task<R>>, Stopped> {
+        let group = Group::new(count, Box::new(part), Box::new(combine));
+        self.enqueue(
+            priority,
+            |id| Task::new_group(id, group),
+            // One entry per worker that can help; an empty group still needs one to end it.
+            |workers| count.clamp(1, workers),
+        )
+    }
+
+    fn enqueue(
+        &self,
+        priority: Priority,
+        make: impl FnOnce(u64) -> Task<R>,
+        entries: impl FnOnce(usize) -> usize,
+    ) -> Result<Arc<Task<R>>, Stopped> {
         let running = self.shared.running.read();
         let running = running.as_ref().ok_or(Stopped)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = Arc::new(Task::new(id, Box::new(job)));
+        let task = Arc::new(make(id));
         self.shared.tasks.lock().insert(id, task.clone());
         self.shared.submitted.fetch_add(1, Ordering::Relaxed);
         self.shared.pending.fetch_add(1, Ordering::Relaxed);
@@ -249,8 +320,10 @@ impl<R: Send + 'static> Pool<R> {
             Priority::High => &running.high,
             Priority::Normal => &running.normal,
         };
-        // Cannot fail: the receivers live in `running`, which the read lock keeps alive.
-        let _ = queue.send(task.clone());
+        for _ in 0..entries(running.workers.len()) {
+            // Cannot fail: the receivers live in `running`, which the read lock keeps alive.
+            let _ = queue.send(task.clone());
+        }
         Ok(task)
     }
 
@@ -291,16 +364,21 @@ impl<R: Send + 'static> Pool<R> {
         recent.push_back((task.id(), task.status()));
     }
 
+    /// Every task submitted and not yet collected.
+    pub fn in_flight(&self) -> Vec<Arc<Task<R>>> {
+        self.shared.tasks.lock().values().cloned().collect()
+    }
+
     /// Tasks submitted and not yet collected.
     pub fn outstanding(&self) -> usize {
         self.shared.tasks.lock().len()
     }
 
     /// Blocks until `task` has finished, or `timeout` passed; returns whether it finished. On a
-    /// worker of this pool a task that has not started is run right here, so a task waiting for
-    /// another never deadlocks the pool, however few workers it has.
+    /// worker of this pool a task that has not started is run right here (and a group is joined),
+    /// so a task waiting for another never deadlocks the pool, however few workers it has.
     pub fn wait(&self, task: &Arc<Task<R>>, timeout: Option<Duration>) -> bool {
-        if self.is_own_worker() && task.status() == Status::Pending {
+        if self.is_own_worker() && !task.status().is_finished() {
             self.shared.execute(task);
         }
         match timeout {

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::counter::AtomicF64;
+use crate::group::Group;
 use crate::latch::Latch;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 
@@ -187,8 +188,15 @@ pub type Job<R> = Box<dyn FnOnce(&TaskState) -> Result<R, String> + Send>;
 pub struct Task<R> {
     id: u64,
     state: crate::sync::Arc<TaskState>,
-    job: Mutex<Option<Job<R>>>,
+    work: Work<R>,
     outcome: Mutex<Option<Outcome<R>>>,
+}
+
+enum Work<R> {
+    /// Run once, by the worker that starts the task.
+    Job(Mutex<Option<Job<R>>>),
+    /// Run by every worker that joins in, a part at a time (see [`crate::group`]).
+    Group(Group<R>),
 }
 
 impl<R> std::fmt::Debug for Task<R> {
@@ -202,12 +210,26 @@ impl<R> std::fmt::Debug for Task<R> {
 
 impl<R> Task<R> {
     pub fn new(id: u64, job: Job<R>) -> Self {
+        Self::with_work(id, Work::Job(Mutex::new(Some(job))))
+    }
+
+    /// A task made of `group.count()` parts, which several workers may run at once.
+    pub fn new_group(id: u64, group: Group<R>) -> Self {
+        Self::with_work(id, Work::Group(group))
+    }
+
+    fn with_work(id: u64, work: Work<R>) -> Self {
         Self {
             id,
             state: Default::default(),
-            job: Mutex::new(Some(job)),
+            work,
             outcome: Mutex::new(None),
         }
+    }
+
+    /// Whether several workers may run this task together (a group).
+    pub fn is_group(&self) -> bool {
+        matches!(self.work, Work::Group(_))
     }
 
     pub fn id(&self) -> u64 {
@@ -229,22 +251,47 @@ impl<R> Task<R> {
         self.run_then(|| {})
     }
 
-    /// [`Task::run`], calling `on_start` once the task is claimed and before its job runs.
+    /// [`Task::run`], calling `on_start` once the task is claimed and before its work starts.
+    ///
+    /// A group task is joined instead: a call made while another thread runs it helps with the
+    /// parts left, and only the call that completes the last part returns its final status.
     pub fn run_then(&self, on_start: impl FnOnce()) -> Option<Status> {
-        if !self.state.try_start() {
-            return None;
+        let started = self.state.try_start();
+        match &self.work {
+            Work::Job(job) => {
+                if !started {
+                    return None;
+                }
+                on_start();
+                let job = job
+                    .lock()
+                    .unwrap()
+                    .take()
+                    .expect("a pending task has its job");
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&self.state)))
+                        .unwrap_or_else(|panic| {
+                            Err(format!("the task panicked: {}", panic_message(&*panic)))
+                        });
+                Some(self.conclude(result))
+            }
+            Work::Group(group) => {
+                if started {
+                    on_start();
+                    if group.count() == 0 {
+                        return Some(self.conclude(group.conclude_empty()));
+                    }
+                } else if self.state.status() != Status::Running {
+                    return None;
+                }
+                group.work(&self.state).map(|result| self.conclude(result))
+            }
         }
-        on_start();
-        let job = self
-            .job
-            .lock()
-            .unwrap()
-            .take()
-            .expect("a pending task has its job");
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&self.state)))
-            .unwrap_or_else(|panic| Err(format!("the task panicked: {}", panic_message(&*panic))));
-        let succeeded = result.is_ok();
-        let status = self.state.finish(succeeded);
+    }
+
+    /// Running → final, with the work's result; stores the outcome. Returns the final status.
+    fn conclude(&self, result: Result<R, String>) -> Status {
+        let status = self.state.finish(result.is_ok());
         let outcome = match (status, result) {
             (Status::Completed, Ok(value)) => Outcome::Completed(value),
             (Status::Failed, Err(message)) => Outcome::Failed(message),
@@ -254,14 +301,16 @@ impl<R> Task<R> {
             self.state.report_progress(1.0);
         }
         self.store(outcome);
-        Some(status)
+        status
     }
 
     /// Cancels the task; when it had not started, stores its cancellation and drops its job.
     pub fn cancel(&self) -> CancelOutcome {
         let outcome = self.state.cancel();
         if outcome == CancelOutcome::CancelledBeforeStart {
-            self.job.lock().unwrap().take();
+            if let Work::Job(job) = &self.work {
+                job.lock().unwrap().take();
+            }
             self.store(Outcome::Cancelled);
         }
         outcome
@@ -278,6 +327,12 @@ impl<R> Task<R> {
         R: Clone,
     {
         self.outcome.lock().unwrap().clone()
+    }
+
+    /// Lends the outcome (`None` until the task has finished) to `f`, for consumers that copy
+    /// what they need rather than clone `R`.
+    pub fn with_outcome<T>(&self, f: impl FnOnce(Option<&Outcome<R>>) -> T) -> T {
+        f(self.outcome.lock().unwrap().as_ref())
     }
 
     /// Moves the outcome out (for a consumer that needs it only once).

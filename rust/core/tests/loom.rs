@@ -62,7 +62,7 @@ fn increments_from_threads_are_exact() {
 
 mod task {
     use super::*;
-    use threadkit_core::{CancelOutcome, Latch, Outcome, Status, Task};
+    use threadkit_core::{CancelOutcome, Group, Latch, Outcome, Status, Task};
 
     /// A worker runs the task while another thread waits for it: the waiter always sees the
     /// stored outcome once the task's latch opens.
@@ -125,6 +125,47 @@ mod task {
                 Outcome::Cancelled
             };
             assert_eq!(task.outcome(), Some(expected));
+        });
+    }
+
+    /// Two workers joining one group of two parts while the group is cancelled: the group ends
+    /// exactly once (by one runner, or by the cancel before any started), and a completed group
+    /// saw both parts in order.
+    #[test]
+    fn group_runners_and_cancel_end_the_group_exactly_once() {
+        loom::model(|| {
+            let group = Group::new(
+                2,
+                Box::new(|i, _| Ok(i as u32 + 1)),
+                Box::new(|results: Vec<u32>| results[0] * 10 + results[1]),
+            );
+            let task = Arc::new(Task::new_group(1, group));
+            let runners: Vec<_> = (0..2)
+                .map(|_| {
+                    let task = task.clone();
+                    thread::spawn(move || task.run())
+                })
+                .collect();
+            let cancel = task.cancel();
+            let ends: Vec<Status> = runners
+                .into_iter()
+                .filter_map(|runner| runner.join().unwrap())
+                .collect();
+            let outcome = task.outcome().expect("ended");
+            match cancel {
+                CancelOutcome::CancelledBeforeStart => {
+                    assert!(ends.is_empty());
+                    assert_eq!(outcome, Outcome::Cancelled);
+                }
+                CancelOutcome::Requested => {
+                    assert_eq!(ends, [Status::Cancelled]);
+                    assert_eq!(outcome, Outcome::Cancelled);
+                }
+                CancelOutcome::TooLate => {
+                    assert_eq!(ends, [Status::Completed]);
+                    assert_eq!(outcome, Outcome::Completed(12));
+                }
+            }
         });
     }
 

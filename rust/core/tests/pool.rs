@@ -8,8 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::bounded;
-use threadkit_core::pool::StartError;
-use threadkit_core::{DrainLimits, Outcome, Pool, Priority, Status, current_task, drain};
+use threadkit_core::pool::{StartError, StopReport, StopWait};
+use threadkit_core::{DrainLimits, Outcome, Pool, Priority, Status, Task, current_task, drain};
 
 fn pool(threads: usize) -> Pool<u64> {
     let pool = Pool::new();
@@ -88,7 +88,7 @@ fn eight_producers_ten_thousand_tasks_each_complete_exactly_once() {
         (80_000, 80_000, 0)
     );
     assert_eq!(pool.outstanding(), 0);
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn high_priority_runs_before_waiting_normal_tasks() {
     release_tx.send(()).unwrap();
     collect(&pool, 5);
     assert_eq!(*order.lock(), [3, 4, 1, 2]);
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -154,7 +154,7 @@ fn cancel_pending_and_running_tasks() {
         None,
         "collected tasks are no longer in flight"
     );
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn stop_cancels_queued_tasks_and_refuses_new_ones() {
         thread::sleep(Duration::from_millis(20));
         let _ = release_tx.send(());
     });
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
     let done = collect(&pool, 11);
     let cancelled = done
         .iter()
@@ -192,7 +192,7 @@ fn stop_start_cycles() {
             pool.submit(Priority::Normal, move |_| Ok(cycle * 10 + i))
                 .unwrap();
         }
-        pool.stop(true);
+        pool.stop(StopWait::Forever);
     }
     // Every task either ran or was cancelled by the stop: 200 completions, none lost.
     assert_eq!(collect(&pool, 200).len(), 200);
@@ -221,7 +221,7 @@ fn a_task_waiting_for_a_queued_task_runs_it_inline_instead_of_deadlocking() {
         .unwrap();
     let done = collect(&pool, 2);
     assert!(done.contains(&(outer.id(), Outcome::Completed(20))));
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -235,7 +235,7 @@ fn panics_fail_the_task_and_the_worker_lives_on() {
         Outcome::Failed("the task panicked: kaboom".into())
     );
     assert_eq!(done[1].1, Outcome::Completed(5));
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn current_task_reports_progress_and_is_none_elsewhere() {
         0.5,
         "a failed task keeps its last progress"
     );
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
 }
 
 #[test]
@@ -277,5 +277,248 @@ fn main_thread_drain_respects_the_start_length() {
     });
     assert_eq!((report.processed, seen), (20, 20));
     assert_eq!(pool.outstanding(), 30);
-    pool.stop(true);
+    pool.stop(StopWait::Forever);
+}
+
+/// A group whose parts return `i * i` and whose combination checks their order and sums them.
+fn submit_squares(pool: &Pool<u64>, count: usize, runs: &Arc<AtomicUsize>) -> Arc<Task<u64>> {
+    let runs = runs.clone();
+    pool.submit_group(
+        Priority::Normal,
+        count,
+        move |i, _| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            Ok((i * i) as u64)
+        },
+        |results| {
+            assert!(
+                results
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| *r == (i * i) as u64)
+            );
+            results.iter().sum()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_group_runs_every_index_once_over_all_workers() {
+    let pool = pool(4);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+    let threads = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+    let (seen2, threads2) = (seen.clone(), threads.clone());
+    let group = pool
+        .submit_group(
+            Priority::Normal,
+            10_000,
+            move |i, _| {
+                assert!(seen2.lock().insert(i), "index {i} ran twice");
+                threads2.lock().insert(thread::current().id());
+                Ok(i as u64)
+            },
+            |results| results.iter().sum(),
+        )
+        .unwrap();
+    let squares = submit_squares(&pool, 1000, &runs);
+    let done = collect(&pool, 2);
+    assert!(done.contains(&(group.id(), Outcome::Completed(10_000 * 9_999 / 2))));
+    assert!(done.contains(&(squares.id(), Outcome::Completed(332_833_500))));
+    assert_eq!(seen.lock().len(), 10_000);
+    assert_eq!(runs.load(Ordering::Relaxed), 1000);
+    assert!(!threads.lock().is_empty());
+    assert_eq!(group.state().progress(), 1.0);
+    let stats = pool.stats();
+    assert_eq!((stats.submitted, stats.completed, stats.pending), (2, 2, 0));
+    assert!(
+        pool.completions().try_recv().is_err(),
+        "a group completes once"
+    );
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn groups_from_many_producers_each_complete_exactly_once() {
+    let pool = pool(3);
+    let runs = Arc::new(AtomicUsize::new(0));
+    thread::scope(|s| {
+        for _ in 0..4 {
+            let (pool, runs) = (&pool, &runs);
+            s.spawn(move || {
+                for count in 0..200 {
+                    submit_squares(pool, count % 17, runs);
+                }
+            });
+        }
+    });
+    let done = collect(&pool, 800);
+    let ids: HashSet<u64> = done.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 800);
+    assert!(done.iter().all(|(_, o)| matches!(o, Outcome::Completed(_))));
+    let expected: usize = (0..200).map(|c| c % 17).sum::<usize>() * 4;
+    assert_eq!(runs.load(Ordering::Relaxed), expected);
+    assert!(pool.completions().try_recv().is_err());
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn an_empty_group_completes_with_no_results() {
+    let pool = pool(2);
+    let group = pool
+        .submit_group(
+            Priority::Normal,
+            0,
+            |_, _| unreachable!(),
+            |r| r.len() as u64 + 7,
+        )
+        .unwrap();
+    assert_eq!(collect(&pool, 1), [(group.id(), Outcome::Completed(7))]);
+    assert_eq!(group.state().progress(), 1.0);
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn a_failing_part_fails_the_group_and_skips_the_rest() {
+    let pool = pool(1);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let runs2 = runs.clone();
+    let group = pool
+        .submit_group(
+            Priority::Normal,
+            100,
+            move |i, _| {
+                runs2.fetch_add(1, Ordering::Relaxed);
+                if i == 3 {
+                    Err("bad tile".into())
+                } else {
+                    Ok(1)
+                }
+            },
+            |_| unreachable!("a failed group is not combined"),
+        )
+        .unwrap();
+    assert_eq!(
+        collect(&pool, 1),
+        [(
+            group.id(),
+            Outcome::Failed("part 3 failed: bad tile".into())
+        )]
+    );
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        4,
+        "parts after the failure are skipped"
+    );
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn a_cancelled_group_stops_claiming_parts() {
+    let pool = pool(2);
+    let (started_tx, started_rx) = bounded::<()>(1);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let runs2 = runs.clone();
+    let group = pool
+        .submit_group(
+            Priority::Normal,
+            1_000_000,
+            move |_, state| {
+                runs2.fetch_add(1, Ordering::Relaxed);
+                let _ = started_tx.try_send(());
+                while !state.is_cancel_requested() {
+                    thread::yield_now();
+                }
+                Ok(0)
+            },
+            |_| unreachable!("a cancelled group is not combined"),
+        )
+        .unwrap();
+    started_rx.recv().unwrap();
+    assert_eq!(
+        pool.cancel(group.id()),
+        Some(threadkit_core::CancelOutcome::Requested)
+    );
+    assert_eq!(collect(&pool, 1), [(group.id(), Outcome::Cancelled)]);
+    assert!(
+        runs.load(Ordering::Relaxed) <= 2,
+        "at most the parts already running"
+    );
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn stop_cancels_a_queued_group_once() {
+    let pool = pool(2);
+    let first = occupy_worker(&pool);
+    let second = occupy_worker(&pool);
+    while pool.stats().running < 2 {
+        thread::yield_now();
+    }
+    let runs = Arc::new(AtomicUsize::new(0));
+    submit_squares(&pool, 50, &runs);
+    let report = pool.stop(StopWait::No);
+    assert_eq!(report.cancelled, 1, "one group, however many queue entries");
+    drop((first, second));
+    let done = collect(&pool, 3);
+    assert_eq!(
+        done.iter()
+            .filter(|(_, o)| *o == Outcome::Cancelled)
+            .count(),
+        3
+    );
+    assert_eq!(runs.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn a_worker_waiting_for_a_queued_group_joins_it() {
+    let pool = pool(1);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let group = submit_squares(&pool, 100, &runs);
+    let pool2 = pool.clone();
+    let outer = pool
+        .submit(Priority::High, move |_| {
+            assert!(pool2.wait(&group, Some(Duration::from_secs(10))));
+            match group.outcome() {
+                Some(Outcome::Completed(sum)) => Ok(sum),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .unwrap();
+    let done = collect(&pool, 2);
+    assert!(done.contains(&(outer.id(), Outcome::Completed(328_350))));
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn a_bounded_stop_leaves_a_task_that_ignores_cancellation_running() {
+    let pool = pool(2);
+    let (release_tx, release_rx) = bounded::<()>(0);
+    let (started_tx, started_rx) = bounded::<()>(1);
+    pool.submit(Priority::Normal, move |_| {
+        started_tx.send(()).unwrap();
+        // Never looks at its cancellation flag.
+        let _ = release_rx.recv();
+        Ok(1)
+    })
+    .unwrap();
+    started_rx.recv().unwrap();
+    let report = pool.stop(StopWait::Within(Duration::from_millis(50)));
+    assert_eq!(
+        report,
+        StopReport {
+            cancelled: 0,
+            still_running: 1
+        }
+    );
+    assert!(!pool.is_running());
+    drop(release_tx);
+    assert_eq!(collect(&pool, 1)[0].1, Outcome::Cancelled);
+    // The pool can start again while the detached worker winds down.
+    pool.start(1, "again-").unwrap();
+    pool.submit(Priority::Normal, |_| Ok(3)).unwrap();
+    assert_eq!(collect(&pool, 1)[0].1, Outcome::Completed(3));
+    let report = pool.stop(StopWait::Within(Duration::from_secs(30)));
+    assert_eq!(report, StopReport::default());
 }

@@ -5,10 +5,15 @@ use godot::prelude::*;
 
 pub mod async_task_processor;
 pub mod atomic_counter;
+mod call;
 mod send;
+pub mod task_handle;
+#[cfg(feature = "test-probes")]
+mod test_probe;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
+pub use task_handle::TaskHandle;
 
 struct ThreadKit;
 

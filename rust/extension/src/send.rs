@@ -22,6 +22,34 @@ impl SendVariant {
     pub fn detach(value: Variant) -> Self {
         Self(deep_copy(value))
     }
+
+    /// A copy for one consumer. A stored result is never handed out itself: consumers on
+    /// different threads (the main thread's callback, a worker waiting for the task) each get
+    /// their own Arrays and Dictionaries, so one mutating its copy cannot race another reading.
+    /// Copying only reads the stored value, and concurrent reads are safe.
+    pub fn copy(&self) -> Variant {
+        deep_copy(self.0.clone())
+    }
+}
+
+/// A Callable that several workers call at once (a group task's body).
+///
+/// Sound for the same reason `WorkerThreadPool.add_group_task` may call one Callable from many
+/// threads: calling reads the Callable (its target and method) and never changes it, and its
+/// reference count is atomic. What the called code does with shared data is the caller's
+/// responsibility, as with that built-in.
+pub struct SharedCallable(pub Callable);
+
+// SAFETY: only ever called (a read) from several threads, never mutated (see the type's doc).
+unsafe impl Send for SharedCallable {}
+// SAFETY: as above: shared references are used only to call it.
+unsafe impl Sync for SharedCallable {}
+
+impl SharedCallable {
+    /// The Callable (a method, so a closure captures the whole wrapper, not just its field).
+    pub fn get(&self) -> &Callable {
+        &self.0
+    }
 }
 
 /// A Callable moved to the thread that will call it (a task, to its worker).

@@ -9,7 +9,8 @@ use crate::{Result, workspace_root};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// Unoptimised, with debug assertions and gdext's strict safeguards: for tests.
+    /// Unoptimised, with debug assertions, gdext's strict safeguards and the test probes: for
+    /// tests.
     Dev,
     /// Optimised: for the demo and benchmarks.
     Release,
@@ -23,9 +24,11 @@ pub fn build_and_install(profile: Profile) -> Result<PathBuf> {
     cargo
         .current_dir(&root)
         .args(["build", "--package", "threadkit"]);
-    if profile == Profile::Release {
-        cargo.arg("--release");
-    }
+    match profile {
+        // The tests drive the Rust API through a test-only class.
+        Profile::Dev => cargo.args(["--features", "test-probes"]),
+        Profile::Release => cargo.arg("--release"),
+    };
     let status = cargo.status()?;
     if !status.success() {
         return Err(format!("building the extension failed ({status})").into());

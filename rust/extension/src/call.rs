@@ -1,0 +1,63 @@
+//! Calling a Callable with Godot's call error reported back instead of lost.
+//!
+//! `Callable::call` returns null both for a function that returned null and for a call Godot
+//! refused (too few arguments, a missing method, a freed object), printing nothing in the latter
+//! case when it runs on a worker. Going through the engine's `variant_call` entry point hands us
+//! the call error, so a task that Godot could not call fails with a message instead of
+//! "completing" with null.
+
+use godot::prelude::*;
+use godot::sys;
+
+/// Calls `callable` with `args`; `Err` says why Godot could not make the call.
+pub fn try_call(callable: &Callable, args: &[Variant]) -> Result<Variant, String> {
+    let target = callable.to_variant();
+    let method = StringName::from("call");
+    let args_sys: Vec<_> = args.iter().map(|arg| arg.var_sys()).collect();
+    let mut error = sys::default_call_error();
+    // SAFETY: `target`, `method` and every argument are live values for the whole call;
+    // `variant_call` initialises the return slot whatever happens (it placement-constructs a nil
+    // Variant before calling), which is what `new_with_var_uninit` requires; `error` is a valid
+    // out-parameter.
+    let result = unsafe {
+        Variant::new_with_var_uninit(|return_ptr| {
+            sys::interface_fn!(variant_call)(
+                sys::SysPtr::force_mut(target.var_sys()),
+                method.string_sys(),
+                args_sys.as_ptr(),
+                args_sys.len() as i64,
+                return_ptr,
+                &mut error,
+            )
+        })
+    };
+    if error.error == sys::GDEXTENSION_CALL_OK {
+        Ok(result)
+    } else {
+        Err(describe(&error, args.len()))
+    }
+}
+
+fn describe(error: &sys::GDExtensionCallError, given: usize) -> String {
+    match error.error {
+        sys::GDEXTENSION_CALL_ERROR_INVALID_METHOD => {
+            "Godot could not call it: the method does not exist".into()
+        }
+        sys::GDEXTENSION_CALL_ERROR_INVALID_ARGUMENT => format!(
+            "Godot could not call it: argument {} has the wrong type",
+            error.argument + 1
+        ),
+        sys::GDEXTENSION_CALL_ERROR_TOO_MANY_ARGUMENTS => format!(
+            "Godot could not call it: it takes {} argument(s), it was given {given}",
+            error.expected
+        ),
+        sys::GDEXTENSION_CALL_ERROR_TOO_FEW_ARGUMENTS => format!(
+            "Godot could not call it: it needs {} argument(s), it was given {given}",
+            error.expected
+        ),
+        sys::GDEXTENSION_CALL_ERROR_INSTANCE_IS_NULL => {
+            "Godot could not call it: its object was freed".into()
+        }
+        other => format!("Godot could not call it (call error {other})"),
+    }
+}
