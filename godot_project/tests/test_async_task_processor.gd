@@ -1,26 +1,10 @@
-extends "res://tests/support/test_case.gd"
+extends "res://tests/support/processor_test_case.gd"
 
 var _processor: AsyncTaskProcessor
 
 
-func _new_processor(workers := 2) -> AsyncTaskProcessor:
-	var processor := AsyncTaskProcessor.new()
-	processor.worker_count = workers
-	add_child(processor)  # autostart: the workers start in _ready.
-	return processor
-
-
-## Waits (frame by frame, so completions are delivered) until [param done] returns true.
-func _frames_until(done: Callable, max_frames := 600) -> bool:
-	for i in max_frames:
-		if done.call():
-			return true
-		await get_tree().process_frame
-	return false
-
-
 func test_results_reach_callbacks_on_the_main_thread() -> void:
-	var processor := _new_processor()
+	var processor := new_processor()
 	var main_id := OS.get_thread_caller_id()
 	var results := {}
 	var callback_threads := []
@@ -29,7 +13,7 @@ func test_results_reach_callbacks_on_the_main_thread() -> void:
 			results[i] = result
 			callback_threads.append(OS.get_thread_caller_id()))
 		assert_true(id > 0, "submit returns an id > 0")
-	assert_true(await _frames_until(func() -> bool: return results.size() == 20))
+	assert_true(await frames_until(func() -> bool: return results.size() == 20))
 	for i in 20:
 		assert_eq(results.get(i), i * i)
 	assert_true(callback_threads.all(func(t: int) -> bool: return t == main_id), "every callback ran on the main thread")
@@ -37,24 +21,24 @@ func test_results_reach_callbacks_on_the_main_thread() -> void:
 
 
 func test_tasks_run_off_the_main_thread() -> void:
-	var processor := _new_processor()
+	var processor := new_processor()
 	var main_id := OS.get_thread_caller_id()
 	var worker_ids := []
 	processor.submit_task(func() -> int: return OS.get_thread_caller_id(), func(tid: int) -> void: worker_ids.append(tid))
-	assert_true(await _frames_until(func() -> bool: return worker_ids.size() == 1))
+	assert_true(await frames_until(func() -> bool: return worker_ids.size() == 1))
 	assert_ne(worker_ids[0], main_id)
 	processor.queue_free()
 
 
 func test_signals_and_callback_without_argument() -> void:
-	var processor := _new_processor()
+	var processor := new_processor()
 	var completed := []
 	var called := [false]
 	var all_done := [0]
 	processor.task_completed.connect(func(id: int, result: Variant) -> void: completed.append([id, result]))
 	processor.all_tasks_completed.connect(func() -> void: all_done[0] += 1)
 	var id := processor.submit_task(func() -> String: return "hi", func() -> void: called[0] = true)
-	assert_true(await _frames_until(func() -> bool: return completed.size() == 1))
+	assert_true(await frames_until(func() -> bool: return completed.size() == 1))
 	assert_eq(completed[0], [id, "hi"])
 	assert_true(called[0], "a callback that takes no argument is called without one")
 	assert_true(all_done[0] >= 1, "all_tasks_completed emitted")
@@ -63,7 +47,7 @@ func test_signals_and_callback_without_argument() -> void:
 
 
 func test_cancel_pending_and_running_tasks() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var cancelled := []
 	processor.task_cancelled.connect(func(id: int) -> void: cancelled.append(id))
 	var running := processor.submit_task(func() -> int:
@@ -71,12 +55,12 @@ func test_cancel_pending_and_running_tasks() -> void:
 			OS.delay_msec(1)
 		return 1)
 	var pending := processor.submit_task(func() -> int: return 2)
-	assert_true(await _frames_until(func() -> bool:
+	assert_true(await frames_until(func() -> bool:
 		return processor.get_task_status(running) == AsyncTaskProcessor.STATUS_RUNNING))
 	assert_eq(processor.get_task_status(pending), AsyncTaskProcessor.STATUS_PENDING)
 	assert_true(processor.cancel_task(pending))
 	assert_true(processor.cancel_task(running))
-	assert_true(await _frames_until(func() -> bool: return cancelled.size() == 2))
+	assert_true(await frames_until(func() -> bool: return cancelled.size() == 2))
 	assert_eq(processor.get_task_status(pending), AsyncTaskProcessor.STATUS_CANCELLED)
 	assert_eq(processor.get_task_status(running), AsyncTaskProcessor.STATUS_CANCELLED)
 	assert_false(processor.cancel_task(pending), "cannot cancel twice")
@@ -85,7 +69,7 @@ func test_cancel_pending_and_running_tasks() -> void:
 
 
 func test_high_priority_runs_first() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var order := []
 	var gate := Semaphore.new()
 	processor.submit_task(func() -> void: gate.wait())
@@ -94,13 +78,13 @@ func test_high_priority_runs_first() -> void:
 	for tag in [3, 4]:
 		processor.submit_task(func() -> int: return tag, func(t: int) -> void: order.append(t), AsyncTaskProcessor.PRIORITY_HIGH)
 	gate.post()
-	assert_true(await _frames_until(func() -> bool: return order.size() == 4))
+	assert_true(await frames_until(func() -> bool: return order.size() == 4))
 	assert_eq(order, [3, 4, 1, 2])
 	processor.queue_free()
 
 
 func test_progress_is_reported_from_inside_the_task() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var gate := Semaphore.new()
 	var seen := []
 	processor.submit_task(func() -> void:
@@ -116,7 +100,7 @@ func test_progress_is_reported_from_inside_the_task() -> void:
 
 
 func test_freed_callback_target_is_skipped_and_counted_100_times() -> void:
-	var processor := _new_processor()
+	var processor := new_processor()
 	var gate := Semaphore.new()
 	for i in 100:
 		var target := Node.new()
@@ -126,14 +110,14 @@ func test_freed_callback_target_is_skipped_and_counted_100_times() -> void:
 		target.free()
 	for i in 100:
 		gate.post()
-	assert_true(await _frames_until(func() -> bool: return processor.get_stats().completed == 100))
+	assert_true(await frames_until(func() -> bool: return processor.get_stats().completed == 100))
 	await get_tree().process_frame
 	assert_eq(processor.get_stats().dropped_callbacks, 100)
 	processor.queue_free()
 
 
 func test_a_task_whose_object_was_freed_fails_and_the_worker_lives_on() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var failed := []
 	processor.task_failed.connect(func(id: int, message: String) -> void: failed.append(message))
 	var gate := Semaphore.new()
@@ -143,17 +127,17 @@ func test_a_task_whose_object_was_freed_fails_and_the_worker_lives_on() -> void:
 	doomed.free()
 	gate.post()
 	expect_error("AsyncTaskProcessor: task")
-	assert_true(await _frames_until(func() -> bool: return failed.size() == 1))
+	assert_true(await frames_until(func() -> bool: return failed.size() == 1))
 	assert_true("freed" in failed[0], "the message says why: " + failed[0])
 	assert_eq(processor.get_task_status(id), AsyncTaskProcessor.STATUS_FAILED)
 	var results := []
 	processor.submit_task(func() -> int: return 5, func(r: int) -> void: results.append(r))
-	assert_true(await _frames_until(func() -> bool: return results == [5]), "the worker still runs tasks")
+	assert_true(await frames_until(func() -> bool: return results == [5]), "the worker still runs tasks")
 	processor.queue_free()
 
 
 func test_invalid_inputs_are_refused_with_clear_errors() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	expect_error("AsyncTaskProcessor.submit_task: the task Callable is invalid")
 	assert_eq(processor.submit_task(Callable()), -1)
 	expect_error("AsyncTaskProcessor.submit_task: priority 7")
@@ -171,7 +155,7 @@ func test_invalid_inputs_are_refused_with_clear_errors() -> void:
 
 
 func test_stop_cancels_pending_and_start_again_works() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var cancelled := []
 	processor.task_cancelled.connect(func(id: int) -> void: cancelled.append(id))
 	var gate := Semaphore.new()
@@ -183,13 +167,13 @@ func test_stop_cancels_pending_and_start_again_works() -> void:
 	processor.stop_workers(false)
 	gate.post()
 	assert_false(processor.is_running())
-	assert_true(await _frames_until(func() -> bool: return cancelled.size() == 6))
+	assert_true(await frames_until(func() -> bool: return cancelled.size() == 6))
 	assert_eq(processor.get_stats().pending, 0)
 	for cycle in 5:
 		assert_true(processor.start_workers(2))
 		var results := []
 		processor.submit_task(func() -> int: return cycle, func(r: int) -> void: results.append(r))
-		assert_true(await _frames_until(func() -> bool: return results == [cycle]))
+		assert_true(await frames_until(func() -> bool: return results == [cycle]))
 		processor.stop_workers()
 	processor.queue_free()
 
@@ -199,11 +183,11 @@ var _chain_stats := []
 
 
 func test_reentrant_callbacks_submit_and_read_stats() -> void:
-	_processor = _new_processor()
+	_processor = new_processor()
 	_chain.clear()
 	_chain_stats.clear()
 	_processor.submit_task(func() -> int: return 1, _chain_step)
-	assert_true(await _frames_until(func() -> bool: return _chain.size() == 5))
+	assert_true(await frames_until(func() -> bool: return _chain.size() == 5))
 	assert_eq(_chain, [1, 2, 3, 4, 5])
 	assert_eq(_chain_stats, [1, 2, 3, 4, 5])
 	_processor.queue_free()
@@ -218,7 +202,7 @@ func _chain_step(result: int) -> void:
 
 
 func test_submit_from_worker_threads_is_exact() -> void:
-	var processor := _new_processor(2)
+	var processor := new_processor(2)
 	var counter := AtomicCounter.new()
 	var threads := run_threads(4, func(_i: int) -> int:
 		var ok := 0
@@ -227,7 +211,7 @@ func test_submit_from_worker_threads_is_exact() -> void:
 				ok += 1
 		return ok)
 	assert_eq(threads, [250, 250, 250, 250])
-	assert_true(await _frames_until(func() -> bool: return processor.get_stats().completed == 1000))
+	assert_true(await frames_until(func() -> bool: return processor.get_stats().completed == 1000))
 	assert_eq(counter.get_count(), 1000)
 	processor.queue_free()
 
@@ -235,7 +219,7 @@ func test_submit_from_worker_threads_is_exact() -> void:
 func test_freeing_the_processor_with_tasks_in_flight_50_times() -> void:
 	var counter := AtomicCounter.new()
 	for round in 50:
-		var processor := _new_processor(2)
+		var processor := new_processor(2)
 		for i in 20:
 			processor.submit_task(func() -> void: counter.increment(), func() -> void: pass)
 		processor.free()
@@ -244,11 +228,11 @@ func test_freeing_the_processor_with_tasks_in_flight_50_times() -> void:
 
 
 func test_results_are_deep_copies() -> void:
-	var processor := _new_processor(1)
+	var processor := new_processor(1)
 	var shared := {"list": [1, 2]}
 	var got := []
 	processor.submit_task(func() -> Dictionary: return shared, func(r: Dictionary) -> void: got.append(r))
-	assert_true(await _frames_until(func() -> bool: return got.size() == 1))
+	assert_true(await frames_until(func() -> bool: return got.size() == 1))
 	assert_eq(got[0], {"list": [1, 2]})
 	got[0].list.append(3)
 	assert_eq(shared.list, [1, 2], "the task's dictionary is not shared with the callback")

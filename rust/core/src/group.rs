@@ -22,6 +22,8 @@ pub struct Group<R> {
     next: AtomicUsize,
     /// Parts completed or skipped.
     done: AtomicUsize,
+    /// Parts that ran (the progress: skipped parts do not count).
+    ran: AtomicUsize,
     /// Set once a part failed, so the other runners skip the rest.
     failed: AtomicBool,
     part: Part<R>,
@@ -36,6 +38,7 @@ impl<R> Group<R> {
             count,
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
+            ran: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             part,
             results: Mutex::new((0..count).map(|_| None).collect()),
@@ -56,7 +59,7 @@ impl<R> Group<R> {
                 // Claim everything left at once; its parts are skipped, not run.
                 let first = self.next.swap(self.count, Ordering::AcqRel);
                 let skipped = self.count.saturating_sub(first);
-                return (skipped > 0 && self.complete(skipped, state)).then(|| self.conclude());
+                return (skipped > 0 && self.complete(skipped)).then(|| self.conclude());
             }
             let index = self.next.fetch_add(1, Ordering::AcqRel);
             if index >= self.count {
@@ -76,7 +79,9 @@ impl<R> Group<R> {
                     self.failed.store(true, Ordering::Release);
                 }
             }
-            if self.complete(1, state) {
+            let ran = self.ran.fetch_add(1, Ordering::AcqRel) + 1;
+            state.report_progress(ran as f64 / self.count as f64);
+            if self.complete(1) {
                 return Some(self.conclude());
             }
         }
@@ -87,11 +92,9 @@ impl<R> Group<R> {
         self.conclude()
     }
 
-    /// Counts `parts` more as done and updates the progress; true for the call that made it all.
-    fn complete(&self, parts: usize, state: &TaskState) -> bool {
-        let done = self.done.fetch_add(parts, Ordering::AcqRel) + parts;
-        state.report_progress(done as f64 / self.count as f64);
-        done == self.count
+    /// Counts `parts` more as done (run or skipped); true for the call that made it all.
+    fn complete(&self, parts: usize) -> bool {
+        self.done.fetch_add(parts, Ordering::AcqRel) + parts == self.count
     }
 
     /// Called once, by the runner that completed the group.

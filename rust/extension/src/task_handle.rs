@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use godot::classes::IRefCounted;
 use godot::prelude::*;
 use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
 
@@ -27,6 +28,20 @@ pub struct TaskHandle {
     /// The pool it was submitted to; `None` for a task that could not be submitted.
     pool: Option<Pool<SendVariant>>,
     base: Base<RefCounted>,
+}
+
+#[godot_api]
+impl IRefCounted for TaskHandle {
+    fn to_string(&self) -> GString {
+        let status = match self.task.status() as i64 {
+            AsyncTaskProcessor::STATUS_PENDING => "pending",
+            AsyncTaskProcessor::STATUS_RUNNING => "running",
+            AsyncTaskProcessor::STATUS_COMPLETED => "completed",
+            AsyncTaskProcessor::STATUS_FAILED => "failed",
+            _ => "cancelled",
+        };
+        GString::from(&format!("TaskHandle(id={}, {status})", self.id))
+    }
 }
 
 #[godot_api]
@@ -89,18 +104,6 @@ impl TaskHandle {
             pool.cancel(self.task.id()),
             Some(CancelOutcome::CancelledBeforeStart | CancelOutcome::Requested)
         )
-    }
-
-    #[func]
-    fn _to_string(&self) -> GString {
-        let status = match self.task.status() as i64 {
-            AsyncTaskProcessor::STATUS_PENDING => "pending",
-            AsyncTaskProcessor::STATUS_RUNNING => "running",
-            AsyncTaskProcessor::STATUS_COMPLETED => "completed",
-            AsyncTaskProcessor::STATUS_FAILED => "failed",
-            _ => "cancelled",
-        };
-        GString::from(&format!("TaskHandle(id={}, {status})", self.id))
     }
 }
 

@@ -43,8 +43,9 @@ pub use rust_api::SpawnError;
 /// [b]Errors inside a task.[/b] A call Godot refuses (wrong argument count, missing method,
 /// freed object) fails the task with a message. A GDScript runtime error inside the task's code
 /// (for example calling a method on null) is printed by Godot as a SCRIPT ERROR, but Godot gives
-/// the caller no error code for it: the function just returns null, so such a task completes
-/// with [code]null[/code]. To fail a task on purpose, return a value your callback checks.
+/// the caller no error code for it: the function just returns (null, or the default of its
+/// declared return type), so such a task completes with that value. To fail a task on purpose,
+/// return a value your callback checks.
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct AsyncTaskProcessor {
@@ -448,8 +449,8 @@ impl AsyncTaskProcessor {
         }
     }
 
-    /// Delivers finished tasks' results on the main thread: callbacks, handles'
-    /// [signal TaskHandle.finished], then signals, within [member max_callbacks_per_frame] and
+    /// Delivers finished tasks' results on the main thread: callbacks, then signals, then the
+    /// handles' [signal TaskHandle.finished], within [member max_callbacks_per_frame] and
     /// [member frame_budget_usec]. Runs every frame by itself; call it by hand to deliver sooner.
     /// Returns how many it delivered.
     #[func]
@@ -658,7 +659,7 @@ impl AsyncTaskProcessor {
         }
     }
 
-    /// Calls the task's continuation, emits its handle's and the processor's signal. Runs on the
+    /// Calls the task's continuation, emits the processor's signal, then its handle's. Runs on the
     /// main thread.
     fn deliver(&self, task: &Task<SendVariant>) {
         self.inner.pool.collect(task);
@@ -687,12 +688,9 @@ impl AsyncTaskProcessor {
         if let (Ended::Completed(_), Some(then)) = (&ended, then) {
             self.call_back(id, then, &result);
         }
-        if let Some(mut handle) = handle {
-            TaskHandle::emit_finished(&mut handle, &result);
-        }
         match ended {
             Ended::Completed(_) => {
-                this.emit_signal("task_completed", &[id.to_variant(), result]);
+                this.emit_signal("task_completed", &[id.to_variant(), result.clone()]);
             }
             Ended::Failed(message) => {
                 godot_error!("{CLASS}: task {id} failed: {message}");
@@ -701,6 +699,10 @@ impl AsyncTaskProcessor {
             Ended::Cancelled => {
                 this.emit_signal("task_cancelled", &[id.to_variant()]);
             }
+        }
+        // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
+        if let Some(mut handle) = handle {
+            TaskHandle::emit_finished(&mut handle, &result);
         }
     }
 
