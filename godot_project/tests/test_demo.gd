@@ -1,0 +1,51 @@
+extends "res://tests/support/test_case.gd"
+## The demo's sections: their headless checks hold, and their interactive UI builds and runs
+## (headless, so nothing is drawn, but every script path executes).
+
+const SECTIONS := [
+	preload("res://demo/sections/counter_section.gd"),
+	preload("res://demo/sections/task_section.gd"),
+]
+
+
+func test_every_section_check_holds_headless() -> void:
+	for script: GDScript in SECTIONS:
+		var result: Dictionary = await script.new().run_headless(self)
+		assert_true(result.ok, "%s: %s" % [script.TITLE, result.rows])
+		assert_eq(result.rows[0].size(), result.headers.size())
+
+
+func test_the_task_section_ui_renders_cancels_and_zooms() -> void:
+	var script: GDScript = SECTIONS[1]
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = script.new()
+	section.build_ui(parent)  # Starts a render on the workers.
+	var handles: Array[TaskHandle] = section._handles
+	assert_eq(handles.size(), script.TILES)
+	section._cancel()
+	for i in 30:
+		await get_tree().process_frame
+		if handles.all(func(h: TaskHandle) -> bool: return h.is_done()):
+			break
+	assert_true(handles.all(func(h: TaskHandle) -> bool: return h.is_done()), "every tile ended")
+	var click := InputEventMouseButton.new()
+	click.button_index = MOUSE_BUTTON_LEFT
+	click.pressed = true
+	click.position = Vector2(256, 256)
+	section._on_picture_input(click, parent.find_children("*", "TextureRect", true, false)[0])
+	assert_true(section._view.size.x < script.HOME.size.x, "a click zooms in")
+	section._cancel()
+	parent.queue_free()
+	await get_tree().process_frame
+
+
+func test_the_counter_section_ui_runs() -> void:
+	var script: GDScript = SECTIONS[0]
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = script.new()
+	section.build_ui(parent)  # Runs once with the default thread count.
+	assert_true("AtomicCounter" in section._results.text, section._results.text)
+	parent.queue_free()
+	await get_tree().process_frame
