@@ -12,7 +12,9 @@ func test_quick_start_runs() -> void:
 		if not script.can_instantiate():
 			continue
 		var example: Node = script.new()
-		add_child(example)  # Runs its _ready().
+		add_child(example)  # Runs its _ready(), which may await.
+		for i in 60:  # Long enough for the examples' awaits to resume and finish.
+			await get_tree().process_frame
 		example.queue_free()
 	await get_tree().process_frame
 
