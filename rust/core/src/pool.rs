@@ -101,6 +101,11 @@ pub fn current_task() -> Option<Arc<TaskState>> {
     CURRENT_TASK.with(|current| current.borrow().clone())
 }
 
+/// Whether the calling thread is a worker of any pool.
+pub fn is_worker_thread() -> bool {
+    WORKER_OF.get() != 0
+}
+
 /// A pool of worker threads with a completion queue. Cloning shares the same pool.
 pub struct Pool<R> {
     shared: Arc<Shared<R>>,

@@ -10,10 +10,12 @@ mod send;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
+pub mod thread_context;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 pub use task_handle::TaskHandle;
+pub use thread_context::ThreadContext;
 
 struct ThreadKit;
 
