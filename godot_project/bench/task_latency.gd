@@ -39,7 +39,7 @@ func run(tree: SceneTree, quick: bool) -> Dictionary:
 	var threadkit := Support.median(samples[0])
 	var builtin := Support.median(samples[1])
 	return Support.result("ns/round_trip", threadkit, builtin, "ratio", threadkit / builtin, "",
-			"%d sequential round trips per round (submit, run on a worker, callback on the main thread); %d ThreadKit workers vs WorkerThreadPool"
+			"%d sequential round trips per round (submit, run on a worker, callback on the main thread); %d ThreadKit workers vs WorkerThreadPool.add_task at its default (low) priority"
 			% [trips, WORKERS])
 
 

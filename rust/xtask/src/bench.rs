@@ -169,6 +169,9 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let mut problems = outcome.problems();
     for line in &outcome.stdout {
+        if line.starts_with("FAIL ") {
+            problems.push(line.clone()); // A workload whose results were wrong.
+        }
         match parse_bench_line(line) {
             Some(Ok(row)) => rows.push(row),
             Some(Err(error)) => problems.push(format!("unreadable line ({error}): {line}")),
@@ -326,8 +329,10 @@ fn markdown_report(context: &Context, rows: &[Row]) -> String {
         out,
         "The last run of `{}`, written by it. Each workload runs ThreadKit and the Godot built-in it \
          replaces in the same process, alternating, over several rounds; the numbers are medians. \
-         A ratio is ThreadKit / built-in (below 1: ThreadKit is faster). Timings on a shared or busy \
-         machine are noisy: compare ratios from one run rather than absolute numbers across runs.\n",
+         A ratio is ThreadKit / built-in (below 1: ThreadKit is faster); the verdict compares the \
+         result with the issue's target, and a missed target is reported, not failed (wrong results \
+         fail the run). Timings on a shared or busy machine are noisy: compare ratios from one run \
+         rather than absolute numbers across runs.\n",
         context.command
     );
     let _ = writeln!(out, "- Date: {}", context.date);
