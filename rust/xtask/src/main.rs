@@ -2,8 +2,10 @@
 //!
 //! - `demo`: build the extension (release), find or provision Godot, run the demo scene.
 //! - `test`: Rust tests, loom model tests, then the in-engine GDScript tests.
+//! - `bench`: build (release), run the in-engine benchmarks, write their table.
 //! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
 
+mod bench;
 mod build;
 mod demo;
 mod engine;
@@ -22,6 +24,9 @@ usage: cargo xtask <command>
 commands:
   demo [--headless]                   build (release), find or provision Godot, run the demo scene
   test [--engine-only] [--filter TEXT] Rust tests, loom model tests and in-engine GDScript tests
+  bench [--quick] [--filter TEXT]     build (release), run the in-engine benchmarks (ThreadKit vs
+                                      Godot's built-ins); print the table, write
+                                      target/bench/results.json and docs/benchmarks.md
   godot [ARGS...]                     run the Godot the other commands use, in godot_project/
 
 Godot is taken from $GODOT, else godot4/godot on PATH, else a private copy that xtask
@@ -36,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = match command {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
+        "bench" => bench::run(rest),
         "godot" => godot::run_passthrough(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

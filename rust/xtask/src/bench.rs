@@ -1,0 +1,552 @@
+//! `cargo xtask bench`: build (release), find or provision Godot, run the in-engine benchmarks
+//! (godot_project/bench/run_bench.gd), then print their table and write it to
+//! target/bench/results.json and docs/benchmarks.md.
+//!
+//! The GDScript runner prints one line per workload:
+//! `BENCH name=N unit=U threadkit=X builtin=Y metric=M value=V target=T extra=free text`.
+//! Values hold no spaces, `n/a` stands for a missing one, and `extra` runs to the end of the line,
+//! so the line splits on spaces without a JSON parser. Targets are judged here, not in GDScript.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::build::{Profile, build_and_install};
+use crate::engine::{Watch, import_project, watch};
+use crate::godot::Godot;
+use crate::{Result, workspace_root};
+
+/// One workload's line, as printed by run_bench.gd.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    name: String,
+    unit: String,
+    threadkit: Option<f64>,
+    builtin: Option<f64>,
+    metric: String,
+    value: Option<f64>,
+    target: String,
+    extra: String,
+}
+
+impl Row {
+    /// Whether `value` meets `target`: `None` when there is no target (or no value).
+    fn meets_target(&self) -> Option<bool> {
+        let value = self.value?;
+        let (op, bound) = ["<=", ">=", "<", ">"]
+            .iter()
+            .find_map(|op| Some((*op, self.target.strip_prefix(op)?.parse::<f64>().ok()?)))?;
+        Some(match op {
+            "<=" => value <= bound,
+            ">=" => value >= bound,
+            "<" => value < bound,
+            _ => value > bound,
+        })
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.meets_target() {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "-",
+        }
+    }
+}
+
+/// Parses `BENCH key=value ... extra=text`; `None` for any other line.
+fn parse_bench_line(line: &str) -> Option<Result<Row, String>> {
+    let rest = line.strip_prefix("BENCH ")?;
+    let (fields, extra) = match rest.split_once(" extra=") {
+        Some((fields, extra)) => (fields, extra.trim().to_string()),
+        None => (rest, String::new()),
+    };
+    let mut row = Row {
+        name: String::new(),
+        unit: String::new(),
+        threadkit: None,
+        builtin: None,
+        metric: String::new(),
+        value: None,
+        target: String::new(),
+        extra,
+    };
+    for field in fields.split_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            return Some(Err(format!("field without '=': {field}")));
+        };
+        let text = if value == "n/a" { "" } else { value };
+        let number = match text {
+            "" => None,
+            _ => match text.parse::<f64>() {
+                Ok(n) if n.is_finite() => Some(n),
+                _ if matches!(key, "threadkit" | "builtin" | "value") => {
+                    return Some(Err(format!("{key}={value} is not a number")));
+                }
+                _ => None,
+            },
+        };
+        match key {
+            "name" => row.name = text.to_string(),
+            "unit" => row.unit = text.to_string(),
+            "metric" => row.metric = text.to_string(),
+            "target" => row.target = text.to_string(),
+            "threadkit" => row.threadkit = number,
+            "builtin" => row.builtin = number,
+            "value" => row.value = number,
+            _ => return Some(Err(format!("unknown field {key}"))),
+        }
+    }
+    if row.name.is_empty() {
+        return Some(Err("no name".into()));
+    }
+    Some(Ok(row))
+}
+
+/// What the report says about where and how it ran.
+struct Context {
+    command: String,
+    date: String,
+    cpu: String,
+    cores: usize,
+    load_average: String,
+    godot: String,
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let mut filter: Option<String> = None;
+    let mut quick = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--filter" => filter = Some(args.next().ok_or("--filter needs a value")?.clone()),
+            other => match other.strip_prefix("--filter=") {
+                Some(text) => filter = Some(text.to_string()),
+                None => return Err(format!("unknown option {other}").into()),
+            },
+        }
+    }
+    let mut command = "cargo xtask bench".to_string();
+    if quick {
+        command.push_str(" --quick");
+    }
+    if let Some(filter) = &filter {
+        command.push_str(&format!(" --filter {filter}"));
+    }
+
+    build_and_install(Profile::Release)?;
+    let godot = Godot::locate()?;
+    import_project(&godot)?;
+    // Read before the run, so the report shows how busy the machine already was.
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+
+    let mut godot_args = vec![
+        "--headless".to_string(),
+        "-s".into(),
+        "res://bench/run_bench.gd".into(),
+        "--".into(),
+    ];
+    if let Some(filter) = &filter {
+        godot_args.push(format!("--filter={filter}"));
+    }
+    if quick {
+        godot_args.push("--quick".into());
+    }
+    println!("xtask: running the benchmarks ({command})");
+    let outcome = watch(
+        godot.command(&godot_args),
+        Watch {
+            // A full run takes about a minute; these only stop a hang within the 10 minutes.
+            total: Duration::from_secs(480),
+            per_test: Duration::from_secs(240),
+            echo: true,
+        },
+    )?;
+
+    let mut rows = Vec::new();
+    let mut problems = outcome.problems();
+    for line in &outcome.stdout {
+        if line.starts_with("FAIL ") {
+            problems.push(line.clone()); // A workload whose results were wrong.
+        }
+        match parse_bench_line(line) {
+            Some(Ok(row)) => rows.push(row),
+            Some(Err(error)) => problems.push(format!("unreadable line ({error}): {line}")),
+            None => {}
+        }
+    }
+    if rows.is_empty() && problems.is_empty() {
+        problems.push(match &filter {
+            Some(filter) => format!("no workload's name contains '{filter}'"),
+            None => "the runner printed no BENCH line".into(),
+        });
+    }
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("xtask bench: {problem}");
+        }
+        eprintln!(
+            "xtask bench: failed; docs/benchmarks.md and results.json were left as they were"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+
+    let context = Context {
+        command,
+        date: utc_now(),
+        cpu: cpu_model(),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average,
+        godot: godot_version(&godot),
+    };
+    println!("\n{}", text_table(&rows));
+    let root = workspace_root();
+    let json = root.join("target/bench/results.json");
+    write_file(&json, &results_json(&context, &rows))?;
+    let markdown = root.join("docs/benchmarks.md");
+    write_file(&markdown, &markdown_report(&context, &rows))?;
+    println!("xtask: wrote {} and {}", rel(&json), rel(&markdown));
+    let missed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.meets_target() == Some(false))
+        .map(|r| r.name.as_str())
+        .collect();
+    if !missed.is_empty() {
+        // Reported, not failed: a target is a goal for the design, and this machine may be busy.
+        println!("xtask: targets missed: {}", missed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rel(path: &Path) -> String {
+    let root = workspace_root();
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)?;
+    Ok(())
+}
+
+fn number(value: Option<f64>) -> String {
+    match value {
+        None => "n/a".into(),
+        Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
+        Some(x) if x.abs() >= 10.0 => format!("{x:.1}"),
+        Some(x) => format!("{x:.2}"),
+    }
+}
+
+/// The table's cells, header first: the same for the terminal and the markdown.
+fn cells(rows: &[Row]) -> Vec<[String; 7]> {
+    let mut table = vec![
+        [
+            "workload",
+            "unit",
+            "ThreadKit",
+            "built-in",
+            "result",
+            "target",
+            "verdict",
+        ]
+        .map(String::from),
+    ];
+    for row in rows {
+        let result = match (row.metric.as_str(), row.value) {
+            (_, None) => "n/a".to_string(),
+            ("", Some(value)) => number(Some(value)),
+            (metric, Some(value)) => {
+                format!("{} {}", metric.replace('_', " "), number(Some(value)))
+            }
+        };
+        table.push([
+            row.name.clone(),
+            row.unit.clone(),
+            number(row.threadkit),
+            number(row.builtin),
+            result,
+            if row.target.is_empty() {
+                "-".into()
+            } else {
+                row.target.clone()
+            },
+            row.verdict().into(),
+        ]);
+    }
+    table
+}
+
+fn text_table(rows: &[Row]) -> String {
+    let table = cells(rows);
+    let widths: Vec<usize> = (0..7)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for (i, cells) in table.iter().enumerate() {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            // Names left-aligned, numbers right-aligned.
+            .map(|(c, (cell, &w))| {
+                if c < 2 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if i == 0 {
+            let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * 6));
+        }
+    }
+    for row in rows {
+        let _ = writeln!(out, "{}: {}", row.name, row.extra);
+    }
+    out
+}
+
+fn markdown_report(context: &Context, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "The last run of `{}`, written by it. Each workload runs ThreadKit and the Godot built-in it \
+         replaces in the same process, alternating, over several rounds; the numbers are medians. \
+         A ratio is ThreadKit / built-in (below 1: ThreadKit is faster); the verdict compares the \
+         result with the issue's target, and a missed target is reported, not failed (wrong results \
+         fail the run). Timings on a shared or busy machine are noisy: compare ratios from one run \
+         rather than absolute numbers across runs.\n",
+        context.command
+    );
+    let _ = writeln!(out, "- Date: {}", context.date);
+    let _ = writeln!(
+        out,
+        "- Machine: {}, {} cores (load average before the run: {})",
+        context.cpu, context.cores, context.load_average
+    );
+    let _ = writeln!(out, "- Godot: {} (headless)", context.godot);
+    let _ = writeln!(out, "- ThreadKit: release build");
+    let _ = writeln!(out, "- Reproduce: `{}`\n", context.command);
+    for (i, cells) in cells(rows).iter().enumerate() {
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if i == 0 {
+            let _ = writeln!(out, "|{}", "---|".repeat(7));
+        }
+    }
+    let _ = writeln!(out, "\nWhat each line measured:\n");
+    for row in rows {
+        let _ = writeln!(out, "- **{}**: {}", row.name, row.extra);
+    }
+    out
+}
+
+fn results_json(context: &Context, rows: &[Row]) -> String {
+    let number = |value: Option<f64>| value.map_or("null".to_string(), |n| n.to_string());
+    let text = |value: &str| {
+        if value.is_empty() {
+            "null".to_string()
+        } else {
+            json_string(value)
+        }
+    };
+    let mut out = String::from("{\n");
+    let _ = writeln!(out, "  \"command\": {},", json_string(&context.command));
+    let _ = writeln!(out, "  \"date\": {},", json_string(&context.date));
+    let _ = writeln!(
+        out,
+        "  \"machine\": {{\"cpu\": {}, \"cores\": {}, \"load_average\": {}}},",
+        json_string(&context.cpu),
+        context.cores,
+        json_string(&context.load_average)
+    );
+    let _ = writeln!(out, "  \"godot\": {},", json_string(&context.godot));
+    out.push_str("  \"workloads\": [\n");
+    for (i, row) in rows.iter().enumerate() {
+        let met = row
+            .meets_target()
+            .map_or("null".to_string(), |m| m.to_string());
+        let _ = write!(
+            out,
+            "    {{\"name\": {}, \"unit\": {}, \"threadkit\": {}, \"builtin\": {}, \"metric\": {}, \
+             \"value\": {}, \"target\": {}, \"target_met\": {}, \"notes\": {}}}",
+            json_string(&row.name),
+            text(&row.unit),
+            number(row.threadkit),
+            number(row.builtin),
+            text(&row.metric),
+            number(row.value),
+            text(&row.target),
+            met,
+            json_string(&row.extra)
+        );
+        out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("  ]\n}\n");
+    out
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The CPU's model name from /proc/cpuinfo (Linux), or "unknown CPU".
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(key, _)| key.trim() == "model name")
+                .map(|(_, value)| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The whole `godot --version` line (e.g. `4.6.3.stable.debian4.6.3+ds-3`), else the parsed one.
+fn godot_version(godot: &Godot) -> String {
+    std::process::Command::new(&godot.program)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| crate::godot::Version::parse(l).is_some())
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_else(|| godot.version.to_string())
+}
+
+/// Now, as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let minutes = secs % 86_400 / 60;
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: &str) -> Row {
+        parse_bench_line(line).unwrap().unwrap()
+    }
+
+    #[test]
+    fn parses_bench_lines() {
+        let r = row(
+            "BENCH name=counter unit=ns/increment threadkit=60.5 builtin=120 metric=ratio \
+             value=0.50 target=<=0.5 extra=2 threads x 10 increments; exact",
+        );
+        assert_eq!(r.name, "counter");
+        assert_eq!(r.unit, "ns/increment");
+        assert_eq!(
+            (r.threadkit, r.builtin, r.value),
+            (Some(60.5), Some(120.0), Some(0.5))
+        );
+        assert_eq!(r.target, "<=0.5");
+        assert_eq!(r.extra, "2 threads x 10 increments; exact");
+        assert_eq!(r.meets_target(), Some(true));
+
+        let floor = row(
+            "BENCH name=floor unit=ns/call threadkit=n/a builtin=50 metric=n/a value=n/a target=n/a extra=x",
+        );
+        assert_eq!((floor.threadkit, floor.value), (None, None));
+        assert_eq!(floor.meets_target(), None);
+        assert_eq!(floor.verdict(), "-");
+
+        assert!(parse_bench_line("RUN counter").is_none());
+        assert!(
+            parse_bench_line("BENCH name=x value=fast")
+                .unwrap()
+                .is_err()
+        );
+        assert!(
+            parse_bench_line("BENCH name=x colour=red")
+                .unwrap()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn judges_targets() {
+        let mut r =
+            row("BENCH name=s unit=x threadkit=1 builtin=1 metric=speedup value=1.79 target=>=1.8");
+        assert_eq!(r.meets_target(), Some(false));
+        r.value = Some(1.8);
+        assert_eq!(r.meets_target(), Some(true));
+        r.target = "<1".into();
+        assert_eq!(r.meets_target(), Some(false));
+        r.value = Some(0.99);
+        assert_eq!(r.meets_target(), Some(true));
+        r.target = "fast".into();
+        assert_eq!(r.meets_target(), None);
+    }
+
+    #[test]
+    fn escapes_json_strings() {
+        assert_eq!(json_string("a \"b\" \\ c\n"), r#""a \"b\" \\ c\n""#);
+        assert_eq!(json_string("\u{1}"), r#""\u0001""#);
+    }
+
+    #[test]
+    fn converts_days_to_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    }
+}
