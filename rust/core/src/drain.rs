@@ -38,9 +38,11 @@ pub fn drain<T>(
     }
     let mut report = DrainReport::default();
     while report.processed < quota {
-        if limits
-            .budget
-            .is_some_and(|budget| started.elapsed() >= budget)
+        // At least one item per drain, so work always moves, however small the budget.
+        if report.processed > 0
+            && limits
+                .budget
+                .is_some_and(|budget| started.elapsed() >= budget)
         {
             report.over_budget = true;
             break;
@@ -107,5 +109,18 @@ mod tests {
         assert!(report.processed < 100);
         assert!(report.processed >= 1, "at least one item runs per drain");
         assert_eq!(rx.len(), 100 - report.processed);
+    }
+
+    #[test]
+    fn a_spent_budget_still_runs_one_item() {
+        let (tx, rx) = unbounded();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let limits = DrainLimits {
+            max_items: None,
+            budget: Some(Duration::ZERO),
+        };
+        let report = drain(&rx, limits, |_| {});
+        assert_eq!((report.processed, report.over_budget), (1, true));
     }
 }

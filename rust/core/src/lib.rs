@@ -7,18 +7,22 @@
 
 pub mod context;
 pub mod counter;
+pub mod dispatch;
 pub mod drain;
 pub mod group;
 pub mod latch;
+pub mod oneshot;
 #[cfg(not(loom))]
 pub mod pool;
 mod sync;
 pub mod task;
 
 pub use counter::{AtomicF64, Counter};
+pub use dispatch::{DispatchStats, Dispatcher, Overflow, PushError};
 pub use drain::{DrainLimits, DrainReport, drain};
 pub use group::Group;
 pub use latch::Latch;
+pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, current_task};
 pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState};

@@ -6,6 +6,7 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+pub mod main_thread_dispatcher;
 mod send;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
@@ -14,6 +15,7 @@ pub mod thread_context;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
+pub use main_thread_dispatcher::MainThreadDispatcher;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
 
@@ -22,4 +24,21 @@ struct ThreadKit;
 // SAFETY: the only GDExtension entry point of this library; gdext's macro generates the
 // `threadkit_init` symbol named in addons/threadkit/threadkit.gdextension.
 #[gdextension(entry_symbol = threadkit_init)]
-unsafe impl ExtensionLibrary for ThreadKit {}
+unsafe impl ExtensionLibrary for ThreadKit {
+    fn on_stage_init(stage: InitStage) {
+        if stage == InitStage::Scene {
+            // The scene tree does not exist yet: install the dispatcher's node once the main loop
+            // runs its first deferred calls.
+            Callable::from_fn("ThreadKit.install_dispatcher", |_| {
+                main_thread_dispatcher::install();
+            })
+            .call_deferred(&[]);
+        }
+    }
+
+    fn on_stage_deinit(stage: InitStage) {
+        if stage == InitStage::Scene {
+            main_thread_dispatcher::discard_queue();
+        }
+    }
+}

@@ -23,6 +23,11 @@ impl SendVariant {
         Self(deep_copy(value))
     }
 
+    /// The Variant (a method, so a closure captures the whole wrapper, not just its field).
+    pub fn into_inner(self) -> Variant {
+        self.0
+    }
+
     /// A copy for one consumer. A stored result is never handed out itself: consumers on
     /// different threads (the main thread's callback, a worker waiting for the task) each get
     /// their own Arrays and Dictionaries, so one mutating its copy cannot race another reading.
@@ -118,5 +123,44 @@ unsafe impl godot::meta::GodotImmutable for OptionalCallable {}
 impl OptionalCallable {
     pub fn none() -> Self {
         Self(Callable::invalid())
+    }
+}
+
+/// An Array parameter that may be left out (default `[]`), for the same reason as
+/// [`OptionalCallable`].
+#[derive(Clone, Debug)]
+pub struct OptionalArray(pub VarArray);
+
+impl GodotConvert for OptionalArray {
+    type Via = VarArray;
+
+    fn godot_shape() -> godot::meta::shape::GodotShape {
+        VarArray::godot_shape()
+    }
+}
+
+impl ToGodot for OptionalArray {
+    // By value, as for `OptionalCallable`; cloning an Array is a reference-count increment.
+    type Pass = <i64 as ToGodot>::Pass;
+
+    fn to_godot(&self) -> VarArray {
+        self.0.clone()
+    }
+}
+
+impl FromGodot for OptionalArray {
+    fn try_from_godot(via: VarArray) -> Result<Self, godot::meta::error::ConvertError> {
+        Ok(Self(via))
+    }
+}
+
+// The only default registered is a read-only empty Array, which no one can change.
+// SAFETY: so clones of the default may be made and used from any thread, as the trait requires.
+unsafe impl godot::meta::GodotImmutable for OptionalArray {}
+
+impl OptionalArray {
+    /// The default: a read-only empty Array.
+    pub fn empty() -> Self {
+        Self(VarArray::new().into_read_only())
     }
 }

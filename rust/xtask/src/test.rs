@@ -53,6 +53,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 "threadkit-core",
                 "--test",
                 "loom",
+                "--test",
+                "loom_dispatch",
                 "--release",
             ],
             &[

@@ -10,6 +10,7 @@ use threadkit_core::pool::{StopWait, Stopped};
 use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task};
 
 use crate::call::try_call;
+use crate::main_thread_dispatcher;
 use crate::send::{OptionalCallable, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
@@ -635,26 +636,30 @@ impl AsyncTaskProcessor {
         }
     }
 
-    /// Delivers completions as they arrive until `done` holds or `timeout` passed.
+    /// Delivers completions, and runs MainThreadDispatcher work, as they arrive until `done`
+    /// holds or `timeout` passed. Running the dispatcher's queue too is what lets a task that
+    /// waits on the main thread (`call_blocking`) finish while the main thread waits for it.
     fn wait_on_main_thread(&self, timeout: Option<Duration>, done: impl Fn() -> bool) -> bool {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let completions = self.inner.pool.completions();
+        let dispatched = main_thread_dispatcher::QUEUE.receiver();
         loop {
             self.deliver_completed(DrainLimits::default());
+            main_thread_dispatcher::drain(Some(DrainLimits::default()));
             if done() {
                 return true;
             }
-            let next = match deadline {
-                None => completions.recv().ok(),
-                Some(deadline) => completions.recv_deadline(deadline).ok(),
+            // Sleep until either queue has something, without taking it: the drains above do
+            // their own bookkeeping.
+            let mut select = crossbeam_channel::Select::new();
+            select.recv(completions);
+            select.recv(dispatched);
+            let woke = match deadline {
+                None => Some(select.ready()),
+                Some(deadline) => select.ready_deadline(deadline).ok(),
             };
-            match next {
-                Some(task) => {
-                    self.deliver(&task);
-                    self.notify_if_idle(1);
-                }
-                None if deadline.is_some_and(|d| Instant::now() >= d) => return done(),
-                None => {}
+            if woke.is_none() {
+                return done();
             }
         }
     }

@@ -1,0 +1,495 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use godot::classes::node::{InternalMode, ProcessMode};
+use godot::classes::{Engine, INode, Node, Node2D, SceneTree};
+use godot::prelude::*;
+use once_cell::sync::Lazy;
+use threadkit_core::DrainLimits;
+use threadkit_core::dispatch::{Dispatcher, Overflow};
+use threadkit_core::oneshot::{CallError, oneshot};
+
+use crate::call::try_call;
+use crate::send::{OptionalArray, SendCallable, SendVariant};
+use crate::thread_context::ThreadContext;
+
+/// Work for the main thread, queued by any thread.
+pub(crate) type MainJob = Box<dyn FnOnce() + Send>;
+
+/// The one queue every thread feeds and the main thread drains.
+pub(crate) static QUEUE: Lazy<Dispatcher<MainJob>> = Lazy::new(|| {
+    let queue = Dispatcher::new();
+    queue.set_budget(Some(Duration::from_micros(DEFAULT_BUDGET_USEC)));
+    queue
+});
+
+/// 2 ms: an eighth of a 60 FPS frame, so a flood of dispatched work cannot eat the frame.
+const DEFAULT_BUDGET_USEC: u64 = 2000;
+
+/// How long a push waits for room under [constant MainThreadDispatcher.OVERFLOW_BLOCK].
+const BLOCK_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// MainThreadDispatcher nodes a user put in the tree; while there is one, the built-in one
+/// leaves the draining to it.
+static USER_NODES: AtomicUsize = AtomicUsize::new(0);
+
+const CLASS: &str = "MainThreadDispatcher";
+
+/// Runs work from any thread on the main thread, a frame budget at a time.
+///
+/// Scene tree, UI and most engine objects may only be touched from the main thread. From a
+/// worker or a [Thread], queue that work here; the main thread runs it during its next frame:
+/// [codeblock]
+/// # On any thread:
+/// MainThreadDispatcher.dispatch(func(): $Label.text = "loaded %d items" % count)
+/// var pos: Vector2 = MainThreadDispatcher.call_blocking(func(): return $Player.position)
+/// MainThreadDispatcher.safe_add_child(self, enemy)  # Skipped if either was freed meanwhile.
+/// [/codeblock]
+/// Compared with [method Object.call_deferred]: each drain stops at the queue length it started
+/// with, at the frame budget ([method set_frame_budget_usec], 2 ms by default) or at
+/// [method set_max_per_frame], so a flood of work spreads over frames instead of stalling one and
+/// work queued during a drain waits for the next frame; the queue has no fixed size cap (and an
+/// optional one with a policy, [method set_capacity]); [method call_blocking] returns a value.
+/// Order is first-in first-out for each thread.
+///
+/// Nothing to set up: ThreadKit adds an internal dispatcher node to the scene tree's root when
+/// the game starts (also with [code]-s script.gd[/code]), which drains every frame, even while the
+/// tree is paused. Add a MainThreadDispatcher node to a scene to drain at its place in the frame
+/// (its [member Node.process_priority]); while one is in the tree the internal one stands by.
+/// In the editor nothing drains by itself: call [method process_queue].
+#[derive(GodotClass)]
+#[class(init, base = Node)]
+pub struct MainThreadDispatcher {
+    /// The node ThreadKit installs itself (as opposed to one a user added).
+    internal: bool,
+    base: Base<Node>,
+}
+
+#[godot_api]
+impl INode for MainThreadDispatcher {
+    fn enter_tree(&mut self) {
+        if !self.internal {
+            USER_NODES.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn exit_tree(&mut self) {
+        if !self.internal {
+            USER_NODES.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn process(&mut self, _delta: f64) {
+        if self.internal && USER_NODES.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        drain(None);
+    }
+}
+
+#[godot_api]
+impl MainThreadDispatcher {
+    /// [method set_overflow_policy]: refuse new work while the queue is full.
+    #[constant]
+    pub const OVERFLOW_REJECT: i64 = 0;
+    /// [method set_overflow_policy]: wait up to 1 s for room (on the main thread: refuse, since it
+    /// cannot make room while it waits).
+    #[constant]
+    pub const OVERFLOW_BLOCK: i64 = 1;
+    /// [method set_overflow_policy]: drop the oldest queued work to make room.
+    #[constant]
+    pub const OVERFLOW_DROP_OLDEST: i64 = 2;
+
+    /// Queues [param callable] (taking no arguments) to run on the main thread at the next drain.
+    /// Returns [code]false[/code] with an error for an invalid callable or a full bounded queue.
+    /// A callable whose object is freed before it runs is skipped and counted as dropped.
+    #[func]
+    pub fn dispatch(callable: Callable) -> bool {
+        if !callable.is_valid() {
+            godot_error!(
+                "{CLASS}.dispatch: the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): update_ui()."
+            );
+            return false;
+        }
+        let callable = SendCallable(callable);
+        push(
+            "dispatch",
+            Box::new(move || {
+                let callable = callable.into_inner();
+                if !callable.is_valid() {
+                    QUEUE.record_dropped(1);
+                } else if let Err(message) = try_call(&callable, &[]) {
+                    godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
+                }
+            }),
+        )
+    }
+
+    /// Runs [param callable] on the main thread and returns its result. On the main thread it
+    /// runs at once; elsewhere it waits (without spinning) until the main thread ran it. If the
+    /// main thread has not started it within [param timeout_ms] (-1: no limit), it returns
+    /// [code]null[/code] with an error, and the call will not run later. A call that started is
+    /// always waited for. Arrays and Dictionaries come back as copies.
+    #[func]
+    pub fn call_blocking(callable: Callable, #[opt(default = 1000)] timeout_ms: i64) -> Variant {
+        let method = "call_blocking";
+        if !callable.is_valid() {
+            godot_error!(
+                "{CLASS}.{method}: the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return $Player.position."
+            );
+            return Variant::nil();
+        }
+        if ThreadContext::is_main_thread() {
+            return try_call(&callable, &[]).unwrap_or_else(|message| {
+                godot_error!("{CLASS}.{method}: the call failed: {message}");
+                Variant::nil()
+            });
+        }
+        let callable = SendCallable(callable);
+        let result = block_on_main(method, timeout_ms, move || {
+            let callable = callable.into_inner();
+            if !callable.is_valid() {
+                return None;
+            }
+            match try_call(&callable, &[]) {
+                Ok(value) => Some(SendVariant::detach(value)),
+                Err(message) => {
+                    godot_error!("{CLASS}.{method}: the call failed: {message}");
+                    None
+                }
+            }
+        });
+        result.map_or_else(Variant::nil, |SendVariant(value)| value)
+    }
+
+    /// Runs queued work now, within the frame budget and the per-frame maximum; returns how many
+    /// items ran. Main thread only (elsewhere: an error and 0). The built-in node calls it every
+    /// frame; call it yourself in the editor or from a custom main loop.
+    #[func]
+    pub fn process_queue() -> i64 {
+        if !ThreadContext::is_main_thread() {
+            godot_error!(
+                "{CLASS}.process_queue: called from {}; it runs the queued work and must be called on the main thread.",
+                ThreadContext::thread_name()
+            );
+            return 0;
+        }
+        drain(None) as i64
+    }
+
+    /// How many items wait for the main thread.
+    #[func]
+    pub fn pending_count() -> i64 {
+        QUEUE.len() as i64
+    }
+
+    /// Counters: dispatched, executed, dropped (by the overflow policy, or skipped because their
+    /// object was freed), rejected, pending, max_depth, last_drain_usec, drains_over_budget, plus
+    /// the settings frame_budget_usec, max_per_frame and capacity.
+    #[func]
+    pub fn get_stats() -> VarDictionary {
+        let stats = QUEUE.stats();
+        let mut dict = VarDictionary::new();
+        dict.set("dispatched", stats.dispatched as i64);
+        dict.set("executed", stats.executed as i64);
+        dict.set("dropped", stats.dropped as i64);
+        dict.set("rejected", stats.rejected as i64);
+        dict.set("pending", stats.pending as i64);
+        dict.set("max_depth", stats.max_depth as i64);
+        dict.set("last_drain_usec", stats.last_drain_usec as i64);
+        dict.set("drains_over_budget", stats.drains_over_budget as i64);
+        dict.set(
+            "frame_budget_usec",
+            QUEUE.budget().map_or(0, |b| b.as_micros() as i64),
+        );
+        dict.set("max_per_frame", QUEUE.max_per_drain().unwrap_or(0) as i64);
+        dict.set("capacity", QUEUE.capacity() as i64);
+        dict
+    }
+
+    /// The time one frame's drain may take, in microseconds; 0 means no limit. Default 2000
+    /// (2 ms). At least one item runs per drain, so a drain overshoots by at most one item.
+    #[func]
+    pub fn set_frame_budget_usec(usec: i64) {
+        match u64::try_from(usec) {
+            Ok(0) => QUEUE.set_budget(None),
+            Ok(usec) => QUEUE.set_budget(Some(Duration::from_micros(usec))),
+            Err(_) => godot_error!(
+                "{CLASS}.set_frame_budget_usec: {usec} is negative; pass microseconds, or 0 for no limit."
+            ),
+        }
+    }
+
+    /// The most items one frame's drain runs; 0 (the default) means no limit.
+    #[func]
+    pub fn set_max_per_frame(count: i64) {
+        match usize::try_from(count) {
+            Ok(0) => QUEUE.set_max_per_drain(None),
+            Ok(count) => QUEUE.set_max_per_drain(Some(count)),
+            Err(_) => godot_error!(
+                "{CLASS}.set_max_per_frame: {count} is negative; pass a count, or 0 for no limit."
+            ),
+        }
+    }
+
+    /// The most items the queue holds; 0 (the default) means unbounded. What happens to work
+    /// queued beyond it is [method set_overflow_policy]'s choice.
+    #[func]
+    pub fn set_capacity(count: i64) {
+        match usize::try_from(count) {
+            Ok(count) => QUEUE.set_capacity(count),
+            Err(_) => godot_error!(
+                "{CLASS}.set_capacity: {count} is negative; pass a count, or 0 for unbounded."
+            ),
+        }
+    }
+
+    /// What a full bounded queue does with new work: [constant OVERFLOW_REJECT] (the default),
+    /// [constant OVERFLOW_BLOCK] or [constant OVERFLOW_DROP_OLDEST].
+    #[func]
+    pub fn set_overflow_policy(policy: i64) {
+        let overflow = match policy {
+            Self::OVERFLOW_REJECT => Overflow::Reject,
+            Self::OVERFLOW_BLOCK => Overflow::Block(BLOCK_TIMEOUT),
+            Self::OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
+            other => {
+                godot_error!(
+                    "{CLASS}.set_overflow_policy: {other} is not OVERFLOW_REJECT (0), OVERFLOW_BLOCK (1) or OVERFLOW_DROP_OLDEST (2)."
+                );
+                return;
+            }
+        };
+        QUEUE.set_overflow(overflow);
+    }
+
+    /// Prints [param message] on the main thread, prefixed with the calling thread's name
+    /// ([method ThreadContext.get_thread_name]), so output from threads never interleaves.
+    #[func]
+    pub fn safe_print(message: GString) {
+        let line = format!("[{}] {message}", ThreadContext::thread_name());
+        push("safe_print", Box::new(move || godot_print!("{line}")));
+    }
+
+    /// Adds [param child] to [param parent] on the main thread; skipped (and counted as dropped)
+    /// if either was freed meanwhile. A child whose parent was freed, and that has no other
+    /// parent, is freed too, rather than leaked.
+    #[func]
+    pub fn safe_add_child(parent: Option<Gd<Node>>, child: Option<Gd<Node>>) {
+        let method = "safe_add_child";
+        let (Some(parent), Some(child)) = (parent, child) else {
+            return null_argument(method, "parent and child");
+        };
+        let (parent, child) = (parent.instance_id(), child.instance_id());
+        push(
+            method,
+            Box::new(
+                move || match (revive::<Node>(parent), revive::<Node>(child)) {
+                    (Some(mut parent), Some(child)) => parent.add_child(&child),
+                    (None, Some(mut orphan)) if orphan.get_parent().is_none() => {
+                        // Handed over to be added, and now nothing owns it: free it, not leak it.
+                        orphan.queue_free();
+                        QUEUE.record_dropped(1);
+                    }
+                    _ => QUEUE.record_dropped(1),
+                },
+            ),
+        );
+    }
+
+    /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
+    /// counted as dropped) if the object was freed meanwhile. Arrays and Dictionaries are copied
+    /// when queued, so later changes by the calling thread do not race the main thread.
+    #[func]
+    pub fn safe_set(object: Option<Gd<Object>>, property: StringName, value: Variant) {
+        let method = "safe_set";
+        let Some(object) = object else {
+            return null_argument(method, "object");
+        };
+        let (object, property) = (object.instance_id(), property.to_string());
+        let value = SendVariant::detach(value);
+        push(
+            method,
+            Box::new(move || match revive::<Object>(object) {
+                Some(mut object) => object.set(&property, &value.into_inner()),
+                None => QUEUE.record_dropped(1),
+            }),
+        );
+    }
+
+    /// Calls [param method] of [param object] with [param args] on the main thread; skipped (and
+    /// counted as dropped) if the object was freed meanwhile. The arguments are copied when
+    /// queued.
+    #[func]
+    pub fn safe_call(
+        object: Option<Gd<Object>>,
+        method: StringName,
+        #[opt(default = OptionalArray::empty())] args: OptionalArray,
+    ) {
+        let Some(object) = object else {
+            return null_argument("safe_call", "object");
+        };
+        let (object, name) = (object.instance_id(), method.to_string());
+        let args = SendVariant::detach(args.0.to_variant());
+        push(
+            "safe_call",
+            Box::new(move || match revive::<Object>(object) {
+                Some(mut object) if object.has_method(&name) => {
+                    object.callv(&name, &args.into_inner().to::<VarArray>());
+                }
+                Some(object) => godot_error!(
+                    "{CLASS}.safe_call: {} has no method \"{name}\"; check the method name.",
+                    object.get_class()
+                ),
+                None => QUEUE.record_dropped(1),
+            }),
+        );
+    }
+
+    /// Calls [method Node.queue_free] on [param node] on the main thread; skipped (and counted as
+    /// dropped) if it was freed meanwhile.
+    #[func]
+    pub fn safe_queue_free(node: Option<Gd<Node>>) {
+        let Some(node) = node else {
+            return null_argument("safe_queue_free", "node");
+        };
+        let node = node.instance_id();
+        push(
+            "safe_queue_free",
+            Box::new(move || match revive::<Node>(node) {
+                Some(mut node) => node.queue_free(),
+                None => QUEUE.record_dropped(1),
+            }),
+        );
+    }
+
+    /// [member Node2D.position] of [param node], read on the main thread (blocking, like
+    /// [method call_blocking] with its default timeout). [code]Vector2.ZERO[/code] with an error
+    /// if the node was freed or the main thread did not get to it in time.
+    #[func]
+    pub fn safe_get_node_position(node: Option<Gd<Node2D>>) -> Vector2 {
+        let method = "safe_get_node_position";
+        let Some(node) = node else {
+            null_argument(method, "node");
+            return Vector2::ZERO;
+        };
+        if ThreadContext::is_main_thread() {
+            return node.get_position();
+        }
+        let id = node.instance_id();
+        drop(node);
+        block_on_main(method, 1000, move || {
+            revive::<Node2D>(id).map(|node| node.get_position())
+        })
+        .unwrap_or(Vector2::ZERO)
+    }
+}
+
+/// Queues `job`; on the main thread a full queue never waits (the main thread could not make
+/// room while it waits), elsewhere the overflow policy applies. Reports a refusal.
+fn push(method: &str, job: MainJob) -> bool {
+    let pushed = if ThreadContext::is_main_thread() {
+        QUEUE.try_push(job)
+    } else {
+        QUEUE.push(job)
+    };
+    match pushed {
+        Ok(()) => true,
+        Err(error) => {
+            godot_error!(
+                "{CLASS}.{method}: {error} (capacity {}); raise it with set_capacity(), pick another set_overflow_policy(), or queue less per frame.",
+                QUEUE.capacity()
+            );
+            false
+        }
+    }
+}
+
+/// Runs `work` on the main thread and waits for its value (from another thread). `None` when
+/// it timed out, was dropped, or `work` had nothing to return (counted as dropped).
+fn block_on_main<T: Send + 'static>(
+    method: &'static str,
+    timeout_ms: i64,
+    work: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Option<T> {
+    let (runner, caller) = oneshot::<T>();
+    let job = Box::new(move || {
+        if !runner.claim() {
+            return; // The caller gave up: a call that timed out never runs.
+        }
+        match work() {
+            Some(value) => runner.complete(value),
+            None => QUEUE.record_dropped(1),
+        }
+    });
+    if !push(method, job) {
+        return None;
+    }
+    let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+    match caller.wait(timeout) {
+        Ok(value) => Some(value),
+        Err(CallError::TimedOut) => {
+            godot_error!(
+                "{CLASS}.{method}: the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
+            );
+            None
+        }
+        Err(CallError::Dropped) => {
+            godot_error!(
+                "{CLASS}.{method}: the call did not run: its object was freed, it failed, or the queue dropped it (OVERFLOW_DROP_OLDEST)."
+            );
+            None
+        }
+    }
+}
+
+/// Runs queued work on the main thread: within `limits`, or the queue's own settings.
+pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
+    let run = |job: MainJob| {
+        // A panicking job must not abort the rest of the drain (or unwind into Godot).
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            godot_error!("{CLASS}: a queued job panicked; it was skipped.");
+        }
+    };
+    match limits {
+        Some(limits) => QUEUE.drain_with(limits, run),
+        None => QUEUE.drain(run),
+    }
+    .processed
+}
+
+/// The object `id` if it is still alive (checked on the main thread, where it is used).
+fn revive<T: Inherits<Object>>(id: InstanceId) -> Option<Gd<T>> {
+    Gd::<T>::try_from_instance_id(id).ok()
+}
+
+fn null_argument(method: &str, which: &str) {
+    godot_error!("{CLASS}.{method}: {which} must not be null; pass live objects.");
+}
+
+/// Adds the built-in dispatcher node to the scene tree's root, once the main loop runs. Called
+/// deferred from extension start-up; without a SceneTree (a custom MainLoop, or the editor),
+/// users drain with `process_queue()`.
+pub(crate) fn install() {
+    if Engine::singleton().is_editor_hint() {
+        return;
+    }
+    let Some(tree) = Engine::singleton()
+        .get_main_loop()
+        .and_then(|main_loop| main_loop.try_cast::<SceneTree>().ok())
+    else {
+        return;
+    };
+    let Some(mut root) = tree.get_root() else {
+        return;
+    };
+    let mut node = MainThreadDispatcher::new_alloc();
+    node.bind_mut().internal = true;
+    node.set_name("ThreadKitMainThreadDispatcher");
+    node.set_process_mode(ProcessMode::ALWAYS);
+    root.add_child_ex(&node).internal(InternalMode::BACK).done();
+}
+
+/// Drops what is still queued at shutdown, on purpose: its targets are being freed.
+pub(crate) fn discard_queue() {
+    QUEUE.drain_with(DrainLimits::default(), drop);
+}
