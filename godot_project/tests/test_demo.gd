@@ -5,6 +5,7 @@ extends "res://tests/support/test_case.gd"
 const SECTIONS := [
 	preload("res://demo/sections/counter_section.gd"),
 	preload("res://demo/sections/task_section.gd"),
+	preload("res://demo/sections/dispatcher_section.gd"),
 ]
 
 
@@ -47,5 +48,21 @@ func test_the_counter_section_ui_runs() -> void:
 	var section: RefCounted = script.new()
 	section.build_ui(parent)  # Runs once with the default thread count.
 	assert_true("AtomicCounter" in section._results.text, section._results.text)
+	parent.queue_free()
+	await get_tree().process_frame
+
+
+func test_the_dispatcher_section_ui_spawns_and_shows_stats() -> void:
+	var script: GDScript = SECTIONS[2]
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = script.new()
+	section.build_ui(parent)
+	for thread in script.spawn(section._field, section._texture, 2, 50, false):
+		thread.wait_to_finish()
+	await get_tree().process_frame
+	await get_tree().process_frame
+	assert_eq(section._field.get_child_count(), 100)
+	assert_true("sprites: 100" in section._stats.text, section._stats.text)
 	parent.queue_free()
 	await get_tree().process_frame
