@@ -387,7 +387,9 @@ impl MainThreadDispatcher {
 /// Queues `job`; on the main thread a full queue never waits (the main thread could not make
 /// room while it waits), elsewhere the overflow policy applies. Reports a refusal.
 fn push(method: &str, job: MainJob) -> bool {
-    let pushed = if ThreadContext::is_main_thread() {
+    // gdext's check (a thread-id compare) rather than ThreadContext's two engine calls: this is
+    // the hot path, and both name the same thread, the one that loaded the extension.
+    let pushed = if godot::init::is_main_thread() {
         QUEUE.try_push(job)
     } else {
         QUEUE.push(job)
