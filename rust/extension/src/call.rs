@@ -15,10 +15,10 @@ pub fn try_call(callable: &Callable, args: &[Variant]) -> Result<Variant, String
     let method = StringName::from("call");
     let args_sys: Vec<_> = args.iter().map(|arg| arg.var_sys()).collect();
     let mut error = sys::default_call_error();
-    // SAFETY: `target`, `method` and every argument are live values for the whole call;
-    // `variant_call` initialises the return slot whatever happens (it placement-constructs a nil
-    // Variant before calling), which is what `new_with_var_uninit` requires; `error` is a valid
-    // out-parameter.
+    // `target`, `method` and every argument live for the whole call, and `error` is a valid
+    // out-parameter. `variant_call` placement-constructs a nil Variant in the return slot before
+    // calling, so the slot is initialised whatever happens, as `new_with_var_uninit` requires.
+    // SAFETY: as above: live inputs, a valid out-parameter, an always-initialised return slot.
     let result = unsafe {
         Variant::new_with_var_uninit(|return_ptr| {
             sys::interface_fn!(variant_call)(

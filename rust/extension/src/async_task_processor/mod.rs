@@ -96,10 +96,11 @@ enum Then {
     Rust(Box<dyn FnOnce()>),
 }
 
-// SAFETY: a Delivery is created on the submitting thread and used (called, emitted, dropped) on
-// the main thread only. Callables may be called from any thread (see `SendCallable`); Rust
-// continuations are only accepted from the main thread (`spawn` checks), so they never leave
-// it; a TaskHandle is a RefCounted with an atomic count whose state is all thread-safe.
+// A Delivery is created on the submitting thread and used (called, emitted, dropped) on the main
+// thread only. Callables may be called from any thread (see `SendCallable`); Rust continuations
+// are only accepted from the main thread (`spawn` checks), so they never leave it; a TaskHandle
+// is a RefCounted with an atomic count whose state is all thread-safe.
+// SAFETY: so moving a Delivery to the main thread, where alone it is used, is sound.
 unsafe impl Send for Delivery {}
 
 const CLASS: &str = "AsyncTaskProcessor";
