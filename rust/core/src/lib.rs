@@ -25,4 +25,4 @@ pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, current_task};
-pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState};
+pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState, panic_message};

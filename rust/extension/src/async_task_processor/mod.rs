@@ -729,11 +729,7 @@ impl AsyncTaskProcessor {
                 if let Err(panic) =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
                 {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
+                    let message = threadkit_core::panic_message(&*panic);
                     godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
                 }
             }
