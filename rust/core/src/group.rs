@@ -87,18 +87,14 @@ impl<R> Group<R> {
         }
     }
 
-    /// The group's result for an empty group (no part will ever complete it).
-    pub(crate) fn conclude_empty(&self) -> Result<R, String> {
-        self.conclude()
-    }
-
     /// Counts `parts` more as done (run or skipped); true for the call that made it all.
     fn complete(&self, parts: usize) -> bool {
         self.done.fetch_add(parts, Ordering::AcqRel) + parts == self.count
     }
 
-    /// Called once, by the runner that completed the group.
-    fn conclude(&self) -> Result<R, String> {
+    /// Called once: by the runner that completed the group, or by the one that started an empty
+    /// group (no part will ever complete it).
+    pub(crate) fn conclude(&self) -> Result<R, String> {
         if let Some(message) = self.error.lock().unwrap().take() {
             return Err(message);
         }

@@ -279,7 +279,7 @@ impl<R> Task<R> {
                 if started {
                     on_start();
                     if group.count() == 0 {
-                        return Some(self.conclude(group.conclude_empty()));
+                        return Some(self.conclude(group.conclude()));
                     }
                 } else if self.state.status() != Status::Running {
                     return None;
