@@ -14,6 +14,8 @@ pub mod latch;
 pub mod oneshot;
 #[cfg(not(loom))]
 pub mod pool;
+pub mod rwlock;
+pub mod shared_map;
 mod sync;
 pub mod task;
 
@@ -25,4 +27,6 @@ pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, current_task};
+pub use rwlock::{LockError, TrackedRwLock, UnlockError};
+pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState, panic_message};

@@ -21,3 +21,161 @@ pub(crate) use loom::sync::{
 };
 #[cfg(loom)]
 pub(crate) use loom::thread::yield_now;
+
+#[cfg(not(loom))]
+pub(crate) use std::thread::{ThreadId, current as current_thread};
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::thread::{ThreadId, current as current_thread};
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+
+/// A reader-writer lock with guards: parking_lot's (no poisoning, readers in parallel).
+#[cfg(not(loom))]
+#[derive(Debug, Default)]
+pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+
+#[cfg(not(loom))]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(parking_lot::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
+        self.0.read()
+    }
+
+    pub(crate) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
+        self.0.write()
+    }
+}
+
+#[cfg(loom)]
+#[derive(Debug, Default)]
+pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+#[cfg(loom)]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+        self.0.read().unwrap()
+    }
+
+    pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap()
+    }
+}
+
+/// A reader-writer lock without guards, for callers that lock and unlock in separate calls.
+/// `timeout`: `None` waits as long as it takes, `Some(d)` gives up after `d` (zero: one try).
+#[cfg(not(loom))]
+pub(crate) struct RawRwLock(parking_lot::RawRwLock);
+
+#[cfg(not(loom))]
+impl RawRwLock {
+    pub(crate) fn new() -> Self {
+        Self(<parking_lot::RawRwLock as parking_lot::lock_api::RawRwLock>::INIT)
+    }
+
+    pub(crate) fn lock_shared(&self, timeout: Option<std::time::Duration>) -> bool {
+        use parking_lot::lock_api::{RawRwLock as _, RawRwLockTimed as _};
+        match timeout {
+            None => {
+                self.0.lock_shared();
+                true
+            }
+            Some(d) if d.is_zero() => self.0.try_lock_shared().is_some(),
+            Some(d) => self.0.try_lock_shared_for(d).is_some(),
+        }
+    }
+
+    pub(crate) fn lock_exclusive(&self, timeout: Option<std::time::Duration>) -> bool {
+        use parking_lot::lock_api::{RawRwLock as _, RawRwLockTimed as _};
+        match timeout {
+            None => {
+                self.0.lock_exclusive();
+                true
+            }
+            Some(d) if d.is_zero() => self.0.try_lock_exclusive().is_some(),
+            Some(d) => self.0.try_lock_exclusive_for(d).is_some(),
+        }
+    }
+
+    /// # Safety
+    /// The calling thread holds the lock in shared mode by a `lock_shared` not yet undone.
+    pub(crate) unsafe fn unlock_shared(&self) {
+        // parking_lot's guard state is a stateless marker, so a fresh one stands for the one that
+        // `lock_shared` returned on this same thread.
+        // SAFETY: the caller guarantees this thread's shared hold (see above).
+        unsafe { parking_lot::lock_api::RawRwLock::unlock_shared(&self.0, Default::default()) }
+    }
+
+    /// # Safety
+    /// The calling thread holds the lock exclusively by a `lock_exclusive` not yet undone.
+    pub(crate) unsafe fn unlock_exclusive(&self) {
+        // A fresh stateless marker stands for the guard, as in `unlock_shared`.
+        // SAFETY: the caller guarantees this thread's exclusive hold (see above).
+        unsafe { parking_lot::lock_api::RawRwLock::unlock_exclusive(&self.0, Default::default()) }
+    }
+}
+
+/// The loom model of [`RawRwLock`]: readers and writer counted under a Mutex, waiters on a
+/// Condvar. Loom's Condvar never times out, so a timeout of any length is modelled as one try.
+#[cfg(loom)]
+pub(crate) struct RawRwLock {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+#[cfg(loom)]
+impl RawRwLock {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new((0, false)),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn lock_shared(&self, timeout: Option<std::time::Duration>) -> bool {
+        let mut s = self.state.lock().unwrap();
+        while s.1 {
+            if timeout.is_some() {
+                return false;
+            }
+            s = self.changed.wait(s).unwrap();
+        }
+        s.0 += 1;
+        true
+    }
+
+    pub(crate) fn lock_exclusive(&self, timeout: Option<std::time::Duration>) -> bool {
+        let mut s = self.state.lock().unwrap();
+        while s.1 || s.0 > 0 {
+            if timeout.is_some() {
+                return false;
+            }
+            s = self.changed.wait(s).unwrap();
+        }
+        s.1 = true;
+        true
+    }
+
+    pub(crate) unsafe fn unlock_shared(&self) {
+        let mut s = self.state.lock().unwrap();
+        assert!(s.0 > 0, "unlock_shared without a shared hold");
+        s.0 -= 1;
+        self.changed.notify_all();
+    }
+
+    pub(crate) unsafe fn unlock_exclusive(&self) {
+        let mut s = self.state.lock().unwrap();
+        assert!(s.1, "unlock_exclusive without the exclusive hold");
+        s.1 = false;
+        self.changed.notify_all();
+    }
+}

@@ -55,6 +55,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 "loom",
                 "--test",
                 "loom_dispatch",
+                "--test",
+                "loom_shared",
                 "--release",
             ],
             &[

@@ -1,0 +1,129 @@
+//! Loom model tests of the tracked reader-writer lock's bookkeeping and the shared map's
+//! counters, run by `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \
+//!  cargo test --release -p threadkit-core --test loom_shared`.
+//!
+//! Under loom the raw lock beneath `TrackedRwLock` is a Mutex+Condvar model (see `sync.rs`), so
+//! these check the per-thread bookkeeping around it: which thread may unlock, re-entrant reads
+//! next to a waiting writer, upgrades refused; and that the map's atomic read counts, write
+//! counts and version stay exact whatever the interleaving.
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use threadkit_core::{LockError, SharedMap, TrackedRwLock, UnlockError};
+
+/// A reader reads again while a writer is trying to get in: no deadlock, and each ends with the
+/// lock free and the bookkeeping empty.
+#[test]
+fn reentrant_read_beside_a_writer() {
+    loom::model(|| {
+        let lock = Arc::new(TrackedRwLock::new());
+        let writer = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                lock.lock_write(None).unwrap();
+                assert_eq!(lock.reader_threads(), 0, "no reader while writing");
+                lock.unlock_write().unwrap();
+            })
+        };
+        lock.lock_read(None).unwrap();
+        lock.lock_read(None).unwrap();
+        assert!(!lock.is_write_locked(), "no writer while reading");
+        lock.unlock_read().unwrap();
+        lock.unlock_read().unwrap();
+        writer.join().unwrap();
+        assert_eq!((lock.reader_threads(), lock.is_write_locked()), (0, false));
+    });
+}
+
+/// Another thread's unlocks are refused whatever the timing, and never release the holder's lock.
+#[test]
+fn foreign_unlocks_never_release_the_holders_lock() {
+    loom::model(|| {
+        let lock = Arc::new(TrackedRwLock::new());
+        lock.lock_write(None).unwrap();
+        let intruder = {
+            let lock = lock.clone();
+            thread::spawn(move || (lock.unlock_write(), lock.unlock_read()))
+        };
+        let (write, read) = intruder.join().unwrap();
+        assert_eq!(write, Err(UnlockError::HeldByOtherThread));
+        assert_eq!(read, Err(UnlockError::NotHeld));
+        assert_eq!(lock.writes_held(), 1);
+        lock.unlock_write().unwrap();
+        assert!(!lock.is_write_locked());
+    });
+}
+
+/// Two readers both asking to upgrade would wait for each other forever; both are refused, keep
+/// their reads, and a write afterwards succeeds.
+#[test]
+fn racing_upgrades_are_refused() {
+    loom::model(|| {
+        let lock = Arc::new(TrackedRwLock::new());
+        let other = {
+            let lock = lock.clone();
+            thread::spawn(move || {
+                lock.lock_read(None).unwrap();
+                let upgrade = lock.lock_write(None);
+                lock.unlock_read().unwrap();
+                upgrade
+            })
+        };
+        lock.lock_read(None).unwrap();
+        assert_eq!(lock.lock_write(None), Err(LockError::UpgradeRefused));
+        assert_eq!(lock.reads_held(), 1);
+        lock.unlock_read().unwrap();
+        assert_eq!(other.join().unwrap(), Err(LockError::UpgradeRefused));
+        lock.lock_write(None).unwrap();
+        lock.unlock_write().unwrap();
+    });
+}
+
+/// Reads counted under the read lock (atomics) and writes under the write lock stay exact when
+/// readers and a writer interleave.
+#[test]
+fn map_counters_are_exact() {
+    loom::model(|| {
+        let map: Arc<SharedMap<u8, u32>> = Arc::new(SharedMap::new());
+        map.insert(1, 10).unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let map = map.clone();
+                thread::spawn(move || {
+                    let seen = map.get(&1, |v| *v).unwrap().unwrap();
+                    assert!(seen == 10 || seen == 11);
+                    map.get(&2, |v| *v).unwrap().is_some()
+                })
+            })
+            .collect();
+        map.update(1, |old| Some(old.unwrap() + 1)).unwrap();
+        let found_two = readers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .filter(|&f| f)
+            .count();
+        assert_eq!(found_two, 0);
+        let stats = map.stats().unwrap();
+        assert_eq!((stats.keys[0].reads, stats.keys[0].writes), (2, 2));
+        assert_eq!((stats.misses, stats.version), (2, 2));
+    });
+}
+
+/// Two threads doing read-modify-write through `update` lose nothing.
+#[test]
+fn racing_updates_lose_nothing() {
+    loom::model(|| {
+        let map: Arc<SharedMap<u8, u32>> = Arc::new(SharedMap::new());
+        let other = {
+            let map = map.clone();
+            thread::spawn(move || {
+                map.update(0, |old| Some(old.copied().unwrap_or(0) + 1)).unwrap();
+            })
+        };
+        map.update(0, |old| Some(old.copied().unwrap_or(0) + 1)).unwrap();
+        other.join().unwrap();
+        assert_eq!(map.get(&0, |v| *v), Ok(Some(2)));
+        assert_eq!(map.version(), 2);
+    });
+}
