@@ -55,7 +55,7 @@ pub struct SharedMap<K, V> {
 
 thread_local! {
     /// Addresses of the maps whose `update` is running on this thread.
-    static UPDATING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+    static UPDATING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks a map as being updated on this thread until dropped (also when the update panics).

@@ -118,10 +118,12 @@ fn racing_updates_lose_nothing() {
         let other = {
             let map = map.clone();
             thread::spawn(move || {
-                map.update(0, |old| Some(old.copied().unwrap_or(0) + 1)).unwrap();
+                map.update(0, |old| Some(old.copied().unwrap_or(0) + 1))
+                    .unwrap();
             })
         };
-        map.update(0, |old| Some(old.copied().unwrap_or(0) + 1)).unwrap();
+        map.update(0, |old| Some(old.copied().unwrap_or(0) + 1))
+            .unwrap();
         other.join().unwrap();
         assert_eq!(map.get(&0, |v| *v), Ok(Some(2)));
         assert_eq!(map.version(), 2);

@@ -7,7 +7,9 @@ pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
 pub mod main_thread_dispatcher;
+pub mod read_write_lock;
 mod send;
+pub mod shared_resource;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
@@ -16,6 +18,8 @@ pub mod thread_context;
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 pub use main_thread_dispatcher::MainThreadDispatcher;
+pub use read_write_lock::ReadWriteLock;
+pub use shared_resource::SharedResource;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
 

@@ -10,7 +10,7 @@ use threadkit_core::dispatch::{Dispatcher, Overflow};
 use threadkit_core::oneshot::{CallError, oneshot};
 
 use crate::call::try_call;
-use crate::send::{OptionalArray, SendCallable, SendVariant};
+use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
 /// Work for the main thread, queued by any thread.
@@ -323,7 +323,7 @@ impl MainThreadDispatcher {
     pub fn safe_call(
         object: Option<Gd<Object>>,
         method: StringName,
-        #[opt(default = OptionalArray::empty())] args: OptionalArray,
+        #[opt(default = Optional::<VarArray>::empty())] args: Optional<VarArray>,
     ) {
         let Some(object) = object else {
             return null_argument("safe_call", "object");

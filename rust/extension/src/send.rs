@@ -75,6 +75,36 @@ impl SendCallable {
     }
 }
 
+/// A Variant kept in a structure that several threads use (a SharedResource value).
+///
+/// Sound because it is only replaced under the structure's write lock and otherwise only read:
+/// cloned (atomic reference counts), compared, or deep-copied for a caller. It was deep-copied
+/// on the way in, so no caller holds a reference to its Arrays or Dictionaries, and callers only
+/// ever get copies, so nothing mutates it outside the lock.
+pub struct SharedVariant(Variant);
+
+// SAFETY: moved in under the write lock, which alone replaces or drops it (see the type's doc).
+unsafe impl Send for SharedVariant {}
+// SAFETY: shared references only read it: clone, compare or copy (see the type's doc).
+unsafe impl Sync for SharedVariant {}
+
+impl SharedVariant {
+    /// Stores a copy of `value`, so the caller's Arrays and Dictionaries stay the caller's.
+    pub fn store(value: Variant) -> Self {
+        Self(deep_copy(value))
+    }
+
+    /// A copy for a caller, sharing no Array or Dictionary with the stored value.
+    pub fn copy(&self) -> Variant {
+        deep_copy(self.0.clone())
+    }
+
+    /// The stored value, to compare or inspect without copying.
+    pub fn get(&self) -> &Variant {
+        &self.0
+    }
+}
+
 /// A copy of `value` that shares no Array or Dictionary with anyone else.
 pub fn deep_copy(value: Variant) -> Variant {
     match value.get_type() {
@@ -86,31 +116,35 @@ pub fn deep_copy(value: Variant) -> Variant {
     }
 }
 
-/// A Callable parameter that may be left out: GDScript sees a `Callable` argument whose default is
-/// the null `Callable()`. (gdext allows `#[opt(default)]` only for immutable types.)
+/// A parameter that may be left out, for the types gdext cannot give a default to directly
+/// (`#[opt(default)]` needs an immutable type): GDScript sees the inner type, with the default
+/// registered by the constructor named on each implementation below.
 #[derive(Clone, Debug)]
-pub struct OptionalCallable(pub Callable);
+pub struct Optional<T>(pub T);
 
-impl GodotConvert for OptionalCallable {
-    type Via = Callable;
+impl<T: GodotConvert<Via = T> + godot::meta::GodotType> GodotConvert for Optional<T> {
+    type Via = T;
 
     fn godot_shape() -> godot::meta::shape::GodotShape {
-        Callable::godot_shape()
+        T::godot_shape()
     }
 }
 
-impl ToGodot for OptionalCallable {
+impl<T> ToGodot for Optional<T>
+where
+    T: GodotConvert<Via = T> + godot::meta::GodotType + Clone,
+{
     // By value (as for `i64`, whose passing mode names it; godot::meta does not export it):
-    // `#[opt(default)]` requires it, and cloning a Callable is only a refcount increment.
+    // `#[opt(default)]` requires it, and cloning these is only a reference-count increment.
     type Pass = <i64 as ToGodot>::Pass;
 
-    fn to_godot(&self) -> Callable {
+    fn to_godot(&self) -> Self::Via {
         self.0.clone()
     }
 }
 
-impl FromGodot for OptionalCallable {
-    fn try_from_godot(via: Callable) -> Result<Self, godot::meta::error::ConvertError> {
+impl<T: GodotConvert<Via = T> + godot::meta::GodotType> FromGodot for Optional<T> {
+    fn try_from_godot(via: T) -> Result<Self, godot::meta::error::ConvertError> {
         Ok(Self(via))
     }
 }
@@ -118,49 +152,33 @@ impl FromGodot for OptionalCallable {
 // A Callable is an immutable value: no method changes one in place (`bind`, `unbind` and friends
 // return new Callables), and its reference count is atomic. The only default registered is null.
 // SAFETY: so clones of the default may be made and used from any thread, as the trait requires.
-unsafe impl godot::meta::GodotImmutable for OptionalCallable {}
+unsafe impl godot::meta::GodotImmutable for Optional<Callable> {}
 
-impl OptionalCallable {
+impl Optional<Callable> {
+    /// The default: the null Callable.
     pub fn none() -> Self {
         Self(Callable::invalid())
     }
 }
 
-/// An Array parameter that may be left out (default `[]`), for the same reason as
-/// [`OptionalCallable`].
-#[derive(Clone, Debug)]
-pub struct OptionalArray(pub VarArray);
-
-impl GodotConvert for OptionalArray {
-    type Via = VarArray;
-
-    fn godot_shape() -> godot::meta::shape::GodotShape {
-        VarArray::godot_shape()
-    }
-}
-
-impl ToGodot for OptionalArray {
-    // By value, as for `OptionalCallable`; cloning an Array is a reference-count increment.
-    type Pass = <i64 as ToGodot>::Pass;
-
-    fn to_godot(&self) -> VarArray {
-        self.0.clone()
-    }
-}
-
-impl FromGodot for OptionalArray {
-    fn try_from_godot(via: VarArray) -> Result<Self, godot::meta::error::ConvertError> {
-        Ok(Self(via))
-    }
-}
-
 // The only default registered is a read-only empty Array, which no one can change.
 // SAFETY: so clones of the default may be made and used from any thread, as the trait requires.
-unsafe impl godot::meta::GodotImmutable for OptionalArray {}
+unsafe impl godot::meta::GodotImmutable for Optional<VarArray> {}
 
-impl OptionalArray {
+impl Optional<VarArray> {
     /// The default: a read-only empty Array.
     pub fn empty() -> Self {
         Self(VarArray::new().into_read_only())
+    }
+}
+
+// The only default registered is null, which holds nothing that could change.
+// SAFETY: so clones of the default may be made and used from any thread, as the trait requires.
+unsafe impl godot::meta::GodotImmutable for Optional<Variant> {}
+
+impl Optional<Variant> {
+    /// The default: null.
+    pub fn null() -> Self {
+        Self(Variant::nil())
     }
 }

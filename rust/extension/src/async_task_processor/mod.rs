@@ -11,7 +11,7 @@ use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status
 
 use crate::call::try_call;
 use crate::main_thread_dispatcher;
-use crate::send::{OptionalCallable, SendCallable, SendVariant, SharedCallable};
+use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
@@ -260,11 +260,11 @@ impl AsyncTaskProcessor {
     pub fn submit_task(
         &self,
         task: Callable,
-        #[opt(default = OptionalCallable::none())] callback: OptionalCallable,
+        #[opt(default = Optional::<Callable>::none())] callback: Optional<Callable>,
         #[opt(default = 0)] priority: i64,
     ) -> i64 {
         let method = "submit_task";
-        let OptionalCallable(callback) = callback;
+        let Optional(callback) = callback;
         let submitted = self.check_callback(method, &callback).and_then(|()| {
             self.submit_single(method, task, priority, |_| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
@@ -315,11 +315,11 @@ impl AsyncTaskProcessor {
         &self,
         task: Callable,
         count: i64,
-        #[opt(default = OptionalCallable::none())] callback: OptionalCallable,
+        #[opt(default = Optional::<Callable>::none())] callback: Optional<Callable>,
         #[opt(default = 0)] priority: i64,
     ) -> Gd<TaskHandle> {
         let method = "submit_group";
-        let OptionalCallable(callback) = callback;
+        let Optional(callback) = callback;
         self.submit_with_handle(|this, attach| {
             this.check_callback(method, &callback)?;
             if !(0..=MAX_GROUP).contains(&count) {

@@ -1,0 +1,289 @@
+use godot::prelude::*;
+use threadkit_core::{Reentrant, SharedMap};
+
+use crate::call::try_call;
+use crate::send::{Optional, SharedVariant, deep_copy};
+
+/// A key of the store: GDScript's String and StringName keys are the same key (as in a
+/// Dictionary), ints are their own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Text(String),
+    Int(i64),
+}
+
+impl Key {
+    fn from_variant(key: &Variant) -> Option<Self> {
+        match key.get_type() {
+            VariantType::STRING | VariantType::STRING_NAME => Some(Self::Text(key.to_string())),
+            VariantType::INT => Some(Self::Int(key.to::<i64>())),
+            _ => None,
+        }
+    }
+
+    fn to_variant(&self) -> Variant {
+        match self {
+            Self::Text(text) => text.to_variant(),
+            Self::Int(int) => int.to_variant(),
+        }
+    }
+}
+
+/// A key → value store that any number of threads can read and write at once.
+///
+/// GDScript's Dictionary is not safe to change while another thread uses it, and guarding one
+/// with a [Mutex] lets only one thread in at a time, readers included. Here readers share a
+/// reader-writer lock, so they run in parallel, and each write takes it alone for one short step.
+/// - Values are copied in and out: Arrays and Dictionaries you pass in or get back are your own
+///   copies, so no thread can change the stored data outside the lock. (Objects are shared by
+///   reference, as always in Godot; only their reference is stored.)
+/// - Several keys change together with [method batch_update] (readers see all of it or none), and
+///   a read-modify-write is atomic with [method update_value] or [method compare_and_set].
+/// - Keys are Strings (a StringName is the same key) or ints.
+/// - [method get_version] counts the changes, so a reader can tell cheaply whether anything
+///   changed; [method get_access_statistics] counts reads and writes per key.
+///
+/// [codeblock]
+/// var world := SharedResource.new()
+/// world.batch_update({"gold": 100, "wood": 5})
+/// # On any thread:
+/// var total = world.update_value("gold", func(old): return old + 10)  # 110, atomically.
+/// [/codeblock]
+/// The Callable given to [method update_value] runs while the store is locked for writing: it
+/// must not call this SharedResource (that would wait for itself; it is refused with an error
+/// instead) and should be quick, because every other reader and writer waits for it.
+#[derive(GodotClass)]
+#[class(base = RefCounted, init)]
+pub struct SharedResource {
+    map: SharedMap<Key, SharedVariant>,
+}
+
+#[godot_api]
+impl IRefCounted for SharedResource {
+    fn to_string(&self) -> GString {
+        let size = self.map.len().map_or(-1, |n| n as i64);
+        GString::from(&format!(
+            "SharedResource(size={size}, version={})",
+            self.map.version()
+        ))
+    }
+}
+
+#[godot_api]
+impl SharedResource {
+    /// A copy of the value stored under [param key], or [param default] when there is none.
+    #[func]
+    pub fn read_value(
+        &self,
+        key: Variant,
+        #[opt(default = Optional::null())] default: Optional<Variant>,
+    ) -> Variant {
+        let Optional(default) = default;
+        let Some(key) = Self::key("read_value", &key) else {
+            return default;
+        };
+        match self.map.get(&key, SharedVariant::copy) {
+            Ok(value) => value.unwrap_or(default),
+            Err(e) => Self::refused("read_value", e, default),
+        }
+    }
+
+    /// Stores a copy of [param value] under [param key].
+    #[func]
+    pub fn write_value(&self, key: Variant, value: Variant) {
+        if let Some(key) = Self::key("write_value", &key)
+            && let Err(e) = self.map.insert(key, SharedVariant::store(value))
+        {
+            Self::refused("write_value", e, ());
+        }
+    }
+
+    /// Whether a value is stored under [param key].
+    #[func]
+    pub fn has_value(&self, key: Variant) -> bool {
+        let Some(key) = Self::key("has_value", &key) else {
+            return false;
+        };
+        self.map
+            .contains(&key)
+            .unwrap_or_else(|e| Self::refused("has_value", e, false))
+    }
+
+    /// Removes [param key] and its statistics; [code]false[/code] when it was not there.
+    #[func]
+    pub fn erase_value(&self, key: Variant) -> bool {
+        let Some(key) = Self::key("erase_value", &key) else {
+            return false;
+        };
+        self.map
+            .remove(&key)
+            .unwrap_or_else(|e| Self::refused("erase_value", e, false))
+    }
+
+    /// The keys stored now, in no particular order (String keys come back as Strings).
+    #[func]
+    pub fn keys(&self) -> VarArray {
+        match self.map.keys() {
+            Ok(keys) => keys.iter().map(Key::to_variant).collect(),
+            Err(e) => Self::refused("keys", e, VarArray::new()),
+        }
+    }
+
+    /// How many keys are stored.
+    #[func]
+    pub fn size(&self) -> i64 {
+        self.map
+            .len()
+            .map_or_else(|e| Self::refused("size", e, 0), |n| n as i64)
+    }
+
+    /// Removes every key and its statistics.
+    #[func]
+    pub fn clear(&self) {
+        if let Err(e) = self.map.clear() {
+            Self::refused("clear", e, ());
+        }
+    }
+
+    /// A copy of everything, taken under one lock: a consistent snapshot, never half of a
+    /// [method batch_update].
+    #[func]
+    pub fn get_all_data(&self) -> VarDictionary {
+        let mut data = VarDictionary::new();
+        match self.map.for_each(|key, value| {
+            data.set(&key.to_variant(), &value.copy());
+        }) {
+            Ok(()) => data,
+            Err(e) => Self::refused("get_all_data", e, VarDictionary::new()),
+        }
+    }
+
+    /// Stores every key → value of [param updates] in one step: a reader sees all of them or none
+    /// of them. If any key is not a String, StringName or int, nothing is stored.
+    #[func]
+    pub fn batch_update(&self, updates: VarDictionary) {
+        let mut entries = Vec::with_capacity(updates.len());
+        for (key, value) in updates.iter_shared() {
+            let Some(key) = Self::key("batch_update", &key) else {
+                return;
+            };
+            entries.push((key, SharedVariant::store(value)));
+        }
+        if let Err(e) = self.map.batch(entries) {
+            Self::refused("batch_update", e, ());
+        }
+    }
+
+    /// Atomic read-modify-write: calls [param fn] with a copy of the current value (null when there
+    /// is none) while the store is locked for writing, stores what it returns, and returns a copy
+    /// of it. No other thread reads or writes in between, so no update is lost.
+    /// If Godot cannot call [param fn] (invalid, freed, wrong argument count) nothing changes and
+    /// null is returned with an error. [param fn] must not call this SharedResource.
+    #[func]
+    pub fn update_value(&self, key: Variant, r#fn: Callable) -> Variant {
+        let Some(key) = Self::key("update_value", &key) else {
+            return Variant::nil();
+        };
+        if !r#fn.is_valid() {
+            godot_error!(
+                "SharedResource.update_value: the Callable is not valid (null, or its object was freed); pass a function that takes the old value and returns the new one."
+            );
+            return Variant::nil();
+        }
+        let mut result = Variant::nil();
+        let outcome = self.map.update(key, |old| {
+            let old = old.map_or_else(Variant::nil, SharedVariant::copy);
+            match try_call(&r#fn, &[old]) {
+                Ok(new_value) => {
+                    result = deep_copy(new_value.clone());
+                    Some(SharedVariant::store(new_value))
+                }
+                Err(why) => {
+                    godot_error!(
+                        "SharedResource.update_value: {why}; the value was left unchanged."
+                    );
+                    None
+                }
+            }
+        });
+        match outcome {
+            Ok(_) => result,
+            Err(e) => Self::refused("update_value", e, Variant::nil()),
+        }
+    }
+
+    /// Stores [param new_value] under [param key] only if the current value equals
+    /// [param expected] (compared with [code]==[/code]; a missing key equals null), atomically.
+    /// Returns whether it stored it. Use it in a retry loop when the new value is computed
+    /// outside the lock.
+    #[func]
+    pub fn compare_and_set(&self, key: Variant, expected: Variant, new_value: Variant) -> bool {
+        let Some(key) = Self::key("compare_and_set", &key) else {
+            return false;
+        };
+        self.map
+            .compare_and_set(
+                key,
+                |current| match current {
+                    Some(value) => *value.get() == expected,
+                    None => expected.is_nil(),
+                },
+                SharedVariant::store(new_value),
+            )
+            .unwrap_or_else(|e| Self::refused("compare_and_set", e, false))
+    }
+
+    /// Goes up by one with every change (a write, a batch, an update, an erase, a clear), so a
+    /// reader can see cheaply whether anything changed since it last looked. Takes no lock.
+    #[func]
+    pub fn get_version(&self) -> i64 {
+        self.map.version() as i64
+    }
+
+    /// [code]{"keys": {key: {"reads": int, "writes": int}}, "total_reads": int,
+    /// "total_writes": int, "misses": int, "version": int}[/code], taken under one read lock.
+    /// Reads are [method read_value] calls that found the key (counted with atomics, so readers
+    /// never wait for each other to count); misses are those that did not. An erased key's counts
+    /// go with it.
+    #[func]
+    pub fn get_access_statistics(&self) -> VarDictionary {
+        let stats = match self.map.stats() {
+            Ok(stats) => stats,
+            Err(e) => return Self::refused("get_access_statistics", e, VarDictionary::new()),
+        };
+        let mut keys = VarDictionary::new();
+        for k in &stats.keys {
+            keys.set(
+                &k.key.to_variant(),
+                &vdict! { "reads" => k.reads as i64, "writes" => k.writes as i64 },
+            );
+        }
+        vdict! {
+            "keys" => &keys,
+            "total_reads" => stats.keys.iter().map(|k| k.reads).sum::<u64>() as i64,
+            "total_writes" => stats.keys.iter().map(|k| k.writes).sum::<u64>() as i64,
+            "misses" => stats.misses as i64,
+            "version" => stats.version as i64,
+        }
+    }
+}
+
+impl SharedResource {
+    fn key(method: &str, key: &Variant) -> Option<Key> {
+        let converted = Key::from_variant(key);
+        if converted.is_none() {
+            godot_error!(
+                "SharedResource.{method}: a key must be a String, StringName or int, not {} ({key}); convert it, for example with str(key).",
+                godot::global::type_string(key.get_type().ord() as i64)
+            );
+        }
+        converted
+    }
+
+    fn refused<T>(method: &str, _: Reentrant, fallback: T) -> T {
+        godot_error!(
+            "SharedResource.{method}: called from inside update_value's Callable on the same SharedResource, which holds its write lock; that call would wait for itself. Read what you need before update_value, and return the new value from the Callable instead of writing it."
+        );
+        fallback
+    }
+}
