@@ -2,11 +2,7 @@ extends "res://tests/support/test_case.gd"
 ## The demo's sections: their headless checks hold, and their interactive UI builds and runs
 ## (headless, so nothing is drawn, but every script path executes).
 
-const SECTIONS := [
-	preload("res://demo/sections/counter_section.gd"),
-	preload("res://demo/sections/task_section.gd"),
-	preload("res://demo/sections/dispatcher_section.gd"),
-]
+const SECTIONS: Array = preload("res://demo/main.gd").SECTIONS
 
 
 func test_every_section_check_holds_headless() -> void:
@@ -66,3 +62,25 @@ func test_the_dispatcher_section_ui_spawns_and_shows_stats() -> void:
 	assert_true("sprites: 100" in section._stats.text, section._stats.text)
 	parent.queue_free()
 	await get_tree().process_frame
+
+
+func test_the_shared_state_section_ui_runs_live_and_stops_when_closed() -> void:
+	var script: GDScript = SECTIONS[3]
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = script.new()
+	section.build_ui(parent)
+	section._start.pressed.emit()
+	assert_eq(section._threads.size(), 2 + 2, "2 writers and the default 2 readers")
+	for i in 200:
+		await get_tree().process_frame
+		if section._reads.get_count() > 0 and section._store.read_value("gold", 0) > 0:
+			break
+	section._last_usec = 0  # Refresh the stats on the next frame.
+	await get_tree().process_frame
+	assert_true("torn snapshots: 0" in section._stats.text, section._stats.text)
+	assert_true("gold = " in section._stats.text, section._stats.text)
+	parent.queue_free()  # Closing the demo stops and joins the threads.
+	await get_tree().process_frame
+	assert_eq(section._threads.size(), 0)
+	assert_eq(section._running.get_count(), 0)
