@@ -12,12 +12,14 @@ pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_safe_queue;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 pub use main_thread_dispatcher::MainThreadDispatcher;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_safe_queue::ThreadSafeQueue;
 
 struct ThreadKit;
 
