@@ -5,6 +5,7 @@
 //! and condition variables of the model-checked parts are imported through one `sync` module, so
 //! the loom tests (`--cfg loom`) check the real code rather than a copy.
 
+pub mod channel;
 pub mod context;
 pub mod counter;
 pub mod dispatch;

@@ -14,6 +14,7 @@ pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_safe_queue;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
@@ -22,6 +23,7 @@ pub use read_write_lock::ReadWriteLock;
 pub use shared_resource::SharedResource;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_safe_queue::ThreadSafeQueue;
 
 struct ThreadKit;
 

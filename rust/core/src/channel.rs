@@ -1,0 +1,253 @@
+//! A closable multi-producer multi-consumer channel: crossbeam's, plus a `close` that wakes
+//! every blocked caller on both ends.
+//!
+//! A crossbeam channel disconnects when all its senders are dropped, and only then do blocked
+//! receivers wake, after they took what was left. [`Channel`] owns the one long-lived sender
+//! (behind a mutex, so `close` can drop it while everyone else only holds `&self`), and a push
+//! clones it for the duration of the push. So after [`Channel::close`]:
+//! - a pop blocked on an empty channel wakes once the last push in flight finished (its clone
+//!   dropped) and the items it may have sent were taken: every push that returned `Ok` is popped
+//!   before any pop reports [`PopError::Closed`];
+//! - a push blocked on a full channel waits in a `Select` over its send and over a second,
+//!   never-used channel whose only sender `close` drops too; that disconnection wakes it, and it
+//!   gives its value back with [`PushError::Closed`] (dropping its clone, which in turn lets the
+//!   pops finish);
+//! - a push that starts later finds no sender and fails at once.
+//!
+//! A push racing with `close` may still succeed; it then counts as having happened before the
+//! close, and its item is popped like any other.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use crossbeam_channel::{
+    Receiver, RecvTimeoutError, Select, SendError, Sender, TryRecvError, TrySendError, bounded,
+    unbounded,
+};
+use parking_lot::Mutex;
+
+/// A push that was refused; it gives the value back.
+#[derive(PartialEq, Eq)]
+pub enum PushError<T> {
+    /// The channel was full ([`Channel::try_push`]).
+    Full(T),
+    /// The channel stayed full for the whole timeout.
+    TimedOut(T),
+    /// The channel was closed, before the push or while it waited for room.
+    Closed(T),
+}
+
+impl<T> PushError<T> {
+    /// The value that was not queued.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(value) | PushError::TimedOut(value) | PushError::Closed(value) => value,
+        }
+    }
+}
+
+// By hand (as crossbeam does), so that `push(..).unwrap()` works for any value type.
+impl<T> std::fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PushError::Full(_) => "Full(..)",
+            PushError::TimedOut(_) => "TimedOut(..)",
+            PushError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+impl<T> std::fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PushError::Full(_) => "the channel is full",
+            PushError::TimedOut(_) => "the channel stayed full for the whole timeout",
+            PushError::Closed(_) => "the channel is closed",
+        })
+    }
+}
+
+impl<T> std::error::Error for PushError<T> {}
+
+/// A pop that returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PopError {
+    /// The channel was empty ([`Channel::try_pop`]); it may still get values.
+    Empty,
+    /// The channel stayed empty for the whole timeout.
+    TimedOut,
+    /// The channel is closed and every value pushed into it has been popped.
+    Closed,
+}
+
+impl std::fmt::Display for PopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PopError::Empty => "the channel is empty",
+            PopError::TimedOut => "the channel stayed empty for the whole timeout",
+            PopError::Closed => "the channel is closed and empty",
+        })
+    }
+}
+
+impl std::error::Error for PopError {}
+
+/// The senders that exist while the channel is open.
+struct Open<T> {
+    data: Sender<T>,
+    /// Never sent on (nothing of type `Infallible` exists): dropping it is the close signal.
+    _closing: Sender<Infallible>,
+}
+
+/// A first-in first-out channel any number of threads push to and pop from, through `&self`.
+/// Bounded (pushes wait while it is full) or unbounded; see the module documentation for
+/// [`Channel::close`].
+pub struct Channel<T> {
+    /// `None` once closed. Held only long enough to clone the data sender, never while blocking.
+    open: Mutex<Option<Open<T>>>,
+    data: Receiver<T>,
+    /// Disconnects (and so wakes a `Select` on it) when `close` drops the sender in `open`.
+    closing: Receiver<Infallible>,
+}
+
+impl<T> Channel<T> {
+    /// A channel without a size limit: pushes never wait.
+    pub fn unbounded() -> Self {
+        Self::with(unbounded())
+    }
+
+    /// A channel holding at most `capacity` values (its buffer is allocated now).
+    ///
+    /// # Panics
+    /// If `capacity` is 0: such a channel could hold nothing, so every push would wait for a
+    /// pop in progress (a rendezvous), which `len`, `drain` and a closed channel's leftovers do
+    /// not fit.
+    pub fn bounded(capacity: usize) -> Self {
+        assert!(
+            capacity > 0,
+            "Channel::bounded: the capacity must be at least 1"
+        );
+        Self::with(bounded(capacity))
+    }
+
+    fn with((data_tx, data): (Sender<T>, Receiver<T>)) -> Self {
+        let (closing_tx, closing) = bounded(0);
+        Self {
+            open: Mutex::new(Some(Open {
+                data: data_tx,
+                _closing: closing_tx,
+            })),
+            data,
+            closing,
+        }
+    }
+
+    /// Queues `value`, waiting while the channel is full: up to `timeout`, or for as long as it
+    /// takes with `None`. A [`Channel::close`] ends the wait.
+    pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        let Some(sender) = self.sender() else {
+            return Err(PushError::Closed(value));
+        };
+        // The common case, and every push into an unbounded channel, needs no `Select`.
+        let value = match sender.try_send(value) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(value)) => value,
+            Err(TrySendError::Disconnected(value)) => return Err(PushError::Closed(value)),
+        };
+        let mut select = Select::new();
+        let send = select.send(&sender);
+        select.recv(&self.closing);
+        let ready = match timeout {
+            None => select.select(),
+            Some(timeout) => match select.select_timeout(timeout) {
+                Ok(ready) => ready,
+                Err(_) => return Err(PushError::TimedOut(value)),
+            },
+        };
+        if ready.index() == send {
+            // Disconnected cannot happen: `self` holds the receiver.
+            ready
+                .send(&sender, value)
+                .map_err(|SendError(value)| PushError::Closed(value))
+        } else {
+            // The closing channel never carries a value; it became ready by disconnecting.
+            let _ = ready.recv(&self.closing);
+            Err(PushError::Closed(value))
+        }
+    }
+
+    /// Queues `value` if there is room now.
+    pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+        let Some(sender) = self.sender() else {
+            return Err(PushError::Closed(value));
+        };
+        sender.try_send(value).map_err(|error| match error {
+            TrySendError::Full(value) => PushError::Full(value),
+            TrySendError::Disconnected(value) => PushError::Closed(value),
+        })
+    }
+
+    /// A clone of the data sender, or `None` once closed. The clone keeps the channel connected
+    /// until this push is over, which is what makes pops see its value before `Closed`.
+    fn sender(&self) -> Option<Sender<T>> {
+        self.open.lock().as_ref().map(|open| open.data.clone())
+    }
+
+    /// Takes the oldest value, waiting while the channel is empty: up to `timeout`, or for as
+    /// long as it takes with `None`. Once closed, it still returns what is left, then
+    /// [`PopError::Closed`].
+    pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
+        match timeout {
+            None => self.data.recv().map_err(|_| PopError::Closed),
+            Some(timeout) => self
+                .data
+                .recv_timeout(timeout)
+                .map_err(|error| match error {
+                    RecvTimeoutError::Timeout => PopError::TimedOut,
+                    RecvTimeoutError::Disconnected => PopError::Closed,
+                }),
+        }
+    }
+
+    /// Takes the oldest value if there is one now.
+    pub fn try_pop(&self) -> Result<T, PopError> {
+        self.data.try_recv().map_err(|error| match error {
+            TryRecvError::Empty => PopError::Empty,
+            TryRecvError::Disconnected => PopError::Closed,
+        })
+    }
+
+    /// Takes the values queued now, oldest first. Values pushed meanwhile are left for later,
+    /// so a busy channel cannot keep it going forever; concurrent pops may take some first.
+    pub fn drain(&self) -> Vec<T> {
+        let queued = self.data.len();
+        self.data.try_iter().take(queued).collect()
+    }
+
+    /// How many values are queued.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The most values it holds; `None` when unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.data.capacity()
+    }
+
+    /// Refuses further pushes and wakes every blocked caller: pushes waiting for room fail with
+    /// [`PushError::Closed`], and pops waiting for a value return [`PopError::Closed`] once the
+    /// values left are taken. Closing twice does nothing more.
+    pub fn close(&self) {
+        // Taken under the lock, dropped after it: dropping the senders wakes the waiters.
+        let open = self.open.lock().take();
+        drop(open);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.open.lock().is_none()
+    }
+}
