@@ -6,18 +6,23 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+mod lookup;
 pub mod main_thread_dispatcher;
+pub mod safe_object_reference;
 mod send;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_safe_node_manager;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 pub use main_thread_dispatcher::MainThreadDispatcher;
+pub use safe_object_reference::SafeObjectReference;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_safe_node_manager::ThreadSafeNodeManager;
 
 struct ThreadKit;
 
