@@ -6,23 +6,28 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+mod lookup;
 pub mod main_thread_dispatcher;
 pub mod read_write_lock;
+pub mod safe_object_reference;
 mod send;
 pub mod shared_resource;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_safe_node_manager;
 pub mod thread_safe_queue;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
 pub use main_thread_dispatcher::MainThreadDispatcher;
 pub use read_write_lock::ReadWriteLock;
+pub use safe_object_reference::SafeObjectReference;
 pub use shared_resource::SharedResource;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_safe_node_manager::ThreadSafeNodeManager;
 pub use thread_safe_queue::ThreadSafeQueue;
 
 struct ThreadKit;
