@@ -55,7 +55,9 @@ pub struct SharedMap<K, V> {
 
 thread_local! {
     /// Addresses of the maps whose `update` is running on this thread.
-    static UPDATING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    // Not a `const { }` initialiser: loom's `thread_local!` does not accept one.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static UPDATING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// Marks a map as being updated on this thread until dropped (also when the update panics).
