@@ -6,8 +6,10 @@
 //! the loom tests (`--cfg loom`) check the real code rather than a copy.
 
 pub mod channel;
+pub mod contention;
 pub mod context;
 pub mod counter;
+pub mod deadlock;
 pub mod dispatch;
 pub mod drain;
 pub mod group;

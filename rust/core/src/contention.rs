@@ -1,0 +1,451 @@
+//! Many threads incrementing one shared count, with and without synchronisation: the
+//! measurements behind GDScript's `ThreadSafetyTester`.
+//!
+//! Every [`Strategy`] runs the same race: `threads` threads, released together, each
+//! adding one `ops_per_thread` times. The clock starts when they are released and stops when the
+//! last thread (and, for the channel, the owner thread) has finished, so it measures the
+//! contention, not the thread start-up. The threads are real OS threads (std, not the `sync`
+//! module's loom switch): these are measurements, not model-checked code.
+
+use std::fmt;
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The most threads one race may use.
+pub const MAX_THREADS: i64 = 64;
+/// The most increments one thread may make in one race.
+pub const MAX_OPS_PER_THREAD: i64 = 10_000_000;
+/// How many increments may wait in the channel to the owner thread; senders wait beyond that, so
+/// a slow owner cannot make the queue grow without bound.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// An integer argument outside the range it must be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfRange {
+    pub name: &'static str,
+    pub value: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl OutOfRange {
+    /// `value` if it lies in `min..=max`, else the error naming it.
+    pub fn check(name: &'static str, value: i64, min: i64, max: i64) -> Result<i64, Self> {
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(Self {
+                name,
+                value,
+                min,
+                max,
+            })
+        }
+    }
+}
+
+impl fmt::Display for OutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} is out of range; pass {} to {}",
+            self.name, self.value, self.min, self.max
+        )
+    }
+}
+
+/// How many threads race and how many increments each makes (both checked against the limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    threads: usize,
+    ops_per_thread: usize,
+}
+
+impl Workload {
+    /// Checks `num_threads` against 1..=[`MAX_THREADS`], then `operations_per_thread` against
+    /// 1..=[`MAX_OPS_PER_THREAD`] (the names are those of the GDScript parameters).
+    pub fn new(num_threads: i64, operations_per_thread: i64) -> Result<Self, OutOfRange> {
+        let threads = OutOfRange::check("num_threads", num_threads, 1, MAX_THREADS)?;
+        let ops = OutOfRange::check(
+            "operations_per_thread",
+            operations_per_thread,
+            1,
+            MAX_OPS_PER_THREAD,
+        )?;
+        Ok(Self {
+            threads: threads as usize,
+            ops_per_thread: ops as usize,
+        })
+    }
+
+    pub fn threads(self) -> usize {
+        self.threads
+    }
+
+    pub fn ops_per_thread(self) -> usize {
+        self.ops_per_thread
+    }
+
+    /// Every increment of every thread: what a correct strategy counts.
+    pub fn total_ops(self) -> u64 {
+        (self.threads * self.ops_per_thread) as u64
+    }
+}
+
+/// One way of sharing the count between the racing threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// An atomic load, then an atomic store of the value plus one: two steps, no lock.
+    Unsynchronized,
+    /// One atomic `fetch_add`.
+    Atomic,
+    /// `parking_lot::Mutex` around the count.
+    ParkingLotMutex,
+    /// `std::sync::Mutex` around the count.
+    StdMutex,
+    /// `parking_lot::RwLock` around the count, taken for writing every time.
+    RwLockWrites,
+    /// `spin::Mutex` around the count: waiting threads spin instead of sleeping.
+    SpinLock,
+    /// Threads send their increments over a channel to one owner thread that alone holds the count.
+    ChannelToOwner,
+}
+
+impl Strategy {
+    /// Every strategy, in the order a comparison reports them.
+    pub const ALL: [Self; 7] = [
+        Self::Unsynchronized,
+        Self::Atomic,
+        Self::ParkingLotMutex,
+        Self::StdMutex,
+        Self::RwLockWrites,
+        Self::SpinLock,
+        Self::ChannelToOwner,
+    ];
+
+    /// The name shown to users.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unsynchronized => "unsynchronized",
+            Self::Atomic => "atomic",
+            Self::ParkingLotMutex => "parking_lot Mutex",
+            Self::StdMutex => "std Mutex",
+            Self::RwLockWrites => "RwLock (writes)",
+            Self::SpinLock => "spin lock",
+            Self::ChannelToOwner => "channel to one owner",
+        }
+    }
+
+    /// One sentence on what the strategy teaches.
+    pub fn lesson(self) -> &'static str {
+        match self {
+            Self::Unsynchronized => {
+                "Reading then writing back is two steps: when another thread's increment lands between them it is overwritten, so updates are lost (GDScript's `count += 1` on shared data does the same)."
+            }
+            Self::Atomic => {
+                "One indivisible hardware add: exact and lock-free, the cheapest correct counter, though the cores still take turns owning the cache line."
+            }
+            Self::ParkingLotMutex => {
+                "Exact, and a waiting thread sleeps instead of burning a core; but under contention the threads take turns, so adding threads adds no speed."
+            }
+            Self::StdMutex => {
+                "Exact and about as fast as parking_lot's on current platforms; it also marks itself poisoned if a holder panics."
+            }
+            Self::RwLockWrites => {
+                "Exact, but an RwLock only pays off when most accesses are reads: taken for writing every time it is a mutex with extra bookkeeping."
+            }
+            Self::SpinLock => {
+                "Exact, but a waiting thread spins and burns a whole core instead of sleeping; when threads outnumber cores it keeps spinning while the holder is not even running, which is why game threads should use a parking lock."
+            }
+            Self::ChannelToOwner => {
+                "Share memory by communicating: no thread touches the count but its owner, so nothing can race; each message costs more than a lock, so send batches in real code."
+            }
+        }
+    }
+
+    /// Runs the race with this strategy.
+    pub fn run(self, workload: Workload) -> Run {
+        let (actual, duration) = match self {
+            Self::Unsynchronized => {
+                let count = AtomicU64::new(0);
+                // Two separate atomic operations: no data race in Rust's sense (no undefined
+                // behaviour), yet another thread's store can land between them. `black_box` stands
+                // for the work done between reading and writing back (GDScript's `+=` runs many
+                // instructions there); without it the window is a few cycles, and on a busy
+                // machine a run loses nothing more often than not.
+                let duration = race(workload, || {
+                    let seen = count.load(Ordering::Relaxed);
+                    count.store(std::hint::black_box(seen) + 1, Ordering::Relaxed);
+                });
+                (count.into_inner(), duration)
+            }
+            Self::Atomic => {
+                let count = AtomicU64::new(0);
+                // Relaxed suffices: only the count matters, and joining the threads orders it
+                // before the read below.
+                let duration = race(workload, || {
+                    count.fetch_add(1, Ordering::Relaxed);
+                });
+                (count.into_inner(), duration)
+            }
+            Self::ParkingLotMutex => {
+                let count = parking_lot::Mutex::new(0);
+                let duration = race(workload, || *count.lock() += 1);
+                (count.into_inner(), duration)
+            }
+            Self::StdMutex => {
+                let count = std::sync::Mutex::new(0);
+                // Nothing panics while holding it, so poisoning cannot happen; if it did, the
+                // count would still be whole.
+                let duration = race(workload, || {
+                    *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                });
+                let count = count.into_inner().unwrap_or_else(PoisonError::into_inner);
+                (count, duration)
+            }
+            Self::RwLockWrites => {
+                let count = parking_lot::RwLock::new(0);
+                let duration = race(workload, || *count.write() += 1);
+                (count.into_inner(), duration)
+            }
+            Self::SpinLock => {
+                let count = spin::Mutex::new(0);
+                let duration = race(workload, || *count.lock() += 1);
+                (count.into_inner(), duration)
+            }
+            Self::ChannelToOwner => channel_to_owner(workload),
+        };
+        Run {
+            strategy: self,
+            expected: workload.total_ops(),
+            actual,
+            duration,
+        }
+    }
+}
+
+/// The outcome of one race.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    pub strategy: Strategy,
+    /// Every increment made: threads x operations per thread.
+    pub expected: u64,
+    /// What the count ended at.
+    pub actual: u64,
+    /// From the threads' release to the last one finishing.
+    pub duration: Duration,
+}
+
+impl Run {
+    /// Whether no increment was lost.
+    pub fn is_correct(&self) -> bool {
+        self.actual == self.expected
+    }
+
+    /// Wall-clock nanoseconds per increment, over all threads.
+    pub fn ns_per_op(&self) -> f64 {
+        self.duration.as_nanos() as f64 / self.expected as f64
+    }
+
+    /// Increments per second, over all threads.
+    pub fn ops_per_sec(&self) -> f64 {
+        // A race lasts at least a nanosecond; the floor only keeps a coarse clock from dividing
+        // by zero.
+        self.expected as f64 / self.duration.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Runs every strategy in [`Strategy::ALL`] order, one after another.
+pub fn compare(workload: Workload) -> Vec<Run> {
+    Strategy::ALL.iter().map(|s| s.run(workload)).collect()
+}
+
+/// Runs `increment` `ops_per_thread` times on each of `threads` threads released together;
+/// returns the time from their release to the last one's end.
+fn race(workload: Workload, increment: impl Fn() + Sync) -> Duration {
+    let increment = &increment;
+    let started = thread::scope(|s| {
+        let (starting_gun, start_line) = start_line();
+        for _ in 0..workload.threads {
+            let start_line = start_line.clone();
+            s.spawn(move || {
+                start_line.wait();
+                for _ in 0..workload.ops_per_thread {
+                    increment();
+                }
+            });
+        }
+        let started = Instant::now();
+        drop(starting_gun);
+        started
+    });
+    started.elapsed()
+}
+
+/// The channel strategy: racing threads send each increment to an owner thread, the only one
+/// that holds the count; it stops when every sender has hung up.
+fn channel_to_owner(workload: Workload) -> (u64, Duration) {
+    let mut count = 0;
+    let started = thread::scope(|s| {
+        let (starting_gun, start_line) = start_line();
+        let (to_owner, owner_inbox) = crossbeam_channel::bounded::<u64>(CHANNEL_CAPACITY);
+        let count = &mut count;
+        s.spawn(move || *count = owner_inbox.iter().sum());
+        for _ in 0..workload.threads {
+            let (start_line, to_owner) = (start_line.clone(), to_owner.clone());
+            s.spawn(move || {
+                start_line.wait();
+                for _ in 0..workload.ops_per_thread {
+                    // Fails only once the owner is gone, which it is not before every sender is.
+                    if to_owner.send(1).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        // The senders are the racing threads' clones alone, so the owner stops when they end.
+        drop(to_owner);
+        let started = Instant::now();
+        drop(starting_gun);
+        started
+    });
+    (count, started.elapsed())
+}
+
+/// Threads wait on a [`StartLine`] until its starting gun (the paired sender) is dropped, which
+/// releases them all at once.
+///
+/// A closed channel rather than a `Barrier`: if spawning a thread fails, the spawning code
+/// unwinds, the gun is dropped with it, and the threads already waiting run and end instead of
+/// waiting forever for one that will never come (which would hang the scope that joins them).
+/// Create it inside the `thread::scope` closure, so that unwinding drops the gun before the scope
+/// joins.
+fn start_line() -> (crossbeam_channel::Sender<()>, StartLine) {
+    let (gun, line) = crossbeam_channel::bounded(0);
+    (gun, StartLine(line))
+}
+
+#[derive(Clone)]
+struct StartLine(crossbeam_channel::Receiver<()>);
+
+impl StartLine {
+    fn wait(&self) {
+        // Nothing is ever sent: `recv` returns, with a disconnection, when the gun is dropped.
+        let _ = self.0.recv();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(threads: i64, ops: i64) -> Workload {
+        Workload::new(threads, ops).expect("a valid workload")
+    }
+
+    #[test]
+    fn workload_limits_name_the_argument_value_and_range() {
+        assert_eq!(workload(1, 1).total_ops(), 1);
+        assert_eq!(workload(64, 10_000_000).total_ops(), 640_000_000);
+        let cases = [
+            (0, 1, "num_threads", 0, 64),
+            (65, 1, "num_threads", 65, 64),
+            (-3, 0, "num_threads", -3, 64),
+            (4, 0, "operations_per_thread", 0, 10_000_000),
+            (
+                4,
+                10_000_001,
+                "operations_per_thread",
+                10_000_001,
+                10_000_000,
+            ),
+        ];
+        for (threads, ops, name, value, max) in cases {
+            let error = Workload::new(threads, ops).unwrap_err();
+            assert_eq!(
+                error,
+                OutOfRange {
+                    name,
+                    value,
+                    min: 1,
+                    max
+                }
+            );
+        }
+        assert_eq!(
+            Workload::new(0, 5).unwrap_err().to_string(),
+            "num_threads 0 is out of range; pass 1 to 64"
+        );
+    }
+
+    #[test]
+    fn every_synchronized_strategy_counts_exactly() {
+        let w = workload(4, 20_000);
+        for strategy in Strategy::ALL {
+            if strategy == Strategy::Unsynchronized {
+                continue;
+            }
+            let run = strategy.run(w);
+            assert_eq!(run.strategy, strategy);
+            assert_eq!(run.expected, 80_000, "{}", strategy.name());
+            assert_eq!(run.actual, 80_000, "{}", strategy.name());
+            assert!(run.is_correct(), "{}", strategy.name());
+        }
+    }
+
+    #[test]
+    fn unsynchronized_increments_lose_updates_with_several_threads() {
+        // Losses need two threads to interleave inside one increment. Most runs of this size lose
+        // updates even on a busy machine (two thirds of release runs with both cores loaded);
+        // stopping at the first that does, 20 tries make a miss negligible.
+        let lost = (0..20).any(|_| {
+            let run = Strategy::Unsynchronized.run(workload(4, 2_000_000));
+            assert!(run.actual <= run.expected, "a lost update never adds");
+            !run.is_correct()
+        });
+        assert!(lost, "no update was lost in 20 runs of 4 x 2,000,000");
+    }
+
+    #[test]
+    fn unsynchronized_is_exact_on_one_thread() {
+        let run = Strategy::Unsynchronized.run(workload(1, 100_000));
+        assert_eq!(run.actual, 100_000);
+    }
+
+    #[test]
+    fn compare_runs_every_strategy_in_order_with_names_and_lessons() {
+        let runs = compare(workload(2, 1_000));
+        let names: Vec<_> = runs.iter().map(|r| r.strategy.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "unsynchronized",
+                "atomic",
+                "parking_lot Mutex",
+                "std Mutex",
+                "RwLock (writes)",
+                "spin lock",
+                "channel to one owner"
+            ]
+        );
+        for run in &runs[1..] {
+            assert_eq!(run.actual, 2_000, "{}", run.strategy.name());
+        }
+        assert!(Strategy::ALL.iter().all(|s| !s.lesson().is_empty()));
+        assert!(Strategy::SpinLock.lesson().contains("burns a whole core"));
+    }
+
+    #[test]
+    fn rates_derive_from_duration_and_total() {
+        let run = Run {
+            strategy: Strategy::Atomic,
+            expected: 2_000,
+            actual: 2_000,
+            duration: Duration::from_micros(1_000),
+        };
+        assert_eq!(run.ns_per_op(), 500.0);
+        assert_eq!(run.ops_per_sec(), 2_000_000.0);
+    }
+}
