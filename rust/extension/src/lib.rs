@@ -18,6 +18,7 @@ mod test_probe;
 pub mod thread_context;
 pub mod thread_safe_node_manager;
 pub mod thread_safe_queue;
+pub mod thread_safety_tester;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
@@ -29,6 +30,7 @@ pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
 pub use thread_safe_node_manager::ThreadSafeNodeManager;
 pub use thread_safe_queue::ThreadSafeQueue;
+pub use thread_safety_tester::ThreadSafetyTester;
 
 struct ThreadKit;
 
