@@ -5,9 +5,11 @@ extends Control
 
 const SECTIONS := [
 	preload("res://demo/sections/counter_section.gd"),
+	preload("res://demo/sections/strategies_section.gd"),
 	preload("res://demo/sections/task_section.gd"),
 	preload("res://demo/sections/dispatcher_section.gd"),
 	preload("res://demo/sections/shared_state_section.gd"),
+	preload("res://demo/sections/deadlock_section.gd"),
 ]
 
 ## Keeps the sections (and the callbacks their UI connected) alive.

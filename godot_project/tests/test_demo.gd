@@ -5,6 +5,15 @@ extends "res://tests/support/test_case.gd"
 const SECTIONS: Array = preload("res://demo/main.gd").SECTIONS
 
 
+## The section script titled [param title].
+func _section(title: String) -> GDScript:
+	for script: GDScript in SECTIONS:
+		if script.TITLE == title:
+			return script
+	fail("no demo section titled " + title)
+	return null
+
+
 func test_every_section_check_holds_headless() -> void:
 	for script: GDScript in SECTIONS:
 		var result: Dictionary = await script.new().run_headless(self)
@@ -13,7 +22,7 @@ func test_every_section_check_holds_headless() -> void:
 
 
 func test_the_task_section_ui_renders_cancels_and_zooms() -> void:
-	var script: GDScript = SECTIONS[1]
+	var script := _section("Tasks")
 	var parent := VBoxContainer.new()
 	add_child(parent)
 	var section: RefCounted = script.new()
@@ -38,7 +47,7 @@ func test_the_task_section_ui_renders_cancels_and_zooms() -> void:
 
 
 func test_the_counter_section_ui_runs() -> void:
-	var script: GDScript = SECTIONS[0]
+	var script := _section("Counters")
 	var parent := VBoxContainer.new()
 	add_child(parent)
 	var section: RefCounted = script.new()
@@ -49,7 +58,7 @@ func test_the_counter_section_ui_runs() -> void:
 
 
 func test_the_dispatcher_section_ui_spawns_and_shows_stats() -> void:
-	var script: GDScript = SECTIONS[2]
+	var script := _section("Dispatcher")
 	var parent := VBoxContainer.new()
 	add_child(parent)
 	var section: RefCounted = script.new()
@@ -65,7 +74,7 @@ func test_the_dispatcher_section_ui_spawns_and_shows_stats() -> void:
 
 
 func test_the_shared_state_section_ui_runs_live_and_stops_when_closed() -> void:
-	var script: GDScript = SECTIONS[3]
+	var script := _section("Shared state")
 	var parent := VBoxContainer.new()
 	add_child(parent)
 	var section: RefCounted = script.new()
@@ -84,3 +93,26 @@ func test_the_shared_state_section_ui_runs_live_and_stops_when_closed() -> void:
 	await get_tree().process_frame
 	assert_eq(section._threads.size(), 0)
 	assert_eq(section._running.get_count(), 0)
+
+
+func test_the_strategies_section_ui_draws_a_bar_per_strategy() -> void:
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = _section("Strategies").new()
+	section.build_ui(parent)  # Runs once with the default thread count.
+	assert_eq(section._chart._rows.size(), 7)
+	assert_true("[b]channel to one owner[/b]" in section._lessons.text, section._lessons.text)
+	parent.queue_free()
+	await get_tree().process_frame
+
+
+func test_the_deadlock_section_ui_reports_the_cycle() -> void:
+	var parent := VBoxContainer.new()
+	add_child(parent)
+	var section: RefCounted = _section("Deadlock").new()
+	section.build_ui(parent)  # Runs the deadlocking order once.
+	assert_true("transfer-A-to-B" in section._report.text, section._report.text)
+	section._run(true)
+	assert_true("deadlocks detected: 0" in section._report.text, section._report.text)
+	parent.queue_free()
+	await get_tree().process_frame
