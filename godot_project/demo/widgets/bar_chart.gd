@@ -25,6 +25,6 @@ func _draw() -> void:
 		var row: Dictionary = _rows[i]
 		var y := 4.0 + i * ROW_HEIGHT
 		draw_string(font, Vector2(0, y + 17), row.label, HORIZONTAL_ALIGNMENT_LEFT, LABEL_WIDTH - 8, 14)
-		var width := room * row.value / largest if largest > 0.0 else 0.0
+		var width: float = room * row.value / largest if largest > 0.0 else 0.0
 		draw_rect(Rect2(LABEL_WIDTH, y + 3, maxf(width, 2.0), ROW_HEIGHT - 8), row.color)
 		draw_string(font, Vector2(LABEL_WIDTH + width + 8, y + 17), row.text, HORIZONTAL_ALIGNMENT_LEFT, -1, 14)
