@@ -33,6 +33,8 @@ func _run_headless() -> int:
 		print("ThreadKit demo: %s" % script.TITLE)
 		print("  " + script.LESSON)
 		_print_table(result.headers, result.rows)
+		for note: String in result.get("notes", []):
+			print("  " + note)
 		all_ok = all_ok and result.ok
 	print("")
 	print("DEMO %s" % ("OK: every check holds" if all_ok else "FAILED: a check did not hold"))

@@ -12,7 +12,8 @@ var _timeout: SpinBox
 var _report: RichTextLabel
 
 
-## Headless: unordered then ordered. Returns {headers, rows, ok}.
+## Headless: unordered then ordered. Returns {headers, rows, ok, notes} (notes: the detector's
+## reports).
 func run_headless(_host: Node) -> Dictionary:
 	var tester := ThreadSafetyTester.new()
 	var rows := []
@@ -33,9 +34,9 @@ func run_headless(_host: Node) -> Dictionary:
 		rows.append(["ordered (by id)" if ordered else "source, then destination",
 				"%d / %d" % [r.transfers_done, r.transfers_expected], r.deadlocks_detected,
 				"%d -> %d" % [r.total_before, r.total_after], "%.1f" % (r.duration_us / 1000.0), check])
-	if not reports.is_empty():
-		rows.append(["first report: " + str(reports[0]), "", "", "", "", ""])
-	return {"headers": ["locking", "transfers", "deadlocks", "total", "ms", "check"], "rows": rows, "ok": ok}
+	var notes := reports.map(func(report: String) -> String: return "detector: " + report)
+	return {"headers": ["locking", "transfers", "deadlocks", "total", "ms", "check"], "rows": rows,
+			"ok": ok, "notes": notes}
 
 
 ## Interactive: run either way with a chosen lock timeout and read the detector's reports.

@@ -7,7 +7,9 @@ const LESSON := "Unsynchronized load-then-store loses updates. An atomic is the 
 const BarChart := preload("res://demo/widgets/bar_chart.gd")
 
 const DEFAULT_THREADS := 4
-const OPERATIONS := 200_000
+## Enough that the threads overlap: at a few ns per operation, fewer would let each thread finish
+## before the next starts, and the unsynchronized row would lose nothing.
+const OPERATIONS := 1_000_000
 
 var _threads: SpinBox
 var _chart: BarChart
