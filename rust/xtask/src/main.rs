@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod demo;
+mod display;
 mod engine;
 mod godot;
 mod provision;
