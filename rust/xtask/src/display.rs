@@ -99,8 +99,10 @@ pub fn start(width: u32, height: u32) -> Result<VirtualDisplay> {
                 let _ = xvfb.kill();
                 let _ = xvfb.wait();
                 let text = fs::read_to_string(&log).unwrap_or_default();
-                // Another server took the number between the check and the start: try the next.
-                if !text.contains("already active") {
+                // Another server took the number between the check and the start (or holds it
+                // where its files cannot be seen, as in another /tmp): try the next.
+                let taken = ["already active", "Cannot establish any listening sockets"];
+                if !taken.iter().any(|message| text.contains(message)) {
                     return Err(format!(
                         "Xvfb did not start on {name}; its log ({}) ends:\n{}",
                         log.display(),

@@ -96,7 +96,11 @@ impl Staging {
 
     /// Where `path`, inside the staging folder, will be once the bundle is in place.
     pub fn final_path(&self, path: &Path) -> PathBuf {
-        self.home.join(path.strip_prefix(&self.dir).unwrap_or(path))
+        match path.strip_prefix(&self.dir) {
+            Ok(inside) if inside.as_os_str().is_empty() => self.home.clone(),
+            Ok(inside) => self.home.join(inside),
+            Err(_) => path.to_path_buf(),
+        }
     }
 
     /// Writes the launcher `name` for `program` (a path inside the root). Each of `search_paths`
@@ -423,5 +427,58 @@ mod tests {
         );
         let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n";
         assert_eq!(archive_uris(deb822), ["http://mirror.example/debian"]);
+    }
+
+    /// A bundle made of the host's own loader and printenv: its launcher must run printenv
+    /// through that loader, with the launcher's variables and arguments before the caller's.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn launchers_run_programs_through_the_bundled_loader() {
+        let dir = std::env::temp_dir().join(format!("threadkit-launcher-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // Quotes in the paths exercise the launcher's quoting.
+        let staging = Staging {
+            dir: dir.join("it's staging"),
+            home: dir.join("it's home"),
+        };
+        let root = staging.root();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::copy(
+            "/lib64/ld-linux-x86-64.so.2",
+            root.join("usr/lib/ld-linux-x86-64.so.2"),
+        )
+        .unwrap();
+        fs::copy("/usr/bin/printenv", root.join("usr/bin/printenv")).unwrap();
+        staging
+            .write_launcher(
+                "printenv",
+                "usr/bin/printenv",
+                &[("TK_LIST", staging.dir().join("sub"))],
+                &[OsStr::new("TK_LIST")],
+            )
+            .unwrap();
+        fs::rename(staging.dir(), &staging.home).unwrap();
+        let launcher = staging.home.join("printenv");
+        let run = |command: &mut Command| {
+            let output = command.env("TK_OTHER", "other").output().unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let sub = staging.home.join("sub").display().to_string();
+        assert_eq!(
+            run(Command::new(&launcher)
+                .arg("TK_OTHER")
+                .env_remove("TK_LIST")),
+            format!("{sub}\nother\n")
+        );
+        assert_eq!(
+            run(Command::new(&launcher).env("TK_LIST", "/before")),
+            format!("{sub}:/before\n")
+        );
+        // Run directly, without the launcher (and so without its variable).
+        let mut direct = command_with_libraries(&launcher, &[]).unwrap();
+        assert_eq!(run(direct.arg("TK_OTHER")), "other\n");
+        assert!(command_with_libraries(Path::new("/usr/bin/printenv"), &[]).is_none());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
