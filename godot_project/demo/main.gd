@@ -22,6 +22,9 @@ func _ready() -> void:
 		get_tree().quit(await _run_headless())
 	else:
 		_build_ui()
+		var screenshot := _user_arg("--screenshot=")
+		if not screenshot.is_empty():
+			get_tree().quit(await _take_screenshot(screenshot, int(_user_arg("--tab=", "0"))))
 
 
 func _run_headless() -> int:
@@ -73,3 +76,50 @@ func _build_ui() -> void:
 		var section: RefCounted = script.new()
 		section.build_ui(column)
 		_sections.append(section)
+
+
+# Screenshot mode (`cargo xtask demo --screenshot PATH`), apart from the demo itself: show a tab,
+# let it draw for a while, save the window as a PNG and quit.
+
+## Frames drawn before the capture, so the sections that draw over time have something to show.
+const SCREENSHOT_FRAMES := 90
+
+
+## The value of the user argument (after [code]--[/code]) that starts with [param prefix].
+func _user_arg(prefix: String, default := "") -> String:
+	for arg in OS.get_cmdline_user_args():
+		if arg.begins_with(prefix):
+			return arg.trim_prefix(prefix)
+	return default
+
+
+## Saves the window, showing tab [param tab], to [param path]; returns the exit code.
+func _take_screenshot(path: String, tab: int) -> int:
+	var tabs: TabContainer = find_children("*", "TabContainer", false, false)[0]
+	if tab < 0 or tab >= tabs.get_tab_count():
+		printerr("demo: --tab=%d, but the tabs are 0 to %d" % [tab, tabs.get_tab_count() - 1])
+		return 2
+	tabs.current_tab = tab
+	for i in SCREENSHOT_FRAMES:
+		await get_tree().process_frame
+	await RenderingServer.frame_post_draw
+	var image := get_viewport().get_texture().get_image()
+	if _is_blank(image):
+		printerr("demo: the window is one flat colour; nothing was drawn")
+		return 1
+	var error := image.save_png(path)
+	if error != OK:
+		printerr("demo: could not save %s: %s" % [path, error_string(error)])
+		return 1
+	print("demo: saved %s" % path)
+	return 0
+
+
+## True when every sampled pixel has the same colour (a black or empty frame).
+func _is_blank(image: Image) -> bool:
+	var first := image.get_pixel(0, 0)
+	for y in range(0, image.get_height(), 8):
+		for x in range(0, image.get_width(), 8):
+			if image.get_pixel(x, y) != first:
+				return false
+	return true

@@ -1,25 +1,80 @@
 //! `cargo xtask demo`: build (release), find or provision Godot, run the demo scene. Without a
 //! display (or with --headless) the scene runs every section, prints a summary and exits.
+//! With --screenshot PATH it shows the demo under a virtual display with the OpenGL
+//! compatibility renderer and saves a PNG of it.
 
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::Result;
 use crate::build::{Profile, build_and_install};
+use crate::display;
 use crate::engine::{Watch, import_project, watch};
 use crate::godot::Godot;
 
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut headless = !has_display();
-    for arg in args {
-        match arg.as_str() {
-            "--headless" => headless = true,
-            other => return Err(format!("unknown option {other}").into()),
+/// The size of the virtual screen and of the demo window in a screenshot.
+const SCREENSHOT_SIZE: (u32, u32) = (1280, 800);
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    headless: bool,
+    screenshot: Option<PathBuf>,
+    /// The tab shown in the screenshot, from 0.
+    tab: u32,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let mut options = Options {
+            headless: false,
+            screenshot: None,
+            tab: 0,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name {
+                "--headless" if inline.is_none() => options.headless = true,
+                "--screenshot" => options.screenshot = Some(PathBuf::from(value()?)),
+                "--tab" => {
+                    let text = value()?;
+                    options.tab = text
+                        .parse()
+                        .map_err(|_| format!("--tab takes a tab number from 0, not {text:?}"))?;
+                }
+                _ => return Err(format!("unknown option {arg}").into()),
+            }
         }
+        if options.headless && options.screenshot.is_some() {
+            return Err("--screenshot needs the demo window; it cannot be --headless".into());
+        }
+        if options.tab != 0 && options.screenshot.is_none() {
+            return Err("--tab chooses the tab of a --screenshot".into());
+        }
+        Ok(options)
     }
+}
+
+pub fn run(args: &[String]) -> Result<ExitCode> {
+    let options = Options::parse(args)?;
     build_and_install(Profile::Release)?;
     let godot = Godot::locate()?;
     import_project(&godot)?;
+    if let Some(path) = &options.screenshot {
+        return screenshot(&godot, path, options.tab);
+    }
+    let headless = options.headless || !has_display();
     let args: &[&str] = if headless { &["--headless"] } else { &[] };
     let outcome = watch(
         godot.command(args),
@@ -30,14 +85,103 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             echo: true,
         },
     )?;
+    Ok(exit_code(&outcome))
+}
+
+fn exit_code(outcome: &crate::engine::Outcome) -> ExitCode {
     if outcome.succeeded() {
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
         for problem in outcome.problems() {
             eprintln!("xtask demo: {problem}");
         }
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
     }
+}
+
+/// Runs the demo under Xvfb until main.gd has saved the PNG (it quits by itself), then checks
+/// the file.
+fn screenshot(godot: &Godot, path: &Path, tab: u32) -> Result<ExitCode> {
+    let path = std::path::absolute(path)?;
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    // A stale file must not pass for this run's picture.
+    if let Err(error) = fs::remove_file(&path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(format!("cannot replace {}: {error}", path.display()).into());
+    }
+    let (width, height) = SCREENSHOT_SIZE;
+    let display = display::start(width, height)?;
+    let mut command = godot.command_with_libraries(
+        &display.gl_library_dirs,
+        [
+            "--rendering-method",
+            "gl_compatibility",
+            "--rendering-driver",
+            "opengl3",
+            "--display-driver",
+            "x11",
+            // No sound card on a server; the demo makes no sound.
+            "--audio-driver",
+            "Dummy",
+            "--resolution",
+            &format!("{width}x{height}"),
+            "--position",
+            "0,0",
+            "--",
+        ],
+    );
+    command
+        .arg(format!("--screenshot={}", path.display()))
+        .arg(format!("--tab={tab}"))
+        .env("DISPLAY", &display.name)
+        .env_remove("WAYLAND_DISPLAY")
+        // Xvfb has no GPU behind it: Mesa's llvmpipe renders.
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env("GALLIUM_DRIVER", "llvmpipe");
+    let outcome = watch(
+        command,
+        Watch {
+            total: Duration::from_secs(300),
+            per_test: Duration::from_secs(300),
+            echo: true,
+        },
+    );
+    drop(display);
+    let outcome = outcome?;
+    if !outcome.succeeded() {
+        return Ok(exit_code(&outcome));
+    }
+    let bytes = fs::read(&path)
+        .map_err(|error| format!("Godot exited but left no {}: {error}", path.display()))?;
+    match png_size(&bytes) {
+        Some(size) if size == SCREENSHOT_SIZE => {
+            println!(
+                "xtask demo: wrote {} ({width}x{height}, {} KiB)",
+                path.display(),
+                bytes.len() / 1024
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((w, h)) => Err(format!(
+            "{} is {w}x{h}, not the {width}x{height} window",
+            path.display()
+        )
+        .into()),
+        None => Err(format!("{} is not a PNG", path.display()).into()),
+    }
+}
+
+/// Width and height from a PNG's header; `None` when `bytes` does not start like a PNG.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !bytes.starts_with(SIGNATURE) || bytes.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let number = |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    Some((number(16)?, number(20)?))
 }
 
 fn has_display() -> bool {
@@ -45,4 +189,44 @@ fn has_display() -> bool {
         || ["DISPLAY", "WAYLAND_DISPLAY"]
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options> {
+        Options::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_screenshot_options() {
+        let options = parse(&["--screenshot", "shot.png", "--tab=2"]).unwrap();
+        assert_eq!(options.screenshot, Some(PathBuf::from("shot.png")));
+        assert_eq!(options.tab, 2);
+        let options = parse(&["--screenshot=a=b.png"]).unwrap();
+        assert_eq!(options.screenshot, Some(PathBuf::from("a=b.png")));
+        assert_eq!(options.tab, 0);
+        assert!(parse(&["--headless"]).unwrap().headless);
+    }
+
+    #[test]
+    fn rejects_bad_demo_options() {
+        assert!(parse(&["--screenshot"]).is_err());
+        assert!(parse(&["--screenshot", "a.png", "--tab", "first"]).is_err());
+        assert!(parse(&["--screenshot", "a.png", "--headless"]).is_err());
+        assert!(parse(&["--tab", "1"]).is_err());
+        assert!(parse(&["--headless=yes"]).is_err());
+        assert!(parse(&["--fullscreen"]).is_err());
+    }
+
+    #[test]
+    fn reads_the_size_of_a_png() {
+        let mut header = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        header.extend(1280u32.to_be_bytes());
+        header.extend(800u32.to_be_bytes());
+        assert_eq!(png_size(&header), Some((1280, 800)));
+        assert_eq!(png_size(&header[..20]), None);
+        assert_eq!(png_size(b"GIF89a"), None);
+    }
 }

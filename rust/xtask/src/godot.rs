@@ -114,6 +114,19 @@ impl Godot {
         command.arg("--path").arg(godot_project_dir()).args(args);
         command
     }
+
+    /// Like [`Godot::command`], with `library_dirs` searched after the private Godot's own
+    /// libraries (a Godot not provisioned by xtask finds the host's libraries as usual).
+    pub fn command_with_libraries<I, S>(&self, library_dirs: &[PathBuf], args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = provision::command_with_libraries(&self.program, library_dirs)
+            .unwrap_or_else(|| Command::new(&self.program));
+        command.arg("--path").arg(godot_project_dir()).args(args);
+        command
+    }
 }
 
 /// `compatibility_minimum` from threadkit.gdextension: one source for the oldest Godot we load in.

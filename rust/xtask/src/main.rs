@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! - `demo`: build the extension (release), find or provision Godot, run the demo scene.
+//! - `demo`: build the extension (release), find or provision Godot, run the demo scene; with
+//!   `--screenshot PATH`, save a PNG of it rendered under a virtual display.
 //! - `test`: Rust tests, loom model tests, then the in-engine GDScript tests.
 //! - `bench`: build (release), run the in-engine benchmarks, write their table.
 //! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
@@ -8,6 +9,7 @@
 mod bench;
 mod build;
 mod demo;
+mod display;
 mod engine;
 mod godot;
 mod provision;
@@ -23,6 +25,9 @@ usage: cargo xtask <command>
 
 commands:
   demo [--headless]                   build (release), find or provision Godot, run the demo scene
+  demo --screenshot PATH [--tab N]    the same, shown under a virtual display (Xvfb) with the
+                                      OpenGL compatibility renderer; saves tab N (from 0, default
+                                      0) as a PNG at PATH
   test [--engine-only] [--filter TEXT] Rust tests, loom model tests and in-engine GDScript tests
   bench [--quick] [--filter TEXT]     build (release), run the in-engine benchmarks (ThreadKit vs
                                       Godot's built-ins); print the table, write
@@ -30,7 +35,8 @@ commands:
   godot [ARGS...]                     run the Godot the other commands use, in godot_project/
 
 Godot is taken from $GODOT, else godot4/godot on PATH, else a private copy that xtask
-provisions from Debian's archive into $THREADKIT_CACHE (default ~/.cache/threadkit).";
+provisions from Debian's archive into $THREADKIT_CACHE (default ~/.cache/threadkit).
+Xvfb likewise: Xvfb on PATH, else a private copy with Mesa's software GL from the same archive.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,12 +1,15 @@
-//! A private Godot from Debian's archive, for machines that have none.
+//! Private programs from Debian's archive, for machines that have none: Godot, and Xvfb with
+//! Mesa for `cargo xtask demo --screenshot`.
 //!
-//! apt-get runs with a private configuration (its own sources list naming suite sid, an empty
-//! dpkg status so it resolves the whole library closure, its own cache and lists) in download-only
-//! mode, so nothing is installed system-wide and no root-owned state changes. Each .deb is
-//! unpacked with `dpkg-deb -x` into one folder, and a small launcher script starts the binary
-//! through that folder's own dynamic loader with that folder's libraries, so the host's (possibly
-//! older) libc is never mixed in.
+//! Each bundle is a set of packages that apt-get resolves and downloads with a private
+//! configuration (its own sources list naming suite sid, an empty dpkg status so it resolves the
+//! whole library closure, its own cache and lists) in download-only mode, so nothing is installed
+//! system-wide and no root-owned state changes. Each .deb is unpacked with `dpkg-deb -x` into the
+//! bundle's root folder, and small launcher scripts start its programs through that folder's own
+//! dynamic loader with that folder's libraries, so the host's (possibly older) libc is never
+//! mixed in.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,8 +20,20 @@ use crate::godot::find_on_path;
 use crate::{Result, workspace_root};
 
 const SUITE: &str = "sid";
-const PACKAGE: &str = "godot";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// The first line after the shebang of every launcher, which also marks it as ours.
+const LAUNCHER_MARK: &str = "unpacked privately by `cargo xtask`";
+
+/// A set of packages unpacked together into one cached folder.
+pub struct Bundle {
+    /// The folder is `<name>-debian-sid` in the cache.
+    pub name: &'static str,
+    /// For messages: what the bundle provides.
+    pub title: &'static str,
+    pub packages: &'static [&'static str],
+    /// The launcher that `finish` writes; its presence says the bundle is complete.
+    pub launcher: &'static str,
+}
 
 /// The cache folder: `$THREADKIT_CACHE`, else `$XDG_CACHE_HOME/threadkit`, else
 /// `~/.cache/threadkit`, else target/threadkit-cache.
@@ -36,21 +51,132 @@ fn cache_dir() -> PathBuf {
 
 /// The launcher of the cached private Godot, provisioning it first when there is none.
 pub fn private_godot() -> Result<PathBuf> {
-    let home = cache_dir().join(format!("godot-debian-{SUITE}"));
-    let launcher = home.join("godot");
-    if launcher.is_file() {
-        return Ok(launcher);
-    }
-    provision(&home).map_err(|error| {
+    const GODOT: Bundle = Bundle {
+        name: "godot",
+        title: "Godot",
+        packages: &["godot"],
+        launcher: "godot",
+    };
+    let home = provisioned(&GODOT, &|staging| {
+        staging.write_launcher("godot", "usr/bin/godot", &[], &[])
+    })
+    .map_err(|error| {
         format!(
             "no Godot found and none could be provisioned: {error}\n\
              Install Godot 4 and set GODOT=/path/to/godot (or put `godot` on PATH)."
         )
     })?;
-    Ok(launcher)
+    Ok(home.join(GODOT.launcher))
 }
 
-fn provision(home: &Path) -> Result<()> {
+/// The folder of `bundle` in the cache, provisioned first when it is not complete; `finish`
+/// writes the launchers (and whatever else the bundle needs) into the staging folder.
+pub fn provisioned(bundle: &Bundle, finish: &dyn Fn(&Staging) -> Result<()>) -> Result<PathBuf> {
+    let home = cache_dir().join(format!("{}-debian-{SUITE}", bundle.name));
+    if !home.join(bundle.launcher).is_file() {
+        provision(bundle, &home, finish)?;
+    }
+    Ok(home)
+}
+
+/// A bundle being provisioned: unpacked in `dir`/root, to be moved to `home` when complete.
+pub struct Staging {
+    dir: PathBuf,
+    home: PathBuf,
+}
+
+impl Staging {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    /// Where `path`, inside the staging folder, will be once the bundle is in place.
+    pub fn final_path(&self, path: &Path) -> PathBuf {
+        match path.strip_prefix(&self.dir) {
+            Ok(inside) if inside.as_os_str().is_empty() => self.home.clone(),
+            Ok(inside) => self.home.join(inside),
+            Err(_) => path.to_path_buf(),
+        }
+    }
+
+    /// Writes the launcher `name` for `program` (a path inside the root). Each of `search_paths`
+    /// is a colon-separated list variable (PATH, LIBGL_DRIVERS_PATH...) that the launcher puts
+    /// the given folder in front of; `args` come before the caller's.
+    pub fn write_launcher(
+        &self,
+        name: &str,
+        program: &str,
+        search_paths: &[(&str, PathBuf)],
+        args: &[&OsStr],
+    ) -> Result<()> {
+        let root = self.root();
+        let (loader, library_dirs) = loader_and_libraries(&root)?;
+        let program = root.join(program);
+        if !program.is_file() {
+            return Err(format!("the unpacked packages hold no {}", program.display()).into());
+        }
+        let mut script = format!(
+            "#!/bin/sh\n# {name} from Debian {SUITE}, {LAUNCHER_MARK}; runs on its own libraries.\n"
+        );
+        for (variable, folder) in search_paths {
+            script += &format!(
+                "{variable}={}\"${{{variable}:+:${variable}}}\"; export {variable}\n",
+                quote(self.final_path(folder).as_os_str())
+            );
+        }
+        script += &format!(
+            "exec {} --library-path {} {}",
+            quote(self.final_path(&loader).as_os_str()),
+            quote(OsStr::new(&join_paths(
+                library_dirs.iter().map(|dir| self.final_path(dir))
+            ))),
+            quote(self.final_path(&program).as_os_str())
+        );
+        for arg in args {
+            script += " ";
+            script += &quote(arg);
+        }
+        script += " \"$@\"\n";
+        let path = self.dir.join(name);
+        fs::write(&path, script)?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+        Ok(())
+    }
+}
+
+/// The library folders of a provisioned bundle (for another private program that needs them).
+pub fn library_dirs(home: &Path) -> Result<Vec<PathBuf>> {
+    Ok(loader_and_libraries(&home.join("root"))?.1)
+}
+
+/// How `launcher` runs, with `extra_library_dirs` searched after its own libraries, when it is a
+/// launcher that xtask wrote; `None` for any other program.
+pub fn command_with_libraries(launcher: &Path, extra_library_dirs: &[PathBuf]) -> Option<Command> {
+    let text = fs::read_to_string(launcher).ok()?;
+    if !text
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.contains(LAUNCHER_MARK))
+    {
+        return None;
+    }
+    let home = launcher.parent()?;
+    let program = home.join("root/usr/bin").join(launcher.file_name()?);
+    let (loader, mut library_dirs) = loader_and_libraries(&home.join("root")).ok()?;
+    library_dirs.extend(extra_library_dirs.iter().cloned());
+    let mut command = Command::new(loader);
+    command
+        .arg("--library-path")
+        .arg(join_paths(library_dirs))
+        .arg(program);
+    Some(command)
+}
+
+fn provision(bundle: &Bundle, home: &Path, finish: &dyn Fn(&Staging) -> Result<()>) -> Result<()> {
     let started = Instant::now();
     if !Path::new("/etc/debian_version").exists() || find_on_path("apt-get").is_none() {
         return Err("this is not a Debian-family machine with apt-get".into());
@@ -63,17 +189,22 @@ fn provision(home: &Path) -> Result<()> {
     }
     let mirror = debian_mirror()?;
     println!(
-        "xtask: provisioning Godot from Debian {SUITE} ({PACKAGE}) into {}",
+        "xtask: provisioning {} from Debian {SUITE} ({}) into {}",
+        bundle.title,
+        bundle.packages.join(" "),
         home.display()
     );
 
     // Work in a fresh staging folder and rename it into place at the end, so an interrupted or
-    // concurrent run never leaves a half-unpacked Godot that looks complete.
+    // concurrent run never leaves a half-unpacked bundle that looks complete.
     let parent = home.parent().ok_or("cache folder has no parent")?;
     fs::create_dir_all(parent)?;
-    let staging = parent.join(format!(".godot-staging-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    let apt = staging.join("apt");
+    let staging = Staging {
+        dir: parent.join(format!(".{}-staging-{}", bundle.name, std::process::id())),
+        home: home.to_path_buf(),
+    };
+    let _ = fs::remove_dir_all(&staging.dir);
+    let apt = staging.dir.join("apt");
     for dir in [
         "etc/sources.list.d",
         "etc/preferences.d",
@@ -105,14 +236,15 @@ fn provision(home: &Path) -> Result<()> {
         }
     };
     apt_get(&["update"])?;
-    apt_get(&[
-        "install",
-        "--download-only",
-        "--no-install-recommends",
-        PACKAGE,
-    ])?;
+    apt_get(
+        &[
+            &["install", "--download-only", "--no-install-recommends"][..],
+            bundle.packages,
+        ]
+        .concat(),
+    )?;
 
-    let root = staging.join("root");
+    let root = staging.root();
     fs::create_dir_all(&root)?;
     let mut debs = 0;
     for entry in fs::read_dir(apt.join("cache/archives"))? {
@@ -131,19 +263,18 @@ fn provision(home: &Path) -> Result<()> {
     }
     fs::remove_dir_all(&apt)?; // The .debs are unpacked; keep the cache small.
 
-    let final_root = home.join("root");
-    fs::write(staging.join("godot"), launcher_script(&final_root, &root)?)?;
-    fs::set_permissions(staging.join("godot"), fs::Permissions::from_mode(0o755))?;
-    match fs::rename(&staging, home) {
+    finish(&staging)?;
+    match fs::rename(&staging.dir, home) {
         Ok(()) => {}
         // Another run finished first: keep its copy.
-        Err(_) if home.join("godot").is_file() => fs::remove_dir_all(&staging)?,
+        Err(_) if home.join(bundle.launcher).is_file() => fs::remove_dir_all(&staging.dir)?,
         Err(error) => return Err(error.into()),
     }
     println!(
-        "xtask: provisioned Godot ({debs} packages) in {:.1} s; to reuse it elsewhere: GODOT={}",
+        "xtask: provisioned {} ({debs} packages) in {:.1} s; to reuse it elsewhere: {}",
+        bundle.title,
         started.elapsed().as_secs_f64(),
-        home.join("godot").display()
+        home.join(bundle.launcher).display()
     );
     Ok(())
 }
@@ -224,9 +355,9 @@ fn archive_uris(text: &str) -> Vec<String> {
     uris
 }
 
-/// A shell launcher that runs the unpacked binary through the unpacked dynamic loader.
-/// Paths are written for `final_root` (where the folder will live); `root` is where it is now.
-fn launcher_script(final_root: &Path, root: &Path) -> Result<String> {
+/// The unpacked dynamic loader, and every folder of the unpacked tree that holds libraries
+/// (shallowest first, so the standard folders win).
+fn loader_and_libraries(root: &Path) -> Result<(PathBuf, Vec<PathBuf>)> {
     let loader = find_files(root, &|name| {
         name.starts_with("ld-linux") && name.contains(".so")
     })
@@ -240,19 +371,24 @@ fn launcher_script(final_root: &Path, root: &Path) -> Result<String> {
             .collect();
     library_dirs.sort_by_key(|dir| (dir.components().count(), dir.clone()));
     library_dirs.dedup();
-    let relocate = |path: &Path| final_root.join(path.strip_prefix(root).unwrap_or(path));
-    let library_path = library_dirs
-        .iter()
-        .map(|dir| relocate(dir).display().to_string())
+    Ok((loader, library_dirs))
+}
+
+fn join_paths(dirs: impl IntoIterator<Item = PathBuf>) -> String {
+    dirs.into_iter()
+        .map(|dir| dir.display().to_string())
         .collect::<Vec<_>>()
-        .join(":");
-    Ok(format!(
-        "#!/bin/sh\n# Godot from Debian {SUITE}, unpacked privately by `cargo xtask`; runs on its own libraries.\n\
-         exec '{}' --library-path '{}' '{}' \"$@\"\n",
-        relocate(&loader).display(),
-        library_path,
-        relocate(&root.join("usr/bin/godot")).display()
-    ))
+        .join(":")
+}
+
+/// `text` as one single-quoted shell word.
+fn quote(text: &OsStr) -> String {
+    format!("'{}'", text.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// The first file called `name` below `dir`.
+pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    find_files(dir, &|file| file == name).into_iter().next()
 }
 
 fn find_files(dir: &Path, wanted: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
@@ -291,5 +427,58 @@ mod tests {
         );
         let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n";
         assert_eq!(archive_uris(deb822), ["http://mirror.example/debian"]);
+    }
+
+    /// A bundle made of the host's own loader and printenv: its launcher must run printenv
+    /// through that loader, with the launcher's variables and arguments before the caller's.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn launchers_run_programs_through_the_bundled_loader() {
+        let dir = std::env::temp_dir().join(format!("threadkit-launcher-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        // Quotes in the paths exercise the launcher's quoting.
+        let staging = Staging {
+            dir: dir.join("it's staging"),
+            home: dir.join("it's home"),
+        };
+        let root = staging.root();
+        fs::create_dir_all(root.join("usr/lib")).unwrap();
+        fs::create_dir_all(root.join("usr/bin")).unwrap();
+        fs::copy(
+            "/lib64/ld-linux-x86-64.so.2",
+            root.join("usr/lib/ld-linux-x86-64.so.2"),
+        )
+        .unwrap();
+        fs::copy("/usr/bin/printenv", root.join("usr/bin/printenv")).unwrap();
+        staging
+            .write_launcher(
+                "printenv",
+                "usr/bin/printenv",
+                &[("TK_LIST", staging.dir().join("sub"))],
+                &[OsStr::new("TK_LIST")],
+            )
+            .unwrap();
+        fs::rename(staging.dir(), &staging.home).unwrap();
+        let launcher = staging.home.join("printenv");
+        let run = |command: &mut Command| {
+            let output = command.env("TK_OTHER", "other").output().unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let sub = staging.home.join("sub").display().to_string();
+        assert_eq!(
+            run(Command::new(&launcher)
+                .arg("TK_OTHER")
+                .env_remove("TK_LIST")),
+            format!("{sub}\nother\n")
+        );
+        assert_eq!(
+            run(Command::new(&launcher).env("TK_LIST", "/before")),
+            format!("{sub}:/before\n")
+        );
+        // Run directly, without the launcher (and so without its variable).
+        let mut direct = command_with_libraries(&launcher, &[]).unwrap();
+        assert_eq!(run(direct.arg("TK_OTHER")), "other\n");
+        assert!(command_with_libraries(Path::new("/usr/bin/printenv"), &[]).is_none());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
