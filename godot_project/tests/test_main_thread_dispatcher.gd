@@ -4,6 +4,27 @@ extends "res://tests/support/processor_test_case.gd"
 var _noops := 0
 
 
+## Counts each property set and call it receives, and takes a moment to be destroyed (its
+## PREDELETE notification), so that the main thread's lookups meet it while another thread
+## destroys it: its reference count already reached 0, but it is still registered.
+class Target extends RefCounted:
+	var hits: AtomicCounter
+	var value := 0:
+		set(new_value):
+			value = new_value
+			hits.increment()
+
+	func _init(counter: AtomicCounter) -> void:
+		hits = counter
+
+	func hit() -> void:
+		hits.increment()
+
+	func _notification(what: int) -> void:
+		if what == NOTIFICATION_PREDELETE:
+			OS.delay_usec(20)
+
+
 func _noop() -> void:
 	_noops += 1
 
@@ -179,11 +200,63 @@ func test_bad_input_is_refused_with_clear_errors() -> void:
 	MainThreadDispatcher.set_capacity(-1)
 	expect_error("MainThreadDispatcher.set_overflow_policy: 7 is not")
 	MainThreadDispatcher.set_overflow_policy(7)
-	expect_error("MainThreadDispatcher.safe_add_child: parent and child must not be null")
-	MainThreadDispatcher.safe_add_child(null, null)
 	expect_error("MainThreadDispatcher.process_queue: called from")
 	assert_eq(run_threads(1, func(_i: int) -> int: return MainThreadDispatcher.process_queue()), [0])
 	assert_eq(MainThreadDispatcher.get_stats().capacity, 0, "a refused setting changes nothing")
+
+
+func test_null_freed_and_wrong_objects_are_refused_and_queue_nothing() -> void:
+	_drain_all()
+	var node := Node2D.new()
+	var freed := Node2D.new()
+	freed.free()
+	var resource := Resource.new()
+	var plain := Node.new()
+	var dispatched: int = MainThreadDispatcher.get_stats().dispatched
+	for bad: Array in [[null, "is null"], [freed, "was freed"], [resource, "is a Resource, not a Node"],
+			[7, "is of type INT, not an object"]]:
+		expect_error("MainThreadDispatcher.safe_add_child: the parent %s, so nothing was queued; pass a live Node." % bad[1])
+		MainThreadDispatcher.safe_add_child(bad[0], node)
+		expect_error("MainThreadDispatcher.safe_add_child: the child %s, so nothing was queued; pass a live Node." % bad[1])
+		MainThreadDispatcher.safe_add_child(node, bad[0])
+		expect_error("MainThreadDispatcher.safe_queue_free: the node %s, so nothing was queued; pass a live Node." % bad[1])
+		MainThreadDispatcher.safe_queue_free(bad[0])
+	for bad: Array in [[null, "is null"], [freed, "was freed"], [7, "is of type INT, not an object"]]:
+		expect_error("MainThreadDispatcher.safe_set: the object %s, so nothing was queued; pass a live Object." % bad[1])
+		MainThreadDispatcher.safe_set(bad[0], &"name", "x")
+		expect_error("MainThreadDispatcher.safe_call: the object %s, so nothing was queued; pass a live Object." % bad[1])
+		MainThreadDispatcher.safe_call(bad[0], &"get_name")
+	for bad: Array in [[null, "is null"], [freed, "was freed"], [resource, "is a Resource, not a Node2D"],
+			[plain, "is a Node, not a Node2D"]]:
+		expect_error("MainThreadDispatcher.safe_get_node_position: the node %s, so the position is Vector2.ZERO; pass a live Node2D." % bad[1])
+		assert_eq(MainThreadDispatcher.safe_get_node_position(bad[0]), Vector2.ZERO)
+	expect_error("MainThreadDispatcher.safe_add_child: the parent is null")
+	expect_error("MainThreadDispatcher.safe_add_child: the child was freed")
+	MainThreadDispatcher.safe_add_child(null, freed)
+	assert_eq(MainThreadDispatcher.pending_count(), 0, "nothing queued")
+	assert_eq(MainThreadDispatcher.get_stats().dispatched, dispatched, "nothing counted as queued")
+	# The usual case: a worker thread holding an object that the main thread freed. Checked there
+	# too, and safe_get_node_position returns at once instead of waiting for the main thread.
+	var gone := Node2D.new()
+	var holding := Semaphore.new()
+	var freed_now := Semaphore.new()
+	var thread := Thread.new()
+	thread.start(func() -> Vector2:
+		holding.post()  # The lambda holds `gone` from here on (captures are checked at the call).
+		freed_now.wait()
+		MainThreadDispatcher.safe_set(gone, &"position", Vector2.ONE)
+		return MainThreadDispatcher.safe_get_node_position(gone))
+	holding.wait()
+	gone.free()
+	freed_now.post()
+	expect_error("MainThreadDispatcher.safe_set: the object was freed")
+	expect_error("MainThreadDispatcher.safe_get_node_position: the node was freed")
+	assert_eq(thread.wait_to_finish(), Vector2.ZERO)
+	assert_eq(MainThreadDispatcher.pending_count(), 0, "nothing queued from the thread either")
+	assert_eq(MainThreadDispatcher.get_stats().dispatched, dispatched)
+	assert_eq(node.get_child_count(), 0)
+	node.free()
+	plain.free()
 
 
 func test_a_task_calling_the_main_thread_while_it_waits_does_not_deadlock() -> void:
@@ -220,3 +293,37 @@ func test_a_million_items_hit_no_cap_and_no_frame_stalls() -> void:
 	drains.sort()
 	var median := drains[drains.size() / 2]
 	assert_true(median <= 3000, "median drain %d us, worst %d us, over %d frames" % [median, drains[-1], drains.size()])
+
+
+func test_ref_counted_objects_released_by_another_thread_are_run_or_dropped_never_a_panic() -> void:
+	_drain_all()
+	const ROUNDS := 10
+	const PRODUCERS := 2
+	const TARGETS := 100  # Per producer and round.
+	var ran := AtomicCounter.new()
+	var dropped_before: int = MainThreadDispatcher.get_stats().dropped
+	for _round in ROUNDS:
+		var lock := Mutex.new()
+		var targets := []
+		run_threads(PRODUCERS, func(_t: int) -> void:
+			for i in TARGETS:
+				var target := Target.new(ran)
+				MainThreadDispatcher.safe_set(target, &"value", i)
+				MainThreadDispatcher.safe_call(target, &"hit")
+				lock.lock()
+				targets.append(target)
+				lock.unlock())
+		# `targets` holds the last references. Another thread drops them newest first while the
+		# main thread runs their work oldest first, so the two meet: work on a target already
+		# gone, on one being destroyed right then, and on one still alive.
+		var dropper := Thread.new()
+		dropper.start(func() -> void:
+			while not targets.is_empty():
+				targets.pop_back())
+		while dropper.is_alive():
+			MainThreadDispatcher.process_queue()
+		dropper.wait_to_finish()
+		_drain_all()
+	var dropped: int = MainThreadDispatcher.get_stats().dropped - dropped_before
+	assert_eq(ran.get_count() + dropped, ROUNDS * PRODUCERS * TARGETS * 2, "each item ran or was dropped")
+	assert_true(ran.get_count() > 0 and dropped > 0, "the main thread and the dropping thread met (ran %d, dropped %d)" % [ran.get_count(), dropped])

@@ -10,6 +10,7 @@ use threadkit_core::dispatch::{Dispatcher, Overflow};
 use threadkit_core::oneshot::{CallError, oneshot};
 
 use crate::call::try_call;
+use crate::lookup::{live_object, object_argument};
 use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
@@ -273,11 +274,18 @@ impl MainThreadDispatcher {
     /// Adds [param child] to [param parent] on the main thread; skipped (and counted as dropped)
     /// if either was freed meanwhile. A child whose parent was freed, and that has no other
     /// parent, is freed too, rather than leaked.
+    ///
+    /// Both must be live [Node]s; otherwise it reports an error and queues nothing. They are
+    /// typed [Variant] so that a freed node reaches this check (a typed parameter would fail
+    /// before it).
     #[func]
-    pub fn safe_add_child(parent: Option<Gd<Node>>, child: Option<Gd<Node>>) {
+    pub fn safe_add_child(parent: Variant, child: Variant) {
         let method = "safe_add_child";
+        // Both checked, so one call reports every bad argument.
+        let parent = object_parameter::<Node>(method, "parent", &parent, NOTHING_QUEUED);
+        let child = object_parameter::<Node>(method, "child", &child, NOTHING_QUEUED);
         let (Some(parent), Some(child)) = (parent, child) else {
-            return null_argument(method, "parent and child");
+            return;
         };
         let (parent, child) = (parent.instance_id(), child.instance_id());
         push(
@@ -299,11 +307,16 @@ impl MainThreadDispatcher {
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
     /// counted as dropped) if the object was freed meanwhile. Arrays and Dictionaries are copied
     /// when queued, so later changes by the calling thread do not race the main thread.
+    ///
+    /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
+    /// an error and queues nothing. It is typed [Variant] so that a freed object reaches this
+    /// check (a typed parameter would fail before it).
     #[func]
-    pub fn safe_set(object: Option<Gd<Object>>, property: StringName, value: Variant) {
+    pub fn safe_set(object: Variant, property: StringName, value: Variant) {
         let method = "safe_set";
-        let Some(object) = object else {
-            return null_argument(method, "object");
+        let Some(object) = object_parameter::<Object>(method, "object", &object, NOTHING_QUEUED)
+        else {
+            return;
         };
         let (object, property) = (object.instance_id(), property.to_string());
         let value = SendVariant::detach(value);
@@ -319,14 +332,20 @@ impl MainThreadDispatcher {
     /// Calls [param method] of [param object] with [param args] on the main thread; skipped (and
     /// counted as dropped) if the object was freed meanwhile. The arguments are copied when
     /// queued.
+    ///
+    /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
+    /// an error and queues nothing. It is typed [Variant] so that a freed object reaches this
+    /// check (a typed parameter would fail before it).
     #[func]
     pub fn safe_call(
-        object: Option<Gd<Object>>,
+        object: Variant,
         method: StringName,
         #[opt(default = Optional::<VarArray>::empty())] args: Optional<VarArray>,
     ) {
-        let Some(object) = object else {
-            return null_argument("safe_call", "object");
+        let Some(object) =
+            object_parameter::<Object>("safe_call", "object", &object, NOTHING_QUEUED)
+        else {
+            return;
         };
         let (object, name) = (object.instance_id(), method.to_string());
         let args = SendVariant::detach(args.0.to_variant());
@@ -347,14 +366,19 @@ impl MainThreadDispatcher {
 
     /// Calls [method Node.queue_free] on [param node] on the main thread; skipped (and counted as
     /// dropped) if it was freed meanwhile.
+    ///
+    /// [param node] must be a live [Node]; otherwise it reports an error and queues nothing. It
+    /// is typed [Variant] so that a freed node reaches this check (a typed parameter would fail
+    /// before it).
     #[func]
-    pub fn safe_queue_free(node: Option<Gd<Node>>) {
-        let Some(node) = node else {
-            return null_argument("safe_queue_free", "node");
+    pub fn safe_queue_free(node: Variant) {
+        let method = "safe_queue_free";
+        let Some(node) = object_parameter::<Node>(method, "node", &node, NOTHING_QUEUED) else {
+            return;
         };
         let node = node.instance_id();
         push(
-            "safe_queue_free",
+            method,
             Box::new(move || match revive::<Node>(node) {
                 Some(mut node) => node.queue_free(),
                 None => QUEUE.record_dropped(1),
@@ -365,11 +389,16 @@ impl MainThreadDispatcher {
     /// [member Node2D.position] of [param node], read on the main thread (blocking, like
     /// [method call_blocking] with its default timeout). [code]Vector2.ZERO[/code] with an error
     /// if the node was freed or the main thread did not get to it in time.
+    ///
+    /// [param node] must be a live [Node2D]; otherwise it reports an error and returns
+    /// [code]Vector2.ZERO[/code] at once. It is typed [Variant] so that a freed node reaches this
+    /// check (a typed parameter would fail before it).
     #[func]
-    pub fn safe_get_node_position(node: Option<Gd<Node2D>>) -> Vector2 {
+    pub fn safe_get_node_position(node: Variant) -> Vector2 {
         let method = "safe_get_node_position";
-        let Some(node) = node else {
-            null_argument(method, "node");
+        let Some(node) =
+            object_parameter::<Node2D>(method, "node", &node, "the position is Vector2.ZERO")
+        else {
             return Vector2::ZERO;
         };
         if ThreadContext::is_main_thread() {
@@ -459,13 +488,34 @@ pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
     .processed
 }
 
-/// The object `id` if it is still alive (checked on the main thread, where it is used).
+/// The object `id` if it is still alive (checked on the main thread, where it is used). Looked
+/// up as `live_object` does it, not with `Gd::try_from_instance_id`, which panics when another
+/// thread is destroying a RefCounted at this moment; such an object counts as freed. The
+/// Variant holds a reference to a RefCounted, so the conversion only fails for a node that
+/// another thread freed in between (checked by id), which counts as freed too.
 fn revive<T: Inherits<Object>>(id: InstanceId) -> Option<Gd<T>> {
-    Gd::<T>::try_from_instance_id(id).ok()
+    live_object(id).try_to::<Gd<T>>().ok()
 }
 
-fn null_argument(method: &str, which: &str) {
-    godot_error!("{CLASS}.{method}: {which} must not be null; pass live objects.");
+/// What a helper does instead when an object parameter is refused.
+const NOTHING_QUEUED: &str = "nothing was queued";
+
+/// The `T` that the `#[func]` parameter `name` holds, or `None` after an error saying what it
+/// held instead and what `method` did about it (`outcome`).
+fn object_parameter<T: Inherits<Object>>(
+    method: &str,
+    name: &str,
+    value: &Variant,
+    outcome: &str,
+) -> Option<Gd<T>> {
+    object_argument::<T>(value)
+        .map_err(|why| {
+            godot_error!(
+                "{CLASS}.{method}: the {name} {why}, so {outcome}; pass a live {}.",
+                T::class_id()
+            )
+        })
+        .ok()
 }
 
 /// Adds the built-in dispatcher node to the scene tree's root, once the main loop runs. Called
