@@ -326,4 +326,3 @@ func test_ref_counted_objects_released_by_another_thread_are_run_or_dropped_neve
 		_drain_all()
 	var dropped: int = MainThreadDispatcher.get_stats().dropped - dropped_before
 	assert_eq(ran.get_count() + dropped, ROUNDS * PRODUCERS * TARGETS * 2, "each item ran or was dropped")
-	assert_true(ran.get_count() > 0 and dropped > 0, "the main thread and the dropping thread met (ran %d, dropped %d)" % [ran.get_count(), dropped])
