@@ -142,25 +142,9 @@ func test_threads_see_nodes_freed_by_the_main_thread_as_null() -> void:
 	for i in 200:
 		nodes.append(Node.new())
 		refs.append(SafeObjectReference.create(nodes[i]))
-	var stop := AtomicCounter.new()
-	var threads: Array[Thread] = []
-	for t in THREADS:
-		var thread := Thread.new()
-		thread.start(func() -> int:
-			var wrong := 0
-			while stop.get_count() == 0:
-				for i in refs.size():
-					var found = refs[i].get_object()
-					if found != null and found != nodes[i]:
-						wrong += 1
-			return wrong)
-		threads.append(thread)
-	for node in nodes:
-		node.free()
-		OS.delay_usec(50)
-	stop.increment()
-	for thread in threads:
-		assert_eq(thread.wait_to_finish(), 0, "each lookup gave its own node or null")
+	var wrong := count_wrong_lookups_while_freeing(nodes, THREADS, func(i: int) -> Variant:
+		return refs[i].get_object())
+	assert_eq(wrong, 0, "each lookup gave its own node or null")
 	for ref in refs:
 		assert_eq(ref.get_object(), null)
 		assert_false(ref.is_valid())

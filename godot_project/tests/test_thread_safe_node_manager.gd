@@ -193,28 +193,12 @@ func test_threads_reading_while_the_main_thread_frees_nodes_get_the_node_or_null
 	var count := 200
 	for i in count:
 		_manager.register_node("n%d" % i, _node())
-	var nodes := _nodes.duplicate()
-	var stop := AtomicCounter.new()
-	var threads: Array[Thread] = []
-	for t in THREADS:
-		var thread := Thread.new()
-		thread.start(func() -> int:
-			var wrong := 0
-			while stop.get_count() == 0:
-				for i in count:
-					var found = _manager.get_managed_node("n%d" % i)
-					if found != null and found != nodes[i]:
-						wrong += 1
-					_manager.has_managed_node("n%d" % i)
-				_manager.get_registered_names()
-			return wrong)
-		threads.append(thread)
-	for node in nodes:
-		node.free()
-		OS.delay_usec(50)
-	stop.increment()
-	for thread in threads:
-		assert_eq(thread.wait_to_finish(), 0, "each lookup gave its own node or null")
+	var wrong := count_wrong_lookups_while_freeing(_nodes.duplicate(), THREADS, func(i: int) -> Variant:
+		var found = _manager.get_managed_node("n%d" % i)
+		_manager.has_managed_node("n%d" % i)
+		_manager.get_registered_names()
+		return found)
+	assert_eq(wrong, 0, "each lookup gave its own node or null")
 	assert_eq(_manager.get_registered_names(), PackedStringArray())
 	assert_eq(_manager.cleanup_invalid_references(), count)
 	_finish()

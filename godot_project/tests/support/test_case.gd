@@ -60,3 +60,30 @@ func run_threads(count: int, body: Callable) -> Array:
 
 func _prefix(message: String) -> String:
 	return "" if message.is_empty() else message + ": "
+
+
+## Frees [param nodes] one by one on the main thread while [param threads] threads keep calling
+## [param lookup] with each index. Returns how many lookups gave something other than that
+## index's node or null: 0 when every lookup saw the live node or nothing.
+func count_wrong_lookups_while_freeing(nodes: Array, threads: int, lookup: Callable) -> int:
+	var stop := AtomicCounter.new()
+	var running: Array[Thread] = []
+	for t in threads:
+		var thread := Thread.new()
+		thread.start(func() -> int:
+			var wrong := 0
+			while stop.get_count() == 0:
+				for i in nodes.size():
+					var found = lookup.call(i)
+					if found != null and found != nodes[i]:
+						wrong += 1
+			return wrong)
+		running.append(thread)
+	for node: Node in nodes:
+		node.free()
+		OS.delay_usec(50)
+	stop.increment()
+	var wrong := 0
+	for thread in running:
+		wrong += thread.wait_to_finish()
+	return wrong
