@@ -29,6 +29,7 @@ func _ready() -> void:
 
 func _run_headless() -> int:
 	var all_ok := true
+	var summary := []
 	for script: GDScript in SECTIONS:
 		var section: RefCounted = script.new()
 		var result: Dictionary = await section.run_headless(self)
@@ -39,6 +40,10 @@ func _run_headless() -> int:
 		for note: String in result.get("notes", []):
 			print("  " + note)
 		all_ok = all_ok and result.ok
+		summary.append([script.TITLE, "holds" if result.ok else "FAILED", script.LESSON.get_slice(".", 0) + "."])
+	print("")
+	print("ThreadKit demo: summary")
+	_print_table(["section", "check", "lesson"], summary)
 	print("")
 	print("DEMO %s" % ("OK: every check holds" if all_ok else "FAILED: a check did not hold"))
 	return 0 if all_ok else 1
