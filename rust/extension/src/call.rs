@@ -9,10 +9,22 @@
 use godot::prelude::*;
 use godot::sys;
 
+/// A `StringName` made once and kept for the whole run, as Godot's own `SNAME` does. Making one
+/// takes Godot's global string-name lock, which workers and the main thread would otherwise
+/// contend for on every call and every signal. Marked static, so Godot does not count it as
+/// leaked at exit.
+macro_rules! static_name {
+    ($name:literal) => {{
+        static NAME: std::sync::OnceLock<StringName> = std::sync::OnceLock::new();
+        NAME.get_or_init(|| StringName::__cstr_with_static($name, true))
+    }};
+}
+pub(crate) use static_name;
+
 /// Calls `callable` with `args`; `Err` says why Godot could not make the call.
 pub fn try_call(callable: &Callable, args: &[Variant]) -> Result<Variant, String> {
     let target = callable.to_variant();
-    let method = StringName::from("call");
+    let method = static_name!(c"call");
     let args_sys: Vec<_> = args.iter().map(|arg| arg.var_sys()).collect();
     let mut error = sys::default_call_error();
     // `target`, `method` and every argument live for the whole call, and `error` is a valid

@@ -6,6 +6,8 @@
 
 use godot::prelude::*;
 
+use crate::call::static_name;
+
 /// A Variant moved to another thread (a task's result, on its way to the main thread).
 ///
 /// Sound because the value is moved, never shared: the sending thread keeps no handle to it.
@@ -110,7 +112,7 @@ pub fn deep_copy(value: Variant) -> Variant {
     match value.get_type() {
         // Through Variant's own `duplicate`, which keeps a typed array's element type.
         VariantType::ARRAY | VariantType::DICTIONARY => {
-            value.call("duplicate", &[true.to_variant()])
+            value.call(static_name!(c"duplicate"), &[true.to_variant()])
         }
         _ => value,
     }

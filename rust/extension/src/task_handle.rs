@@ -5,6 +5,7 @@ use godot::prelude::*;
 use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
 
 use crate::async_task_processor::AsyncTaskProcessor;
+use crate::call::static_name;
 use crate::send::SendVariant;
 
 /// One task of an [AsyncTaskProcessor], returned by [method AsyncTaskProcessor.run] and
@@ -132,6 +133,6 @@ impl TaskHandle {
 
     /// Emits [signal finished] with `result` (null unless the task completed).
     pub(crate) fn emit_finished(handle: &mut Gd<Self>, result: &Variant) {
-        handle.emit_signal("finished", std::slice::from_ref(result));
+        handle.emit_signal(static_name!(c"finished"), std::slice::from_ref(result));
     }
 }

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use threadkit_core::pool::{StopWait, Stopped};
 use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task};
 
-use crate::call::try_call;
+use crate::call::{static_name, try_call};
 use crate::main_thread_dispatcher;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
@@ -633,7 +633,7 @@ impl AsyncTaskProcessor {
 
     fn notify_if_idle(&self, delivered: usize) {
         if delivered > 0 && self.inner.pool.outstanding() == 0 {
-            self.to_gd().emit_signal("all_tasks_completed", &[]);
+            self.to_gd().emit_signal(static_name!(c"all_tasks_completed"), &[]);
         }
     }
 
@@ -696,14 +696,14 @@ impl AsyncTaskProcessor {
         }
         match ended {
             Ended::Completed(_) => {
-                this.emit_signal("task_completed", &[id.to_variant(), result.clone()]);
+                this.emit_signal(static_name!(c"task_completed"), &[id.to_variant(), result.clone()]);
             }
             Ended::Failed(message) => {
                 godot_error!("{CLASS}: task {id} failed: {message}");
-                this.emit_signal("task_failed", &[id.to_variant(), message.to_variant()]);
+                this.emit_signal(static_name!(c"task_failed"), &[id.to_variant(), message.to_variant()]);
             }
             Ended::Cancelled => {
-                this.emit_signal("task_cancelled", &[id.to_variant()]);
+                this.emit_signal(static_name!(c"task_cancelled"), &[id.to_variant()]);
             }
         }
         // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
