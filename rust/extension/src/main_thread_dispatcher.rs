@@ -14,8 +14,34 @@ use crate::lookup::{live_object, object_argument};
 use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
-/// Work for the main thread, queued by any thread.
-pub(crate) type MainJob = Box<dyn FnOnce() + Send>;
+/// Work for the main thread, queued by any thread: a dispatched Callable, carried as it is (the
+/// common case: no allocation per item), or any other job as a closure.
+pub(crate) enum MainJob {
+    Call(SendCallable),
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+impl<F: FnOnce() + Send + 'static> From<Box<F>> for MainJob {
+    fn from(job: Box<F>) -> Self {
+        Self::Run(job)
+    }
+}
+
+impl MainJob {
+    fn run(self) {
+        match self {
+            Self::Call(callable) => {
+                let callable = callable.into_inner();
+                if !callable.is_valid() {
+                    QUEUE.record_dropped(1);
+                } else if let Err(message) = try_call(&callable, &[]) {
+                    godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
+                }
+            }
+            Self::Run(job) => job(),
+        }
+    }
+}
 
 /// The one queue every thread feeds and the main thread drains.
 pub(crate) static QUEUE: Lazy<Dispatcher<MainJob>> = Lazy::new(|| {
@@ -112,18 +138,7 @@ impl MainThreadDispatcher {
             );
             return false;
         }
-        let callable = SendCallable(callable);
-        push(
-            "dispatch",
-            Box::new(move || {
-                let callable = callable.into_inner();
-                if !callable.is_valid() {
-                    QUEUE.record_dropped(1);
-                } else if let Err(message) = try_call(&callable, &[]) {
-                    godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
-                }
-            }),
-        )
+        push("dispatch", MainJob::Call(SendCallable(callable)))
     }
 
     /// Runs [param callable] on the main thread and returns its result. On the main thread it
@@ -415,7 +430,8 @@ impl MainThreadDispatcher {
 
 /// Queues `job`; on the main thread a full queue never waits (the main thread could not make
 /// room while it waits), elsewhere the overflow policy applies. Reports a refusal.
-fn push(method: &str, job: MainJob) -> bool {
+fn push(method: &str, job: impl Into<MainJob>) -> bool {
+    let job = job.into();
     // gdext's check (a thread-id compare) rather than ThreadContext's two engine calls: this is
     // the hot path, and both name the same thread, the one that loaded the extension.
     let pushed = if godot::init::is_main_thread() {
@@ -477,7 +493,7 @@ fn block_on_main<T: Send + 'static>(
 pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
     let run = |job: MainJob| {
         // A panicking job must not abort the rest of the drain (or unwind into Godot).
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())).is_err() {
             godot_error!("{CLASS}: a queued job panicked; it was skipped.");
         }
     };

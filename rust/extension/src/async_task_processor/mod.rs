@@ -633,7 +633,8 @@ impl AsyncTaskProcessor {
 
     fn notify_if_idle(&self, delivered: usize) {
         if delivered > 0 && self.inner.pool.outstanding() == 0 {
-            self.to_gd().emit_signal(static_name!(c"all_tasks_completed"), &[]);
+            self.to_gd()
+                .emit_signal(static_name!(c"all_tasks_completed"), &[]);
         }
     }
 
@@ -696,11 +697,17 @@ impl AsyncTaskProcessor {
         }
         match ended {
             Ended::Completed(_) => {
-                this.emit_signal(static_name!(c"task_completed"), &[id.to_variant(), result.clone()]);
+                this.emit_signal(
+                    static_name!(c"task_completed"),
+                    &[id.to_variant(), result.clone()],
+                );
             }
             Ended::Failed(message) => {
                 godot_error!("{CLASS}: task {id} failed: {message}");
-                this.emit_signal(static_name!(c"task_failed"), &[id.to_variant(), message.to_variant()]);
+                this.emit_signal(
+                    static_name!(c"task_failed"),
+                    &[id.to_variant(), message.to_variant()],
+                );
             }
             Ended::Cancelled => {
                 this.emit_signal(static_name!(c"task_cancelled"), &[id.to_variant()]);
