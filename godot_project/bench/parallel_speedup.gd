@@ -17,7 +17,6 @@ const Support := preload("res://bench/support.gd")
 const CHUNKS := 16
 const MAX_ITERATIONS := 64
 ## How long the main thread sleeps when a delivery found nothing, in microseconds.
-const POLL_USEC := 100
 
 var _width := 0
 var _height := 0
@@ -87,9 +86,9 @@ func _on_processor(processor: AsyncTaskProcessor, variant: String) -> float:
 		processor.submit_task(_band.bind(chunk), func(sum: int) -> void:
 			_sums[chunk] = sum
 			_done += 1)
-	while _done < CHUNKS:
-		if processor.process_completed() == 0:
-			OS.delay_usec(POLL_USEC)
+	# Blocks (no polling) and delivers each completion as it arrives.
+	if not processor.wait_all(-1):
+		_error = "%s: wait_all did not finish" % variant
 	var ms := (Time.get_ticks_usec() - started) / 1000.0
 	_check(variant)
 	return ms
