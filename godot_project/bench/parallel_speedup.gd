@@ -9,9 +9,9 @@ extends RefCounted
 ##
 ## The job is float arithmetic on locals only. (Calls such as sqrt() on an int argument go through
 ## a slower, shared path in GDScript and stop scaling across threads, which would measure GDScript
-## rather than the pool.) While the tasks run, the main thread sleeps between deliveries instead of
-## spinning on process_completed(): on a 2-core machine a spinning main thread would take a core
-## from the two workers. WorkerThreadPool's wait blocks, so both sides leave the cores free.
+## rather than the pool.) While the tasks run, the main thread blocks in wait_all(), delivering each
+## result as it arrives, instead of spinning on process_completed(): on a 2-core machine a spinning
+## main thread would take a core from the two workers. WorkerThreadPool's wait blocks too.
 
 const Support := preload("res://bench/support.gd")
 const CHUNKS := 16
