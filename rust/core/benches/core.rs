@@ -220,7 +220,7 @@ const PRODUCER_SHIFT: u32 = 32;
 struct Tally {
     next: Vec<u64>,
     taken: u64,
-    /// The first value that was not the one expected: (producer, expected index, value got).
+    /// The first value that was not the one expected: (producer, index expected, index got).
     wrong: Option<(usize, u64, u64)>,
 }
 
