@@ -1,23 +1,27 @@
 //! `cargo xtask bench`: build (release), find or provision Godot, run the in-engine benchmarks
-//! (godot_project/bench/run_bench.gd), then print their table and write it to
-//! target/bench/results.json and docs/benchmarks.md.
+//! (godot_project/bench/run_bench.gd), then rust/core's own (rust/core/benches/core.rs, through
+//! `cargo bench`), then print one table of both and write it to target/bench/results.json and
+//! docs/benchmarks.md.
 //!
-//! The GDScript runner prints one line per workload:
+//! Both runners print one line per row:
 //! `BENCH name=N unit=U threadkit=X builtin=Y metric=M value=V target=T extra=free text`.
 //! Values hold no spaces, `n/a` stands for a missing one, and `extra` runs to the end of the line,
 //! so the line splits on spaces without a JSON parser. Targets are judged here, not in GDScript.
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::build::{Profile, build_and_install};
-use crate::engine::{Watch, import_project, watch};
+use crate::engine::{Outcome, Watch, import_project, watch};
 use crate::godot::Godot;
 use crate::{Result, workspace_root};
 
-/// One workload's line, as printed by run_bench.gd.
+/// How the rows of rust/core/benches/core.rs begin.
+const CORE_PREFIX: &str = "core_";
+
+/// One workload's line, as printed by run_bench.gd or the core bench.
 #[derive(Debug, Clone, PartialEq)]
 struct Row {
     name: String,
@@ -166,24 +170,26 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         },
     )?;
 
-    let mut rows = Vec::new();
     let mut problems = outcome.problems();
-    for line in &outcome.stdout {
-        if line.starts_with("FAIL ") {
-            problems.push(line.clone()); // A workload whose results were wrong.
-        }
-        match parse_bench_line(line) {
-            Some(Ok(row)) => rows.push(row),
-            Some(Err(error)) => problems.push(format!("unreadable line ({error}): {line}")),
-            None => {}
-        }
-    }
-    if rows.is_empty() && problems.is_empty() {
-        problems.push(match &filter {
-            Some(filter) => format!("no workload's name contains '{filter}'"),
-            None => "the runner printed no BENCH line".into(),
-        });
-    }
+    let (mut rows, failures) = read_results(&outcome.stdout);
+    problems.extend(failures);
+
+    println!("xtask: running the core benchmarks");
+    let core = watch(
+        core_bench_command(quick, filter.as_deref()),
+        Watch {
+            // Under a minute with the build; these only stop a hang.
+            total: Duration::from_secs(240),
+            per_test: Duration::from_secs(120),
+            echo: true,
+        },
+    )?;
+    problems.extend(cargo_problems(&core));
+    let (core_rows, failures) = read_results(&core.stdout);
+    rows.extend(core_rows);
+    problems.extend(failures);
+
+    problems.extend(nothing_ran(&rows, &problems, filter.as_deref()));
     if !problems.is_empty() {
         for problem in &problems {
             eprintln!("xtask bench: {problem}");
@@ -219,6 +225,83 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         println!("xtask: targets missed: {}", missed.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows and the failures in a runner's output (run_bench.gd's or the core bench's).
+fn read_results(stdout: &[String]) -> (Vec<Row>, Vec<String>) {
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for line in stdout {
+        if line.starts_with("FAIL ") {
+            problems.push(line.clone()); // A workload whose results were wrong.
+        }
+        match parse_bench_line(line) {
+            Some(Ok(row)) => rows.push(row),
+            Some(Err(error)) => problems.push(format!("unreadable line ({error}): {line}")),
+            None => {}
+        }
+    }
+    (rows, problems)
+}
+
+/// Why a run that went well otherwise has nothing to report: a filter that matched no row of
+/// either runner, or runners that printed nothing.
+fn nothing_ran(rows: &[Row], problems: &[String], filter: Option<&str>) -> Option<String> {
+    if !rows.is_empty() || !problems.is_empty() {
+        return None;
+    }
+    Some(match filter {
+        Some(filter) => format!("no workload's name contains '{filter}'"),
+        None => "the runners printed no BENCH line".into(),
+    })
+}
+
+/// The arguments of `cargo bench` for rust/core's benchmarks (release, the `bench` profile).
+fn core_bench_args(quick: bool, filter: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "bench",
+        "--package",
+        "threadkit-core",
+        "--bench",
+        "core",
+        "--",
+    ]
+    .map(String::from)
+    .into();
+    if quick {
+        args.push("--quick".into());
+    }
+    if let Some(filter) = filter {
+        args.push(format!("--filter={filter}"));
+    }
+    args
+}
+
+fn core_bench_command(quick: bool, filter: Option<&str>) -> Command {
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cargo
+        .current_dir(workspace_root())
+        .args(core_bench_args(quick, filter));
+    cargo
+}
+
+/// What went wrong with the `cargo bench` run itself, in its own words (`Outcome::problems`
+/// speaks of Godot).
+fn cargo_problems(outcome: &Outcome) -> Vec<String> {
+    let mut problems: Vec<String> = outcome
+        .hang
+        .iter()
+        .map(|hang| {
+            let why = hang.strip_prefix("killed Godot: ").unwrap_or(hang);
+            format!("killed cargo bench (core benchmarks): {why}")
+        })
+        .collect();
+    if let Some(status) = outcome.status.filter(|s| !s.success()) {
+        problems.push(format!(
+            "cargo bench (core benchmarks) exited with {status}"
+        ));
+    }
+    problems
 }
 
 fn rel(path: &Path) -> String {
@@ -335,6 +418,15 @@ fn markdown_report(context: &Context, rows: &[Row]) -> String {
          rather than absolute numbers across runs.\n",
         context.command
     );
+    if rows.iter().any(|row| row.name.starts_with(CORE_PREFIX)) {
+        let _ = writeln!(
+            out,
+            "The `core_` rows time rust/core itself, without Godot (`cargo bench -p threadkit-core \
+         --bench core`, run by the same command; optimised), against what a Rust program would \
+         use instead: `std::sync::mpsc` or a `Mutex<VecDeque>`, in the built-in column. The issue \
+         sets no target for them.\n"
+        );
+    }
     let _ = writeln!(out, "- Date: {}", context.date);
     let _ = writeln!(
         out,
@@ -535,6 +627,111 @@ mod tests {
         assert_eq!(r.meets_target(), Some(true));
         r.target = "fast".into();
         assert_eq!(r.meets_target(), None);
+    }
+
+    #[test]
+    fn reads_rows_and_failures_from_a_runners_output() {
+        let output = [
+            "RUN core_queue_spsc",
+            "BENCH name=core_queue_spsc_vs_std_mpsc unit=ns/item threadkit=60.7 builtin=29.9 \
+             metric=ratio value=2.03 target=n/a extra=1 producer thread; values checked",
+            "RUN core_blocking_call",
+            "FAIL core_blocking_call: call 17: timed out",
+            "BENCH name=broken value=fast",
+            "core bench: 2 workloads, 1 failed, in 0.4 s",
+        ]
+        .map(String::from);
+        let (rows, problems) = read_results(&output);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].name, "core_queue_spsc_vs_std_mpsc");
+        assert_eq!((rows[0].value, rows[0].target.as_str()), (Some(2.03), ""));
+        assert_eq!(rows[0].verdict(), "-");
+        assert_eq!(problems.len(), 2);
+        assert_eq!(problems[0], "FAIL core_blocking_call: call 17: timed out");
+        assert!(problems[1].starts_with("unreadable line (value=fast is not a number)"));
+    }
+
+    #[test]
+    fn a_filter_may_match_rows_of_either_runner_only() {
+        let core_only = [row(
+            "BENCH name=core_blocking_call unit=ns threadkit=1 builtin=2",
+        )];
+        assert_eq!(nothing_ran(&core_only, &[], Some("core")), None);
+        let godot_only = [row("BENCH name=dispatch unit=ns threadkit=1 builtin=2")];
+        assert_eq!(nothing_ran(&godot_only, &[], Some("dispatch")), None);
+        assert_eq!(
+            nothing_ran(&[], &[], Some("nothing")).as_deref(),
+            Some("no workload's name contains 'nothing'")
+        );
+        assert!(nothing_ran(&[], &[], None).is_some());
+        // A failure already explains the missing rows.
+        assert_eq!(nothing_ran(&[], &["FAIL x: y".into()], Some("x")), None);
+    }
+
+    #[test]
+    fn passes_quick_and_the_filter_to_the_core_bench() {
+        let base = [
+            "bench",
+            "--package",
+            "threadkit-core",
+            "--bench",
+            "core",
+            "--",
+        ];
+        assert_eq!(core_bench_args(false, None), base);
+        let mut both = base.map(String::from).to_vec();
+        both.extend(["--quick".into(), "--filter=core_queue".into()]);
+        assert_eq!(core_bench_args(true, Some("core_queue")), both);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_cargo_bench_in_its_problems() {
+        use std::os::unix::process::ExitStatusExt;
+        let mut outcome = Outcome {
+            status: Some(std::process::ExitStatus::from_raw(0)),
+            failure_lines: Vec::new(),
+            hang: None,
+            stdout: Vec::new(),
+        };
+        assert!(cargo_problems(&outcome).is_empty());
+        outcome.status = Some(std::process::ExitStatus::from_raw(1 << 8));
+        assert_eq!(
+            cargo_problems(&outcome),
+            ["cargo bench (core benchmarks) exited with exit status: 1"]
+        );
+        outcome.status = None;
+        outcome.hang =
+            Some("killed Godot: test core_queue_spsc ran for 121 s (limit 120 s)".into());
+        assert_eq!(
+            cargo_problems(&outcome),
+            [
+                "killed cargo bench (core benchmarks): test core_queue_spsc ran for 121 s (limit 120 s)"
+            ]
+        );
+    }
+
+    #[test]
+    fn explains_the_core_rows_only_when_there_are_some() {
+        let context = Context {
+            command: "cargo xtask bench".into(),
+            date: "2026-01-01 00:00 UTC".into(),
+            cpu: "cpu".into(),
+            cores: 2,
+            load_average: "0 0 0".into(),
+            godot: "4.6".into(),
+        };
+        let godot = row("BENCH name=dispatch unit=ns threadkit=1 builtin=2 target=n/a extra=x");
+        let core =
+            row("BENCH name=core_blocking_call unit=ns threadkit=1 builtin=2 target=n/a extra=y");
+        assert!(!markdown_report(&context, std::slice::from_ref(&godot)).contains("`core_` rows"));
+        let both = [godot, core];
+        let markdown = markdown_report(&context, &both);
+        assert!(markdown.contains("`core_` rows"));
+        assert!(markdown.contains("| core_blocking_call | ns | 1.00 | 2.00 | n/a | - | - |"));
+        let json = results_json(&context, &both);
+        assert!(json.contains("\"name\": \"core_blocking_call\""));
+        assert!(json.contains("\"target\": null"));
     }
 
     #[test]
