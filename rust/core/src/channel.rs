@@ -24,7 +24,7 @@ use crossbeam_channel::{
     Receiver, RecvTimeoutError, Select, SendError, Sender, TryRecvError, TrySendError, bounded,
     unbounded,
 };
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 /// A push that was refused; it gives the value back.
 #[derive(PartialEq, Eq)]
@@ -104,7 +104,8 @@ struct Open<T> {
 /// [`Channel::close`].
 pub struct Channel<T> {
     /// `None` once closed. Held only long enough to clone the data sender, never while blocking.
-    open: Mutex<Option<Open<T>>>,
+    /// Pushes try to send under the read lock (never blocking there); `close` takes the write lock.
+    open: RwLock<Option<Open<T>>>,
     data: Receiver<T>,
     /// Disconnects (and so wakes a `Select` on it) when `close` drops the sender in `open`.
     closing: Receiver<Infallible>,
@@ -133,7 +134,7 @@ impl<T> Channel<T> {
     fn with((data_tx, data): (Sender<T>, Receiver<T>)) -> Self {
         let (closing_tx, closing) = bounded(0);
         Self {
-            open: Mutex::new(Some(Open {
+            open: RwLock::new(Some(Open {
                 data: data_tx,
                 _closing: closing_tx,
             })),
@@ -145,14 +146,15 @@ impl<T> Channel<T> {
     /// Queues `value`, waiting while the channel is full: up to `timeout`, or for as long as it
     /// takes with `None`. A [`Channel::close`] ends the wait.
     pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        // The common case, and every push into an unbounded channel, needs no `Select` and no
+        // sender of its own.
+        let value = match self.try_push(value) {
+            Err(PushError::Full(value)) => value,
+            done => return done,
+        };
+        // Waiting for room: with a sender of our own, so `close` is not kept waiting for the lock.
         let Some(sender) = self.sender() else {
             return Err(PushError::Closed(value));
-        };
-        // The common case, and every push into an unbounded channel, needs no `Select`.
-        let value = match sender.try_send(value) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(value)) => value,
-            Err(TrySendError::Disconnected(value)) => return Err(PushError::Closed(value)),
         };
         let mut select = Select::new();
         let send = select.send(&sender);
@@ -178,10 +180,11 @@ impl<T> Channel<T> {
 
     /// Queues `value` if there is room now.
     pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
-        let Some(sender) = self.sender() else {
+        let open = self.open.read();
+        let Some(open) = open.as_ref() else {
             return Err(PushError::Closed(value));
         };
-        sender.try_send(value).map_err(|error| match error {
+        open.data.try_send(value).map_err(|error| match error {
             TrySendError::Full(value) => PushError::Full(value),
             TrySendError::Disconnected(value) => PushError::Closed(value),
         })
@@ -190,7 +193,7 @@ impl<T> Channel<T> {
     /// A clone of the data sender, or `None` once closed. The clone keeps the channel connected
     /// until this push is over, which is what makes pops see its value before `Closed`.
     fn sender(&self) -> Option<Sender<T>> {
-        self.open.lock().as_ref().map(|open| open.data.clone())
+        self.open.read().as_ref().map(|open| open.data.clone())
     }
 
     /// Takes the oldest value, waiting while the channel is empty: up to `timeout`, or for as
@@ -243,11 +246,11 @@ impl<T> Channel<T> {
     /// values left are taken. Closing twice does nothing more.
     pub fn close(&self) {
         // Taken under the lock, dropped after it: dropping the senders wakes the waiters.
-        let open = self.open.lock().take();
+        let open = self.open.write().take();
         drop(open);
     }
 
     pub fn is_closed(&self) -> bool {
-        self.open.lock().is_none()
+        self.open.read().is_none()
     }
 }

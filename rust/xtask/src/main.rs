@@ -3,7 +3,7 @@
 //! - `demo`: build the extension (release), find or provision Godot, run the demo scene; with
 //!   `--screenshot PATH`, save a PNG of it rendered under a virtual display.
 //! - `test`: Rust tests, loom model tests, then the in-engine GDScript tests.
-//! - `bench`: build (release), run the in-engine benchmarks, write their table.
+//! - `bench`: build (release), run the in-engine benchmarks and rust/core's, write their table.
 //! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
 
 mod bench;
@@ -30,7 +30,7 @@ commands:
                                       0) as a PNG at PATH
   test [--engine-only] [--filter TEXT] Rust tests, loom model tests and in-engine GDScript tests
   bench [--quick] [--filter TEXT]     build (release), run the in-engine benchmarks (ThreadKit vs
-                                      Godot's built-ins); print the table, write
+                                      Godot's built-ins) and rust/core's (vs std); print the table, write
                                       target/bench/results.json and docs/benchmarks.md
   godot [ARGS...]                     run the Godot the other commands use, in godot_project/
 
