@@ -106,8 +106,9 @@ impl RawRwLock {
         }
     }
 
-    /// # Safety
-    /// The calling thread holds the lock in shared mode by a `lock_shared` not yet undone.
+    /// Releases one shared hold.
+    // SAFETY (for callers): the calling thread holds the lock in shared mode by a `lock_shared`
+    // not yet undone.
     pub(crate) unsafe fn unlock_shared(&self) {
         // parking_lot's guard state is a stateless marker, so a fresh one stands for the one that
         // `lock_shared` returned on this same thread.
@@ -115,8 +116,9 @@ impl RawRwLock {
         unsafe { parking_lot::lock_api::RawRwLock::unlock_shared(&self.0, Default::default()) }
     }
 
-    /// # Safety
-    /// The calling thread holds the lock exclusively by a `lock_exclusive` not yet undone.
+    /// Releases the exclusive hold.
+    // SAFETY (for callers): the calling thread holds the lock exclusively by a `lock_exclusive`
+    // not yet undone.
     pub(crate) unsafe fn unlock_exclusive(&self) {
         // A fresh stateless marker stands for the guard, as in `unlock_shared`.
         // SAFETY: the caller guarantees this thread's exclusive hold (see above).
@@ -165,6 +167,7 @@ impl RawRwLock {
         true
     }
 
+    // SAFETY (for callers): as for the parking_lot version; the model also asserts it.
     pub(crate) unsafe fn unlock_shared(&self) {
         let mut s = self.state.lock().unwrap();
         assert!(s.0 > 0, "unlock_shared without a shared hold");
@@ -172,6 +175,7 @@ impl RawRwLock {
         self.changed.notify_all();
     }
 
+    // SAFETY (for callers): as for the parking_lot version; the model also asserts it.
     pub(crate) unsafe fn unlock_exclusive(&self) {
         let mut s = self.state.lock().unwrap();
         assert!(s.1, "unlock_exclusive without the exclusive hold");
