@@ -17,6 +17,7 @@ pub mod latch;
 pub mod oneshot;
 #[cfg(not(loom))]
 pub mod pool;
+pub mod rate;
 pub mod rwlock;
 pub mod shared_map;
 mod sync;

@@ -82,8 +82,12 @@ pub struct PoolStats {
     pub cancelled: u64,
     /// Queued, not yet started.
     pub pending: u64,
-    /// Running now (the busy workers).
+    /// Runs in progress now: one per worker running a task or part of a group, plus one per task
+    /// that a waiting task runs inline on its worker ([`Pool::wait`]).
     pub running: u64,
+    /// Workers running something now; a worker that runs a task inline for the task it is
+    /// running counts once. At most `workers`.
+    pub busy_workers: u64,
     pub workers: u64,
     /// Mean run time of the tasks that ran, in microseconds.
     pub mean_task_usec: f64,
@@ -133,6 +137,7 @@ struct Shared<R> {
     cancelled: AtomicU64,
     pending: AtomicI64,
     busy: AtomicI64,
+    busy_workers: AtomicI64,
     run_nanos: AtomicU64,
     runs: AtomicU64,
 }
@@ -172,6 +177,7 @@ impl<R: Send + 'static> Pool<R> {
                 cancelled: AtomicU64::new(0),
                 pending: AtomicI64::new(0),
                 busy: AtomicI64::new(0),
+                busy_workers: AtomicI64::new(0),
                 run_nanos: AtomicU64::new(0),
                 runs: AtomicU64::new(0),
             }),
@@ -410,6 +416,7 @@ impl<R: Send + 'static> Pool<R> {
             cancelled: s.cancelled.load(Ordering::Relaxed),
             pending: s.pending.load(Ordering::Relaxed).max(0) as u64,
             running: s.busy.load(Ordering::Relaxed).max(0) as u64,
+            busy_workers: s.busy_workers.load(Ordering::Relaxed).max(0) as u64,
             workers: self.worker_count() as u64,
             mean_task_usec: if runs == 0 {
                 0.0
@@ -439,13 +446,21 @@ impl<R: Send + 'static> Shared<R> {
 
     /// Runs `task` on this thread if it is still pending, and delivers its completion.
     fn execute(&self, task: &Arc<Task<R>>) {
-        self.busy.fetch_add(1, Ordering::Relaxed);
         let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(task.state().clone()));
+        // Nested only when a waiting task runs this one inline: its worker is already busy.
+        let outermost = previous.is_none();
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        if outermost {
+            self.busy_workers.fetch_add(1, Ordering::Relaxed);
+        }
         let started = Instant::now();
         let ran = task.run_then(|| {
             self.pending.fetch_sub(1, Ordering::Relaxed);
         });
         CURRENT_TASK.with(|c| *c.borrow_mut() = previous);
+        if outermost {
+            self.busy_workers.fetch_sub(1, Ordering::Relaxed);
+        }
         self.busy.fetch_sub(1, Ordering::Relaxed);
         if let Some(status) = ran {
             self.run_nanos

@@ -17,7 +17,8 @@ fn pool(threads: usize) -> Pool<u64> {
     pool
 }
 
-/// Collects every completion until `count` arrived; returns (id, outcome) pairs.
+/// Collects every completion until `count` arrived; returns (id, outcome) pairs. Outcomes are
+/// copied, not taken: a task that waited for another may still be about to read its outcome.
 fn collect(pool: &Pool<u64>, count: usize) -> Vec<(u64, Outcome<u64>)> {
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
@@ -27,8 +28,7 @@ fn collect(pool: &Pool<u64>, count: usize) -> Vec<(u64, Outcome<u64>)> {
             .expect("completion within 30 s");
         out.push((
             task.id(),
-            task.take_outcome()
-                .expect("a delivered task has an outcome"),
+            task.outcome().expect("a delivered task has an outcome"),
         ));
         pool.collect(&task);
     }
@@ -206,6 +206,7 @@ fn stop_start_cycles() {
 #[test]
 fn a_task_waiting_for_a_queued_task_runs_it_inline_instead_of_deadlocking() {
     let pool = pool(1);
+    let release = occupy_worker(&pool);
     let inner = pool.submit(Priority::Normal, |_| Ok(2));
     let (pool2, inner) = (pool.clone(), inner.unwrap());
     // The only worker runs `outer` (high priority, so first), which waits for `inner`, still
@@ -219,8 +220,59 @@ fn a_task_waiting_for_a_queued_task_runs_it_inline_instead_of_deadlocking() {
             }
         })
         .unwrap();
-    let done = collect(&pool, 2);
+    drop(release);
+    let done = collect(&pool, 3);
     assert!(done.contains(&(outer.id(), Outcome::Completed(20))));
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn a_task_run_inline_by_a_waiting_task_is_a_second_run_on_the_same_busy_worker() {
+    let pool = pool(1);
+    let release = occupy_worker(&pool);
+    let (seen_tx, seen_rx) = bounded(1);
+    let pool2 = pool.clone();
+    let inner = pool
+        .submit(Priority::Normal, move |_| {
+            let stats = pool2.stats();
+            seen_tx.send((stats.running, stats.busy_workers)).unwrap();
+            Ok(2)
+        })
+        .unwrap();
+    let pool2 = pool.clone();
+    pool.submit(Priority::High, move |_| {
+        assert!(pool2.wait(&inner, Some(Duration::from_secs(10))));
+        Ok(1)
+    })
+    .unwrap();
+    drop(release);
+    assert_eq!(
+        seen_rx.recv().unwrap(),
+        (2, 1),
+        "(running, busy_workers) inside the inline run"
+    );
+    collect(&pool, 3);
+    let stats = pool.stats();
+    assert_eq!((stats.running, stats.busy_workers), (0, 0));
+    pool.stop(StopWait::Forever);
+}
+
+#[test]
+fn busy_workers_counts_each_worker_running_a_task() {
+    let pool = pool(3);
+    let first = occupy_worker(&pool);
+    let second = occupy_worker(&pool);
+    while pool.stats().busy_workers < 2 {
+        thread::yield_now();
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.running, stats.busy_workers, stats.pending),
+        (2, 2, 0)
+    );
+    drop((first, second));
+    collect(&pool, 2);
+    assert_eq!(pool.stats().busy_workers, 0);
     pool.stop(StopWait::Forever);
 }
 
@@ -474,6 +526,7 @@ fn stop_cancels_a_queued_group_once() {
 #[test]
 fn a_worker_waiting_for_a_queued_group_joins_it() {
     let pool = pool(1);
+    let release = occupy_worker(&pool);
     let runs = Arc::new(AtomicUsize::new(0));
     let group = submit_squares(&pool, 100, &runs);
     let pool2 = pool.clone();
@@ -486,7 +539,8 @@ fn a_worker_waiting_for_a_queued_group_joins_it() {
             }
         })
         .unwrap();
-    let done = collect(&pool, 2);
+    drop(release);
+    let done = collect(&pool, 3);
     assert!(done.contains(&(outer.id(), Outcome::Completed(328_350))));
     pool.stop(StopWait::Forever);
 }

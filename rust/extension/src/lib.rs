@@ -8,6 +8,7 @@ pub mod atomic_counter;
 mod call;
 mod lookup;
 pub mod main_thread_dispatcher;
+mod monitors;
 pub mod read_write_lock;
 pub mod safe_object_reference;
 mod send;
@@ -40,6 +41,7 @@ struct ThreadKit;
 unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
+            monitors::install();
             // The scene tree does not exist yet: install the dispatcher's node once the main loop
             // runs its first deferred calls.
             Callable::from_fn("ThreadKit.install_dispatcher", |_| {
@@ -52,6 +54,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_deinit(stage: InitStage) {
         if stage == InitStage::Scene {
             main_thread_dispatcher::discard_queue();
+            monitors::uninstall();
         }
     }
 }

@@ -84,6 +84,9 @@ const CLASS: &str = "MainThreadDispatcher";
 /// tree is paused. Add a MainThreadDispatcher node to a scene to drain at its place in the frame
 /// (its [member Node.process_priority]); while one is in the tree the internal one stands by.
 /// In the editor nothing drains by itself: call [method process_queue].
+///
+/// The queue's length appears in the debugger's Monitors tab as
+/// [code]ThreadKit/dispatcher_queue_depth[/code].
 #[derive(GodotClass)]
 #[class(init, base = Node)]
 pub struct MainThreadDispatcher {

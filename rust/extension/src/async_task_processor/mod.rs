@@ -11,6 +11,7 @@ use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status
 
 use crate::call::{static_name, try_call};
 use crate::main_thread_dispatcher;
+use crate::monitors;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
@@ -47,6 +48,10 @@ pub use rust_api::SpawnError;
 /// the caller no error code for it: the function just returns (null, or the default of its
 /// declared return type), so such a task completes with that value. To fail a task on purpose,
 /// return a value your callback checks.
+///
+/// Summed over every processor, the queued tasks, busy workers and completions per second
+/// appear in the debugger's Monitors tab as [code]ThreadKit/tasks_pending[/code],
+/// [code]ThreadKit/busy_workers[/code] and [code]ThreadKit/tasks_completed_per_second[/code].
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct AsyncTaskProcessor {
@@ -69,6 +74,8 @@ pub struct AsyncTaskProcessor {
     #[export]
     stop_timeout_msec: i32,
     inner: Arc<Inner>,
+    /// Counts this processor in ThreadKit's debugger monitors; held only to be dropped with it.
+    _monitored: monitors::Registration,
     base: Base<Node>,
 }
 
@@ -111,14 +118,16 @@ const MAX_GROUP: i64 = 1 << 24;
 #[godot_api]
 impl INode for AsyncTaskProcessor {
     fn init(base: Base<Node>) -> Self {
+        let pool = Pool::new();
         Self {
             worker_count: 0,
             autostart: true,
             max_callbacks_per_frame: 0,
             frame_budget_usec: 2000,
             stop_timeout_msec: 5000,
+            _monitored: monitors::register(&pool),
             inner: Arc::new(Inner {
-                pool: Pool::new(),
+                pool,
                 deliveries: Mutex::new(HashMap::new()),
                 refused: Mutex::new(Vec::new()),
                 dropped_callbacks: AtomicU64::new(0),
@@ -475,9 +484,10 @@ impl AsyncTaskProcessor {
         self.deliver_completed(limits) as i64
     }
 
-    /// Counters: submitted, completed, failed, cancelled, pending, running, workers,
-    /// busy_workers, dropped_callbacks (callbacks whose object was freed before delivery) and
-    /// mean_task_usec.
+    /// Counters: submitted, completed, failed, cancelled, pending, running (runs in progress,
+    /// counting a task that a waiting task runs inline on its worker), workers, busy_workers
+    /// (workers running something), dropped_callbacks (callbacks whose object was freed before
+    /// delivery) and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
@@ -489,7 +499,7 @@ impl AsyncTaskProcessor {
         dict.set("pending", stats.pending as i64);
         dict.set("running", stats.running as i64);
         dict.set("workers", stats.workers as i64);
-        dict.set("busy_workers", stats.running as i64);
+        dict.set("busy_workers", stats.busy_workers as i64);
         dict.set(
             "dropped_callbacks",
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
