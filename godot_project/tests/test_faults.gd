@@ -152,6 +152,21 @@ func test_a_callback_godot_cannot_call_is_reported_and_delivery_goes_on() -> voi
 	processor.queue_free()
 
 
+func test_a_callback_already_invalid_at_submit_is_refused() -> void:
+	var processor := new_processor(1)
+	var freed := Node.new()
+	var callback := freed.set_name
+	freed.free()
+	expect_error("AsyncTaskProcessor.submit_task: the callback Callable is invalid (its object was freed or the method does not exist)")
+	assert_eq(processor.submit_task(func() -> int: return 1, callback), -1)
+	expect_error("AsyncTaskProcessor.submit_group: the callback Callable is invalid")
+	var group := processor.submit_group(func(i: int) -> int: return i, 3, callback)
+	assert_eq(await group.finished, null)
+	assert_eq(group.get_status(), AsyncTaskProcessor.STATUS_FAILED)
+	assert_eq(processor.get_stats().submitted, 0, "nothing was queued")
+	processor.queue_free()
+
+
 func test_stop_workers_from_its_own_task_does_not_wait_for_itself() -> void:
 	var processor := new_processor(1)
 	expect_error("AsyncTaskProcessor.stop_workers: called from one of its own tasks with wait = true")
