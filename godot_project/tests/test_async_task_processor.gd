@@ -216,15 +216,54 @@ func test_submit_from_worker_threads_is_exact() -> void:
 	processor.queue_free()
 
 
-func test_freeing_the_processor_with_tasks_in_flight_50_times() -> void:
-	var counter := AtomicCounter.new()
-	for round in 50:
-		var processor := new_processor(2)
-		for i in 20:
-			processor.submit_task(func() -> void: counter.increment(), func() -> void: pass)
+var _finished_handles := 0
+
+
+func _count_finished_handle(_result: Variant) -> void:
+	_finished_handles += 1
+
+
+func test_freeing_the_processor_with_1000_tasks_in_flight_100_times() -> void:
+	const ROUNDS := 100
+	const TASKS := 1000
+	const WORKERS := 2
+	var ran := AtomicCounter.new()  # Tasks with a handle whose body ran.
+	var ran_with_callback := AtomicCounter.new()  # Tasks with a callback whose body ran.
+	var callbacks := AtomicCounter.new()
+	for i in 3:
+		await get_tree().process_frame
+	var objects_before := Performance.get_monitor(Performance.OBJECT_COUNT)
+	_finished_handles = 0
+	var handles: Array[TaskHandle] = []
+	for round in ROUNDS:
+		var processor := new_processor(WORKERS)
+		for i in TASKS:
+			if i % 2 == 0:
+				handles.append(processor.run(func() -> int: return ran.increment()))
+				handles[-1].finished.connect(_count_finished_handle)
+			else:
+				processor.submit_task(func() -> void: ran_with_callback.increment(), func() -> void: callbacks.increment())
 		processor.free()
-	assert_true(counter.get_count() <= 1000, "nothing ran twice")
-	await get_tree().process_frame
+	assert_eq(_finished_handles, ROUNDS * TASKS / 2, "free() released every awaiter, once")
+	var statuses := handles.map(func(handle: TaskHandle) -> int: return handle.get_status())
+	var completed := statuses.count(AsyncTaskProcessor.STATUS_COMPLETED)
+	assert_eq(completed + statuses.count(AsyncTaskProcessor.STATUS_CANCELLED), handles.size(),
+			"every task ended, completed or cancelled, by the time free() returned")
+	# Every task that ran completed, but those running at the free (at most WORKERS a round),
+	# which were asked to cancel and so ended cancelled; none ran twice.
+	# The free (leaving the tree) delivered what had completed, callbacks included.
+	var ran_but_cancelled := ran.get_count() - completed
+	assert_true(ran_but_cancelled >= 0 and ran_but_cancelled <= WORKERS * ROUNDS,
+			"%d ran, %d completed" % [ran.get_count(), completed])
+	var no_callback := ran_with_callback.get_count() - callbacks.get_count()
+	assert_true(no_callback >= 0 and no_callback <= WORKERS * ROUNDS,
+			"%d ran, %d called back" % [ran_with_callback.get_count(), callbacks.get_count()])
+	var called_back := callbacks.get_count()
+	handles.clear()
+	for i in 3:  # Freed nodes go at the end of a frame.
+		await get_tree().process_frame
+	assert_eq(Performance.get_monitor(Performance.OBJECT_COUNT), objects_before, "no object left behind")
+	assert_eq(callbacks.get_count(), called_back, "no callback ran after its processor was freed")
 
 
 func test_results_are_deep_copies() -> void:

@@ -60,6 +60,51 @@ fn increments_from_threads_are_exact() {
     });
 }
 
+/// Compare-and-set retry loops (GDScript's lock-free pattern) from three threads: each retries
+/// with the fresh value until its own +1 lands, so none is lost.
+#[test]
+fn compare_and_set_retry_loops_lose_no_update() {
+    loom::model(|| {
+        let c = Arc::new(Counter::new(0));
+        let add_one = |c: &Counter| {
+            let mut seen = c.get();
+            while !c.compare_and_set(seen, seen + 1) {
+                seen = c.get();
+            }
+        };
+        let others: Vec<_> = (0..2)
+            .map(|_| {
+                let c = c.clone();
+                thread::spawn(move || add_one(&c))
+            })
+            .collect();
+        add_one(&c);
+        for other in others {
+            other.join().unwrap();
+        }
+        assert_eq!(c.get(), 3);
+    });
+}
+
+/// `reset` racing increments: each increment lands either in the count `reset` returned or in
+/// the count left after it, never in neither or both.
+#[test]
+fn reset_racing_increments_loses_no_count() {
+    loom::model(|| {
+        let c = Arc::new(Counter::new(0));
+        let other = {
+            let c = c.clone();
+            thread::spawn(move || {
+                c.increment();
+                c.increment();
+            })
+        };
+        let before_reset = c.reset();
+        other.join().unwrap();
+        assert_eq!(before_reset + c.get(), 2);
+    });
+}
+
 mod task {
     use super::*;
     use threadkit_core::{CancelOutcome, Group, Latch, Outcome, Status, Task};
@@ -166,6 +211,65 @@ mod task {
                     assert_eq!(outcome, Outcome::Completed(12));
                 }
             }
+        });
+    }
+
+    /// A failing part racing a second runner: the group fails exactly once, with the failing
+    /// part's message, and whatever was not claimed before the failure is skipped.
+    #[test]
+    fn a_failing_part_fails_the_group_exactly_once() {
+        loom::model(|| {
+            let runs = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+            let group = {
+                let runs = runs.clone();
+                Group::new(
+                    3,
+                    Box::new(move |i, _| {
+                        runs.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+                        if i == 0 { Err("boom".into()) } else { Ok(1u32) }
+                    }),
+                    Box::new(|results: Vec<u32>| results.iter().sum()),
+                )
+            };
+            let task = Arc::new(Task::new_group(1, group));
+            let other = {
+                let task = task.clone();
+                thread::spawn(move || task.run())
+            };
+            let ends: Vec<Status> = [task.run(), other.join().unwrap()]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(ends, [Status::Failed], "one runner ends the group");
+            assert_eq!(
+                task.outcome(),
+                Some(Outcome::Failed("part 0 failed: boom".into()))
+            );
+            let runs = runs.load(loom::sync::atomic::Ordering::SeqCst);
+            assert!((1..=3).contains(&runs), "part 0 ran, no part twice: {runs}");
+        });
+    }
+
+    /// An empty group started by two runners at once is concluded by exactly one of them.
+    #[test]
+    fn an_empty_group_is_concluded_exactly_once() {
+        loom::model(|| {
+            let group = Group::new(
+                0,
+                Box::new(|_, _| Ok(1u32)),
+                Box::new(|results: Vec<u32>| results.len() as u32 + 7),
+            );
+            let task = Arc::new(Task::new_group(1, group));
+            let other = {
+                let task = task.clone();
+                thread::spawn(move || task.run())
+            };
+            let ends: Vec<Status> = [task.run(), other.join().unwrap()]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(ends, [Status::Completed]);
+            assert_eq!(task.outcome(), Some(Outcome::Completed(7)));
         });
     }
 

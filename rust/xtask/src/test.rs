@@ -1,5 +1,6 @@
-//! `cargo xtask test`: every Rust test, the loom model tests, then the in-engine GDScript tests,
-//! closing with one line `N passed, N failed` over all of them.
+//! `cargo xtask test`: every Rust test, the loom model tests, the in-engine GDScript tests, then
+//! the checks that need a Godot process of their own (quitting, hot reload), closing with one
+//! line `N passed, N failed` over all of them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -188,6 +189,75 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
         tally.passed += 1;
     } else {
         tally.fail(format!("in-engine run: {}", outcome.problems().join("; ")));
+    }
+    for check in PROCESS_CHECKS {
+        if filter.is_none_or(|filter| check.name.contains(filter)) {
+            process_check(&godot, &check, tally)?;
+        }
+    }
+    Ok(())
+}
+
+/// A check that needs a Godot process of its own: `godot_project/tests/process/<name>.gd`, run
+/// with `-s`, prints `PASS <name>` once its own checks held; the check also needs Godot to exit
+/// 0 within a minute with no crash and no failure marker.
+struct ProcessCheck {
+    name: &'static str,
+    /// Run in the editor (`--editor`), the only place where Godot reloads extensions. The editor
+    /// quitting from a script leaks editor objects at exit, so there "leaked at exit" is not
+    /// looked for; the script counts objects around the reload instead.
+    editor: bool,
+}
+
+const PROCESS_CHECKS: [ProcessCheck; 2] = [
+    ProcessCheck {
+        name: "quit_with_busy_workers",
+        editor: false,
+    },
+    ProcessCheck {
+        name: "hot_reload",
+        editor: true,
+    },
+];
+
+fn process_check(godot: &Godot, check: &ProcessCheck, tally: &mut Tally) -> Result<()> {
+    let script = format!("res://tests/process/{}.gd", check.name);
+    let mut args = vec!["--headless"];
+    if check.editor {
+        args.push("--editor");
+    }
+    args.extend(["-s", &script]);
+    println!("\nxtask: process check: godot {}", args.join(" "));
+    let outcome = watch(
+        godot.command(&args),
+        Watch {
+            total: Duration::from_secs(60),
+            per_test: Duration::MAX,
+            echo: false,
+        },
+    )?;
+    let pass = format!("PASS {}", check.name);
+    let mut problems: Vec<String> = outcome.hang.iter().cloned().collect();
+    if let Some(status) = outcome.status.filter(|status| !status.success()) {
+        problems.push(format!("Godot exited with {status}"));
+    }
+    problems.extend(
+        outcome
+            .failure_lines
+            .iter()
+            .filter(|line| !(check.editor && line.contains("leaked at exit")))
+            .map(|line| format!("Godot printed: {line}")),
+    );
+    match outcome.stdout.iter().find(|line| line.contains(check.name)) {
+        Some(line) if line.starts_with(&pass) => println!("{line}"),
+        Some(line) => problems.push(line.clone()),
+        None => problems.push(format!("it did not print {pass}")),
+    }
+    if problems.is_empty() {
+        tally.passed += 1;
+    } else {
+        println!("FAIL {}: {}", check.name, problems.join("; "));
+        tally.fail(format!("{}: {}", check.name, problems.join("; ")));
     }
     Ok(())
 }

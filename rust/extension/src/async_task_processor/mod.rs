@@ -68,9 +68,11 @@ pub struct AsyncTaskProcessor {
     /// At least one completion is delivered per frame, so progress never stops.
     #[export]
     frame_budget_usec: i32,
-    /// How long, in milliseconds, [method stop_workers] (and leaving the tree) waits for running
-    /// tasks to return; -1 waits as long as they take. A task that ignores [method is_cancelled]
-    /// past this is left to finish on its own thread, with a warning, so quitting never hangs.
+    /// How long, in milliseconds, [method stop_workers] (and leaving the tree, and being freed)
+    /// waits for running tasks to return; -1 waits as long as they take. A task that ignores
+    /// [method is_cancelled] past this is left to finish on its own thread, with a warning, so
+    /// quitting never hangs; but Godot then frees the script it runs while it runs, which crashes
+    /// at exit: make long tasks check [method is_cancelled], or raise this.
     #[export]
     stop_timeout_msec: i32,
     inner: Arc<Inner>,
@@ -159,9 +161,11 @@ impl INode for AsyncTaskProcessor {
 
 impl Drop for AsyncTaskProcessor {
     fn drop(&mut self) {
-        // Freed without leaving the tree (or never added): stop without blocking the main thread
-        // on a long task; the workers cancel what is queued and exit on their own.
-        self.inner.pool.stop(StopWait::No);
+        // Freed without leaving the tree: never added, or the extension is being hot-reloaded
+        // (Godot frees every instance, then unloads this library). Stop as leaving the tree does,
+        // joining the workers within stop_timeout_msec: idle ones exit at once, and a worker
+        // still running this library's code when it is unloaded would crash the editor.
+        self.stop_workers(!self.inner.pool.is_own_worker());
         // Nobody will deliver these tasks now: release whoever awaits their handles.
         if godot::init::is_main_thread() {
             let deliveries = std::mem::take(&mut *self.inner.deliveries.lock());
@@ -229,8 +233,9 @@ impl AsyncTaskProcessor {
 
     /// Stops the workers. Pending tasks become cancelled ([signal task_cancelled]); running tasks
     /// are asked to cancel. With [param wait], returns once every worker has exited or
-    /// [member stop_timeout_msec] passed. Runs by itself when the node leaves the tree (waiting)
-    /// or is freed (not waiting). Submitting afterwards fails until [method start_workers].
+    /// [member stop_timeout_msec] passed. Runs by itself, waiting, when the node leaves the tree
+    /// or is freed (a hot reload of the extension frees it too). Submitting afterwards fails
+    /// until [method start_workers].
     #[func]
     pub fn stop_workers(&self, #[opt(default = true)] wait: bool) {
         let own_worker = self.inner.pool.is_own_worker();
@@ -510,7 +515,10 @@ impl AsyncTaskProcessor {
 
     #[func]
     fn _deliver_frame(&self) {
-        if self.base().can_process() {
+        // Still connected to the tree's frame signal after leaving the tree (removed, or a scene
+        // change freeing it at the end of the frame), where `can_process` would report an error.
+        let node = self.base();
+        if node.is_inside_tree() && node.can_process() {
             self.process_completed();
         }
     }
@@ -735,11 +743,18 @@ impl AsyncTaskProcessor {
                 // Its object was freed while the task ran: the caller's choice, not an error.
                 self.inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
             }
-            Then::Callable(callback) if callback.get_argument_count() == 0 => {
-                callback.call(&[]);
-            }
             Then::Callable(callback) => {
-                callback.call(std::slice::from_ref(result));
+                let args = if callback.get_argument_count() == 0 {
+                    &[][..]
+                } else {
+                    std::slice::from_ref(result)
+                };
+                // `Callable::call` would drop a call Godot refuses without a word.
+                if let Err(message) = try_call(&callback, args) {
+                    godot_error!(
+                        "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
+                    );
+                }
             }
             Then::Rust(continuation) => {
                 // A panic must not abort the rest of this frame's deliveries.
