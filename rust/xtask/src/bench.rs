@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::build::{Profile, build_and_install};
 use crate::engine::{Outcome, Watch, import_project, watch};
 use crate::godot::Godot;
-use crate::{Result, workspace_root};
+use crate::{Result, godot_project_dir, workspace_root};
 
 /// How the rows of rust/core/benches/core.rs begin.
 const CORE_PREFIX: &str = "core_";
@@ -141,7 +141,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     build_and_install(Profile::Release)?;
     let godot = Godot::locate()?;
-    import_project(&godot)?;
+    import_project(&godot, &godot_project_dir())?;
     // Read before the run, so the report shows how busy the machine already was.
     let load_average = std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))

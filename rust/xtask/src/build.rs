@@ -1,10 +1,11 @@
 //! Building the extension and putting it where threadkit.gdextension says Godot will find it.
 
-use std::env::consts::{ARCH, DLL_PREFIX, DLL_SUFFIX, OS};
+use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use crate::gdextension::{Platform, read_libraries};
 use crate::{Result, workspace_root};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -12,47 +13,83 @@ pub enum Profile {
     /// Unoptimised, with debug assertions, gdext's strict safeguards and the test probes: for
     /// tests.
     Dev,
-    /// Optimised: for the demo and benchmarks.
+    /// Optimised, with line tables for backtraces: for the demo and benchmarks.
     Release,
+    /// Optimised, without debug info (a tenth of the size): what the release package ships.
+    Package,
 }
 
-/// Builds the `threadkit` cdylib with `profile` and installs it into addons/threadkit/bin/.
-pub fn build_and_install(profile: Profile) -> Result<PathBuf> {
+impl Profile {
+    fn describe(self) -> &'static str {
+        match self {
+            Profile::Dev => "debug",
+            Profile::Release => "release",
+            Profile::Package => "release, without debug info",
+        }
+    }
+}
+
+/// Builds the `threadkit` cdylib with `profile`; returns the library's path under target/.
+pub fn build(profile: Profile) -> Result<PathBuf> {
     let started = Instant::now();
     let root = workspace_root();
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo
-        .current_dir(&root)
-        .args(["build", "--package", "threadkit"]);
+    cargo.current_dir(&root);
     match profile {
         // The tests drive the Rust API through a test-only class.
-        Profile::Dev => cargo.args(["--features", "test-probes"]),
-        Profile::Release => cargo.arg("--release"),
+        Profile::Dev => cargo.args([
+            "build",
+            "--package",
+            "threadkit",
+            "--features",
+            "test-probes",
+        ]),
+        Profile::Release => cargo.args(["build", "--package", "threadkit", "--release"]),
+        // Stripping is a link option of the library alone, passed through `cargo rustc`, so the
+        // dependencies built for `Release` are reused (a profile setting would rebuild them all).
+        Profile::Package => cargo.args([
+            "rustc",
+            "--package",
+            "threadkit",
+            "--lib",
+            "--release",
+            "--",
+            "-C",
+            "strip=debuginfo",
+        ]),
     };
     let status = cargo.status()?;
     if !status.success() {
         return Err(format!("building the extension failed ({status})").into());
     }
-    let dir = if profile == Profile::Release {
-        "release"
-    } else {
+    let dir = if profile == Profile::Dev {
         "debug"
+    } else {
+        "release"
     };
     let built = root
         .join("target")
         .join(dir)
         .join(format!("{DLL_PREFIX}threadkit{DLL_SUFFIX}"));
-    let installed = root
-        .join("addons/threadkit/bin")
-        .join(editor_library_name()?);
+    println!(
+        "xtask: built the extension ({}) in {:.1} s",
+        profile.describe(),
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(built)
+}
+
+/// Builds the `threadkit` cdylib with `profile` and installs it into addons/threadkit/bin/.
+pub fn build_and_install(profile: Profile) -> Result<PathBuf> {
+    let built = build(profile)?;
+    let root = workspace_root();
+    let installed = root.join(editor_library()?);
     // Copy then rename, so a Godot that still has the old library mapped keeps a valid file.
     let staging = installed.with_extension("partial");
     std::fs::copy(&built, &staging)?;
     std::fs::rename(&staging, &installed)?;
     println!(
-        "xtask: built the extension ({}) in {:.1} s -> {}",
-        dir,
-        started.elapsed().as_secs_f64(),
+        "xtask: installed it as {}",
         installed
             .strip_prefix(&root)
             .unwrap_or(&installed)
@@ -61,20 +98,18 @@ pub fn build_and_install(profile: Profile) -> Result<PathBuf> {
     Ok(installed)
 }
 
-/// The file name of the "debug" library entry in threadkit.gdextension for this platform.
+/// The project path of this platform's "debug" library entry in threadkit.gdextension.
 ///
 /// Godot editor binaries, Debian's included, load the "debug" entries; so the demo and the
 /// benchmarks put their optimised build there too, and release exports use the "release" entries.
-fn editor_library_name() -> Result<String> {
-    let arch = match ARCH {
-        "x86_64" => "x86_64",
-        "aarch64" => "arm64",
-        other => return Err(format!("no library entry for the {other} architecture").into()),
-    };
-    Ok(match OS {
-        "linux" => format!("libthreadkit.linux.debug.{arch}.so"),
-        "windows" => format!("threadkit.windows.debug.{arch}.dll"),
-        "macos" => "libthreadkit.macos.debug.dylib".to_string(),
-        other => return Err(format!("no library entry for {other}").into()),
-    })
+fn editor_library() -> Result<String> {
+    let platform = Platform::host()?;
+    let debug = platform
+        .libraries(&read_libraries()?)?
+        .into_iter()
+        .find(|library| library.is_debug())
+        .ok_or_else(|| {
+            format!("threadkit.gdextension has no debug library entry for {platform}")
+        })?;
+    Ok(debug.project_path()?.to_string())
 }

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::Result;
 use crate::build::{Profile, build_and_install};
 use crate::display;
 use crate::engine::{Watch, import_project, watch};
 use crate::godot::Godot;
+use crate::{Result, godot_project_dir};
 
 /// The size of the virtual screen and of the demo window in a screenshot.
 const SCREENSHOT_SIZE: (u32, u32) = (1280, 800);
@@ -70,7 +70,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     let options = Options::parse(args)?;
     build_and_install(Profile::Release)?;
     let godot = Godot::locate()?;
-    import_project(&godot)?;
+    import_project(&godot, &godot_project_dir())?;
     if let Some(path) = &options.screenshot {
         return screenshot(&godot, path, options.tab);
     }

@@ -2,13 +2,14 @@
 //! run that hangs is killed after a bounded time, naming the test that was running.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::Result;
 use crate::godot::Godot;
+use crate::{Result, workspace_root};
 
 /// Output that fails a run whatever the exit code says.
 const FAILURE_MARKERS: [&str; 3] = ["SCRIPT ERROR", "Error loading extension", "leaked at exit"];
@@ -150,18 +151,23 @@ fn forward_lines(
     })
 }
 
-/// `godot --headless --import`: registers the extension and imports resources, once per checkout
-/// and again whenever files change; scripts run with `-s` need it.
+/// `godot --headless --import` on the project in `project_dir`: registers the extension and
+/// imports resources, once per checkout and again whenever files change; scripts run with `-s`
+/// need it.
 ///
 /// Godot 4.5-4.6 can crash at exit of the first headless import that discovers a GDExtension
 /// (godotengine/godot#111048, in its extension doc generation) after the import itself is done; a
 /// second run then succeeds. So a crash is retried once, and only a second failure is an error.
-pub fn import_project(godot: &Godot) -> Result<()> {
+pub fn import_project(godot: &Godot, project_dir: &Path) -> Result<()> {
+    let name = project_dir
+        .strip_prefix(workspace_root())
+        .unwrap_or(project_dir)
+        .display();
     let started = Instant::now();
     let mut attempt = 1;
     loop {
         let outcome = watch(
-            godot.command(["--headless", "--import"]),
+            godot.command_in(project_dir, ["--headless", "--import"]),
             Watch {
                 total: Duration::from_secs(300),
                 per_test: Duration::MAX,
@@ -179,13 +185,13 @@ pub fn import_project(godot: &Godot) -> Result<()> {
             continue;
         }
         return Err(format!(
-            "importing godot_project failed:\n  {}",
+            "importing {name} failed:\n  {}",
             outcome.problems().join("\n  ")
         )
         .into());
     }
     println!(
-        "xtask: imported godot_project in {:.1} s",
+        "xtask: imported {name} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use crate::{Result, godot_project_dir, provision, workspace_root};
+use crate::{Result, gdextension, godot_project_dir, provision};
 
 pub struct Godot {
     pub program: PathBuf,
@@ -110,8 +110,17 @@ impl Godot {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.command_in(&godot_project_dir(), args)
+    }
+
+    /// A command running this Godot on the project in `project_dir`.
+    pub fn command_in<I, S>(&self, project_dir: &Path, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut command = Command::new(&self.program);
-        command.arg("--path").arg(godot_project_dir()).args(args);
+        command.arg("--path").arg(project_dir).args(args);
         command
     }
 
@@ -131,7 +140,7 @@ impl Godot {
 
 /// `compatibility_minimum` from threadkit.gdextension: one source for the oldest Godot we load in.
 pub fn minimum_version() -> Result<Version> {
-    let file = workspace_root().join("addons/threadkit/threadkit.gdextension");
+    let file = gdextension::file();
     let text = std::fs::read_to_string(&file)?;
     text.lines()
         .filter_map(|line| line.split_once('='))

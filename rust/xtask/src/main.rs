@@ -2,7 +2,10 @@
 //!
 //! - `demo`: build the extension (release), find or provision Godot, run the demo scene; with
 //!   `--screenshot PATH`, save a PNG of it rendered under a virtual display.
-//! - `test`: Rust tests, loom model tests, then the in-engine GDScript tests.
+//! - `test`: Rust tests, loom model tests, the in-engine GDScript tests, then the package smoke
+//!   test.
+//! - `package`: build (release) and zip addons/threadkit for this platform, then smoke-test the zip
+//!   in a new project.
 //! - `bench`: build (release), run the in-engine benchmarks and rust/core's, write their table.
 //! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
 
@@ -11,7 +14,9 @@ mod build;
 mod demo;
 mod display;
 mod engine;
+mod gdextension;
 mod godot;
+mod package;
 mod provision;
 mod test;
 
@@ -28,7 +33,17 @@ commands:
   demo --screenshot PATH [--tab N]    the same, shown under a virtual display (Xvfb) with the
                                       OpenGL compatibility renderer; saves tab N (from 0, default
                                       0) as a PNG at PATH
-  test [--engine-only] [--filter TEXT] Rust tests, loom model tests and in-engine GDScript tests
+  test [--engine-only] [--filter TEXT] Rust tests, loom model tests, in-engine GDScript tests and
+                                      the package smoke test (a zip of the dev build, unzipped
+                                      into a new, empty project that runs a GDScript using the
+                                      addon); --filter TEXT runs the in-engine tests whose name
+                                      contains TEXT, and the smoke test if TEXT is in its name,
+                                      package.smoke_test
+  package [--out PATH]                build (release, without debug info) and zip addons/threadkit
+                                      with the library for this platform under every name that
+                                      threadkit.gdextension gives it here; default PATH
+                                      target/package/threadkit-VERSION-OS-ARCH.zip; print its
+                                      files, then smoke-test it in a new, empty project
   bench [--quick] [--filter TEXT]     build (release), run the in-engine benchmarks (ThreadKit vs
                                       Godot's built-ins) and rust/core's (vs std); print the table, write
                                       target/bench/results.json and docs/benchmarks.md
@@ -48,6 +63,7 @@ fn main() -> ExitCode {
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "package" => package::run(rest),
         "godot" => godot::run_passthrough(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

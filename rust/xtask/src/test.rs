@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every Rust test, the loom model tests, the in-engine GDScript tests, then
-//! the checks that need a Godot process of their own (quitting, hot reload), closing with one
-//! line `N passed, N failed` over all of them.
+//! the checks that need a Godot process of their own (quitting, hot reload) and the package smoke
+//! test, closing with one line `N passed, N failed` over all of them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use crate::build::{Profile, build_and_install};
 use crate::engine::{Watch, import_project, watch};
 use crate::godot::Godot;
-use crate::{Result, workspace_root};
+use crate::{Result, godot_project_dir, package, workspace_root};
+
+/// The package smoke test's name, which `--filter` matches like an in-engine test's.
+const PACKAGE_SMOKE_TEST: &str = "package.smoke_test";
 
 #[derive(Default)]
 struct Tally {
@@ -69,6 +72,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
         )?;
     }
     engine_tests(filter.as_deref(), &mut tally)?;
+    if filter
+        .as_deref()
+        .is_none_or(|filter| PACKAGE_SMOKE_TEST.contains(filter))
+    {
+        package_smoke_test(&mut tally);
+    }
 
     println!(
         "\nxtask test finished in {:.0} s",
@@ -146,7 +155,7 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     println!("\nxtask: in-engine tests");
     let setup = build_and_install(Profile::Dev).and_then(|_| {
         let godot = Godot::locate()?;
-        import_project(&godot)?;
+        import_project(&godot, &godot_project_dir())?;
         Ok(godot)
     });
     let godot = match setup {
@@ -205,7 +214,7 @@ struct ProcessCheck {
     name: &'static str,
     /// Run in the editor (`--editor`), the only place where Godot reloads extensions. The editor
     /// quitting from a script leaks editor objects at exit, so there "leaked at exit" is not
-    /// looked for; the script counts objects around the reload instead.
+    /// looked for.
     editor: bool,
 }
 
@@ -260,6 +269,36 @@ fn process_check(godot: &Godot, check: &ProcessCheck, tally: &mut Tally) -> Resu
         tally.fail(format!("{}: {}", check.name, problems.join("; ")));
     }
     Ok(())
+}
+
+/// Packages the dev build and runs the package smoke test on it: one check.
+///
+/// The dev build, not the release one that `cargo xtask package` ships (and smoke-tests too): it
+/// is the build the in-engine tests just made, so this costs no compilation, where an optimised
+/// build of the extension and gdext takes minutes. The package layout, the .gdextension entries
+/// and the loading in a new project, which this test is about, are the same for both; the dev
+/// build adds gdext's strict safeguards and the test-only probe class, which the smoke test does
+/// not use.
+fn package_smoke_test(tally: &mut Tally) {
+    println!("\nxtask: {PACKAGE_SMOKE_TEST}: the package (dev build) in a new, empty project");
+    let started = Instant::now();
+    let result = Godot::locate().and_then(|godot| {
+        let zip = package::create(Profile::Dev, &package::default_zip(Profile::Dev)?)?.zip;
+        package::smoke_test(&godot, &zip)
+    });
+    match result {
+        Ok(()) => {
+            println!(
+                "PASS {PACKAGE_SMOKE_TEST} (packaged and tested in {:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            tally.passed += 1;
+        }
+        Err(error) => {
+            println!("FAIL {PACKAGE_SMOKE_TEST}: {error}");
+            tally.fail(format!("{PACKAGE_SMOKE_TEST}: {error}"));
+        }
+    }
 }
 
 #[cfg(test)]
