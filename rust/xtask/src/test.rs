@@ -70,6 +70,23 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             ],
             &mut tally,
         )?;
+        cargo_tests(
+            "loom model tests of the instance cell",
+            &[
+                "test",
+                "--package",
+                "godot-cell",
+                "--test",
+                "loom",
+                "--release",
+            ],
+            &[
+                ("RUSTFLAGS", rustflags.trim()),
+                ("CARGO_TARGET_DIR", &loom_target.to_string_lossy()),
+                ("LOOM_MAX_PREEMPTIONS", "3"),
+            ],
+            &mut tally,
+        )?;
     }
     engine_tests(filter.as_deref(), &mut tally)?;
     if filter
