@@ -1,31 +1,41 @@
-//! The cell: one atomic state word, and bookkeeping that only the mutable borrower touches.
+//! The cell: an atomic state word, shared-borrow counts striped over cache lines, and bookkeeping
+//! that only the mutable borrower touches.
 //!
-//! State word: bit 0 is "mutably borrowed" (by the owner thread, accessible or not); bits 1 and 2
-//! say readers or writers sleep in the parking lot; the rest counts shared borrows. A shared
-//! borrow is one `fetch_add` and its release one `fetch_sub`; the parking lot is touched only when
-//! a sleeper's bit is set.
+//! A shared borrow adds one to its thread's stripe (one read-modify-write on a cache line that
+//! other threads rarely write) and then reads the state word (which only mutable borrows write):
+//! two threads calling `&self` methods on one object no longer bounce a shared counter between
+//! their cores. A mutable borrow sets the state word's bit first, then waits until every stripe
+//! is zero; both sides write, then read the other's word, all sequentially consistent, so either
+//! the reader sees the bit and backs off or the writer sees the reader's count and waits.
+//! A thread already reading the cell keeps reading while a writer waits for it (a re-entrant read
+//! queued behind that writer would wait for itself). The parking lot is touched only when a
+//! sleeper's bit is set.
 //!
 //! While the mutable borrow is held, the owner thread may make it inaccessible (`base_mut()` in
 //! gdext, which lets Godot call back into the object) and borrow again: those nested borrows are
-//! counted in the owner's bookkeeping, not in the state word, so other threads that briefly bump
-//! the count while they find the cell taken can never make a nested borrow fail.
+//! counted in the owner's bookkeeping, not in the stripes, so other threads that briefly bump a
+//! stripe while they find the cell taken can never make a nested borrow fail.
 
 use std::cell::UnsafeCell;
 use std::error::Error;
 use std::fmt;
 use std::ptr::NonNull;
 
+use crossbeam_utils::CachePadded;
+
 use crate::guards::{InaccessibleGuard, MutGuard, RefGuard};
 use crate::held;
-use crate::sync::{AtomicUsize, Ordering, OwnerData, Parker, Queue};
+use crate::sync::{AtomicUsize, Ordering, OwnerData, Parker, Queue, seq_cst_handshake};
 
 const MUT: usize = 1;
 const READERS_PARKED: usize = 1 << 1;
 const WRITERS_PARKED: usize = 1 << 2;
-const ONE_SHARED: usize = 1 << 3;
-const SHARED_MASK: usize = !(ONE_SHARED - 1);
+const DRAIN_PARKED: usize = 1 << 3;
+/// Stripes of shared-borrow counts; a thread uses the one its key selects. Under loom two, so
+/// that its 3-thread models also have two threads sharing a stripe.
+const STRIPES: usize = if cfg!(loom) { 2 } else { 4 };
 /// Leaves room above it for the brief increments of threads that find the cell taken.
-const MAX_SHARED: usize = usize::MAX / ONE_SHARED / 2;
+const MAX_SHARED: usize = usize::MAX / 2;
 
 /// A cell that hands out shared and mutable borrows of its value under Rust's rules, checked at
 /// run time, with re-entrant mutable re-borrows through [`GdCell::make_inaccessible`].
@@ -34,7 +44,8 @@ const MAX_SHARED: usize = usize::MAX / ONE_SHARED / 2;
 /// conflicts with this thread's own borrow fails (it would wait for itself). `BLOCKING = false`:
 /// every conflict fails (the cell is used from one thread).
 pub struct GdCell<T, const BLOCKING: bool> {
-    state: AtomicUsize,
+    state: CachePadded<AtomicUsize>,
+    readers: [CachePadded<AtomicUsize>; STRIPES],
     /// The thread holding the mutable borrow (`held::thread_key`), 0 when none. Set after
     /// taking it and cleared before releasing it, so a thread reads its own key here only while
     /// it is the owner.
@@ -99,7 +110,8 @@ fn refused<R>(why: &'static str) -> Result<R, Box<dyn Error>> {
 impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     pub fn new(value: T) -> Self {
         Self {
-            state: AtomicUsize::new(0),
+            state: CachePadded::new(AtomicUsize::new(0)),
+            readers: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
             owner: AtomicUsize::new(0),
             exclusive: OwnerData::new(Exclusive::IDLE),
             parker: Parker::new(),
@@ -111,18 +123,24 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     /// made it inaccessible; waits (blocking cell) while another thread holds the mutable borrow.
     pub fn borrow(&self) -> Result<RefGuard<'_, T, BLOCKING>, Box<dyn Error>> {
         loop {
-            let before = self.state.fetch_add(ONE_SHARED, Ordering::Acquire);
-            if before & MUT == 0 {
-                if before & SHARED_MASK >= MAX_SHARED * ONE_SHARED {
-                    self.release_shared();
-                    return refused("GdCell: too many shared borrows");
-                }
-                if BLOCKING {
-                    held::add(self.key());
-                }
-                return Ok(RefGuard::new(self, self.value_ptr(), false));
+            let (stripe, re_entrant) = if BLOCKING {
+                let (thread, re_entrant) = held::enter(self.key());
+                (thread % STRIPES, re_entrant)
+            } else {
+                (0, false)
+            };
+            let before = self.readers[stripe].fetch_add(1, Ordering::SeqCst);
+            seq_cst_handshake();
+            if before >= MAX_SHARED {
+                self.release_shared(stripe);
+                return refused("GdCell: too many shared borrows");
             }
-            self.release_shared();
+            // A re-entrant reader holds a borrow the writer is still waiting for, so the writer
+            // cannot have its borrow yet: reading on is safe, and waiting would never end.
+            if re_entrant || self.state.load(Ordering::SeqCst) & MUT == 0 {
+                return Ok(RefGuard::new(self, self.value_ptr(), Some(stripe)));
+            }
+            self.release_shared(stripe);
             if !BLOCKING || self.owned_by_current_thread() {
                 return self.borrow_nested();
             }
@@ -133,44 +151,43 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     /// The mutable borrow of the value. Fails if this thread holds any accessible borrow of it;
     /// waits (blocking cell) while other threads hold borrows.
     pub fn borrow_mut(&self) -> Result<MutGuard<'_, T, BLOCKING>, Box<dyn Error>> {
-        let blocked = |state: usize| state & (MUT | SHARED_MASK) != 0;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & MUT != 0 {
                 if !BLOCKING || self.owned_by_current_thread() {
                     return self.borrow_mut_nested();
                 }
-            } else if state & SHARED_MASK != 0 {
-                if !BLOCKING {
-                    return refused("GdCell: cannot borrow mutably while shared borrows exist");
-                }
-                if held::may_hold(self.key()) {
-                    return refused(
-                        "GdCell: this thread holds a shared borrow, so a mutable borrow would wait for itself",
-                    );
-                }
-            } else {
-                match self.state.compare_exchange_weak(
-                    state,
-                    state | MUT,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        self.owner.store(held::thread_key(), Ordering::Relaxed);
-                        // SAFETY: this thread has just taken the mutable borrow.
-                        unsafe { self.exclusive.with(|ex| ex.mut_depth = 1) };
-                        return Ok(MutGuard::new(self, self.value_ptr()));
-                    }
-                    Err(now) => {
-                        state = now;
-                        continue;
-                    }
-                }
+                self.park(Queue::Writers, |state| state & MUT != 0);
+                state = self.state.load(Ordering::Relaxed);
+                continue;
             }
-            self.park(Queue::Writers, blocked);
-            state = self.state.load(Ordering::Relaxed);
+            if !BLOCKING && self.has_readers() {
+                return refused("GdCell: cannot borrow mutably while shared borrows exist");
+            }
+            if BLOCKING && held::holds(self.key()) {
+                return refused(
+                    "GdCell: this thread holds a shared borrow, so a mutable borrow would wait for itself",
+                );
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | MUT,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
         }
+        seq_cst_handshake();
+        self.owner.store(held::thread_key(), Ordering::Relaxed);
+        // New readers now back off; wait for the ones already in.
+        while self.has_readers() {
+            self.park(Queue::Drain, |_| self.has_readers());
+        }
+        // SAFETY: this thread has just taken the mutable borrow.
+        unsafe { self.exclusive.with(|ex| ex.mut_depth = 1) };
+        Ok(MutGuard::new(self, self.value_ptr()))
     }
 
     /// Makes the current (accessible) mutable borrow, `current_ref`, inaccessible until the
@@ -209,7 +226,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
 
     /// Whether any borrow (shared, or mutable whether accessible or not) exists.
     pub fn is_currently_bound(&self) -> bool {
-        self.state.load(Ordering::Acquire) & (MUT | SHARED_MASK) != 0
+        self.state.load(Ordering::SeqCst) & MUT != 0 || self.has_readers()
     }
 
     fn borrow_nested(&self) -> Result<RefGuard<'_, T, BLOCKING>, Box<dyn Error>> {
@@ -222,7 +239,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
                     );
                 }
                 ex.nested_shared += 1;
-                Ok(RefGuard::new(self, Self::base(ex, self.value_ptr()), true))
+                Ok(RefGuard::new(self, Self::base(ex, self.value_ptr()), None))
             })
         }
     }
@@ -243,12 +260,22 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         }
     }
 
-    /// Ends a shared borrow counted in the state word; wakes writers when it was the last.
-    pub(crate) fn release_shared(&self) {
-        let before = self.state.fetch_sub(ONE_SHARED, Ordering::Release);
-        if before & WRITERS_PARKED != 0 && before & SHARED_MASK == ONE_SHARED {
-            self.wake(Queue::Writers);
+    /// Ends a shared borrow counted in `stripe`; wakes a writer waiting for the last of them.
+    pub(crate) fn release_shared(&self, stripe: usize) {
+        if BLOCKING {
+            held::leave(self.key());
         }
+        let before = self.readers[stripe].fetch_sub(1, Ordering::SeqCst);
+        seq_cst_handshake();
+        if BLOCKING && before == 1 && self.state.load(Ordering::SeqCst) & DRAIN_PARKED != 0 {
+            self.wake(Queue::Drain);
+        }
+    }
+
+    fn has_readers(&self) -> bool {
+        self.readers
+            .iter()
+            .any(|count| count.load(Ordering::SeqCst) != 0)
     }
 
     /// Ends a shared borrow the owner took while its mutable borrow was inaccessible.
@@ -274,7 +301,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         match last {
             Some(true) => {
                 self.owner.store(0, Ordering::Relaxed);
-                let before = self.state.fetch_and(!MUT, Ordering::Release);
+                let before = self.state.fetch_and(!MUT, Ordering::SeqCst);
                 if before & READERS_PARKED != 0 {
                     self.wake(Queue::Readers);
                 }
@@ -334,39 +361,25 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
 
     /// This cell's identity: the address of its state word, also its parking-lot key.
     pub(crate) fn key(&self) -> usize {
-        &self.state as *const AtomicUsize as usize
+        &*self.state as *const AtomicUsize as usize
     }
 
-    /// Sleeps on `queue` while `blocked(state)` holds, setting the queue's bit so that whoever
-    /// changes the state wakes it. Returns when woken or when the state no longer blocks.
+    /// Sleeps on `queue` unless, once the queue's bit is set in the state word (so whoever
+    /// changes what blocks this thread wakes it), `blocked(state)` no longer holds. Returns when
+    /// woken or when not blocked.
     fn park(&self, queue: Queue, blocked: impl Fn(usize) -> bool) {
         let bit = Self::parked_bit(queue);
         self.parker.park(self.key(), queue, || {
-            let mut state = self.state.load(Ordering::Relaxed);
-            loop {
-                if !blocked(state) {
-                    return false;
-                }
-                if state & bit != 0 {
-                    return true;
-                }
-                match self.state.compare_exchange_weak(
-                    state,
-                    state | bit,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(now) => state = now,
-                }
-            }
+            let state = self.state.fetch_or(bit, Ordering::SeqCst) | bit;
+            seq_cst_handshake();
+            blocked(state)
         });
     }
 
     fn wake(&self, queue: Queue) {
         let bit = Self::parked_bit(queue);
         self.parker.unpark_all(self.key(), queue, || {
-            self.state.fetch_and(!bit, Ordering::Relaxed);
+            self.state.fetch_and(!bit, Ordering::SeqCst);
         });
     }
 
@@ -374,6 +387,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         match queue {
             Queue::Readers => READERS_PARKED,
             Queue::Writers => WRITERS_PARKED,
+            Queue::Drain => DRAIN_PARKED,
         }
     }
 }

@@ -7,7 +7,6 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 use crate::cell::GdCell;
-use crate::held;
 
 /// Not `Send`, not `Sync`.
 type ThreadBound = PhantomData<*const ()>;
@@ -16,17 +15,22 @@ type ThreadBound = PhantomData<*const ()>;
 pub struct RefGuard<'a, T, const BLOCKING: bool> {
     cell: &'a GdCell<T, BLOCKING>,
     value: NonNull<T>,
-    /// Taken by the owner under its inaccessible mutable borrow (counted in its bookkeeping).
-    nested: bool,
+    /// The stripe counting this borrow; `None` for one the owner took under its inaccessible
+    /// mutable borrow (counted in its bookkeeping).
+    stripe: Option<usize>,
     _thread: ThreadBound,
 }
 
 impl<'a, T, const BLOCKING: bool> RefGuard<'a, T, BLOCKING> {
-    pub(crate) fn new(cell: &'a GdCell<T, BLOCKING>, value: NonNull<T>, nested: bool) -> Self {
+    pub(crate) fn new(
+        cell: &'a GdCell<T, BLOCKING>,
+        value: NonNull<T>,
+        stripe: Option<usize>,
+    ) -> Self {
         Self {
             cell,
             value,
-            nested,
+            stripe,
             _thread: PhantomData,
         }
     }
@@ -44,13 +48,9 @@ impl<T, const BLOCKING: bool> Deref for RefGuard<'_, T, BLOCKING> {
 
 impl<T, const BLOCKING: bool> Drop for RefGuard<'_, T, BLOCKING> {
     fn drop(&mut self) {
-        if self.nested {
-            self.cell.release_nested_shared();
-        } else {
-            if BLOCKING {
-                held::remove(self.cell.key());
-            }
-            self.cell.release_shared();
+        match self.stripe {
+            Some(stripe) => self.cell.release_shared(stripe),
+            None => self.cell.release_nested_shared(),
         }
     }
 }
@@ -58,7 +58,7 @@ impl<T, const BLOCKING: bool> Drop for RefGuard<'_, T, BLOCKING> {
 impl<T, const BLOCKING: bool> fmt::Debug for RefGuard<'_, T, BLOCKING> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefGuard")
-            .field("nested", &self.nested)
+            .field("nested", &self.stripe.is_none())
             .finish_non_exhaustive()
     }
 }

@@ -13,6 +13,20 @@ pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::thread_local;
 
+/// Orders the sequentially consistent operations before it against those after it, for loom.
+///
+/// The cell's reader/writer handshake is a store-buffering pattern: each side writes its own word
+/// with a SeqCst read-modify-write, then reads the other's with a SeqCst load. Rust's memory model
+/// (C++20's) puts all SeqCst operations in one total order, which rules out both sides reading
+/// the old value. loom models SeqCst accesses only as AcqRel (its README), but it does model
+/// SeqCst fences, so under loom this is such a fence; in a real build it is nothing (a fence
+/// there would add an `mfence` on x86 to every borrow for no gain).
+#[inline(always)]
+pub(crate) fn seq_cst_handshake() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
 /// Data that only the thread holding a cell's mutable borrow touches, handed over with the state
 /// word's Acquire/Release (loom checks that claim).
 #[derive(Debug)]
@@ -44,12 +58,13 @@ impl<T> OwnerData<T> {
     }
 }
 
-/// Which waiters a wake-up is for: readers wait for the mutable borrow to end, writers for the
-/// cell to be free of every borrow.
+/// Which waiters a wake-up is for: readers and writers wait for the mutable borrow to end; the
+/// thread taking the mutable borrow waits for the shared borrows to drain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Queue {
     Readers,
     Writers,
+    Drain,
 }
 
 /// Puts threads to sleep until a cell's state changes: parking_lot_core's global parking lot,
@@ -67,7 +82,7 @@ impl Parker {
     /// Sleeps on `queue` of the cell at `key` unless `validate` (run under the queue's lock,
     /// where it may set the state's "parked" bit) returns false; returns when woken.
     pub(crate) fn park(&self, key: usize, queue: Queue, validate: impl FnOnce() -> bool) {
-        // SAFETY: the key is the address of a state word this cell owns (plus 0 or 1, still
+        // SAFETY: the key is the address of a state word this cell owns (plus 0 to 2, still
         // inside it), so no other parking_lot user shares it; the callbacks only touch that
         // atomic word and never call back into the parking lot.
         unsafe {
@@ -104,7 +119,7 @@ impl Parker {
 #[cfg(loom)]
 #[derive(Debug, Default)]
 pub(crate) struct Parker {
-    queues: [(loom::sync::Mutex<()>, loom::sync::Condvar); 2],
+    queues: [(loom::sync::Mutex<()>, loom::sync::Condvar); 3],
 }
 
 #[cfg(loom)]

@@ -125,3 +125,21 @@ fn a_writer_sleeping_behind_two_readers_is_woken() {
         assert_eq!(cell.borrow().unwrap().read(), 1);
     });
 }
+
+#[test]
+fn a_reader_reads_again_while_a_writer_waits_for_it() {
+    loom::model(|| {
+        let cell = Arc::new(GdCell::new(Probe::new()));
+        let writer = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.borrow_mut().unwrap().bump())
+        };
+        let outer = cell.borrow().unwrap();
+        let again = cell.borrow().unwrap();
+        assert_eq!(outer.read(), again.read());
+        drop(again);
+        drop(outer);
+        writer.join().unwrap();
+        assert_eq!(cell.borrow().unwrap().read(), 1);
+    });
+}

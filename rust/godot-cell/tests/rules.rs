@@ -275,3 +275,38 @@ fn blocking_borrows_of_more_cells_than_tracked_are_still_never_waited_for() {
     let spare = blocking::GdCell::new(0);
     assert!(spare.borrow_mut().is_ok());
 }
+
+#[test]
+fn blocking_a_reader_reads_again_while_a_writer_waits_for_it() {
+    let cell = Arc::new(blocking::GdCell::new(0));
+    let outer = cell.borrow().unwrap();
+    let writer = {
+        let cell = cell.clone();
+        thread::spawn(move || *cell.borrow_mut().unwrap() += 1)
+    };
+    // Whether or not the writer has announced itself yet, the re-entrant reads go on: queued
+    // behind the writer they would wait for `outer`, which waits for them.
+    for _ in 0..10_000 {
+        assert_eq!(*cell.borrow().unwrap(), 0);
+    }
+    drop(outer);
+    writer.join().unwrap();
+    assert_eq!(*cell.borrow().unwrap(), 1);
+}
+
+#[test]
+fn blocking_re_entrant_reads_are_known_past_the_inline_slots() {
+    // 20 cells read at once: the record spills past its inline slots and stays exact.
+    let cells: Vec<_> = (0..20)
+        .map(|_| Arc::new(blocking::GdCell::new(0)))
+        .collect();
+    let guards: Vec<_> = cells.iter().map(|c| c.borrow().unwrap()).collect();
+    let last = cells[19].clone();
+    let writer = thread::spawn(move || *last.borrow_mut().unwrap() += 1);
+    for _ in 0..100 {
+        assert_eq!(*cells[19].borrow().unwrap(), 0);
+    }
+    drop(guards);
+    writer.join().unwrap();
+    assert_eq!(*cells[19].borrow().unwrap(), 1);
+}
