@@ -12,6 +12,10 @@
 //!   doing it at once would wait for each other forever),
 //! - refuse an unlock by a thread that does not hold the lock, saying whether someone else does.
 //!
+//! When its owner goes away with holds outstanding (a GDScript object freed while a thread holds
+//! it through `write_lock()`, which nobody can undo any more), [`TrackedRwLock::abandon`]
+//! releases them, so threads waiting for it wake, and refuses every later lock.
+//!
 //! The blocking itself is parking_lot's raw reader-writer lock (writers are not starved); the
 //! bookkeeping sits in a small mutex taken only briefly, never while waiting.
 
@@ -27,6 +31,8 @@ pub enum LockError {
     TimedOut,
     /// The calling thread holds a read lock and asked for the write lock.
     UpgradeRefused,
+    /// The lock was abandoned (see [`TrackedRwLock::abandon`]) before or while waiting.
+    Abandoned,
 }
 
 /// Why an unlock was refused (the lock is left as it was).
@@ -49,6 +55,8 @@ struct Holders {
     reads_under_write: u32,
     /// Reading threads and how many read locks each holds (each thread has one shared hold).
     readers: HashMap<ThreadId, u32>,
+    /// Set by `abandon`: no lock is granted any more, and unlocks have nothing left to release.
+    abandoned: bool,
 }
 
 /// See the module documentation.
@@ -85,6 +93,9 @@ impl TrackedRwLock {
         let me = current_thread().id();
         {
             let mut h = self.holders.lock().unwrap();
+            if h.abandoned {
+                return Err(LockError::Abandoned);
+            }
             if matches!(h.writer, Some((w, _)) if w == me) {
                 h.reads_under_write += 1;
                 return Ok(());
@@ -98,7 +109,14 @@ impl TrackedRwLock {
         if !self.raw.lock_shared(timeout) {
             return Err(LockError::TimedOut);
         }
-        self.holders.lock().unwrap().readers.insert(me, 1);
+        let mut h = self.holders.lock().unwrap();
+        if h.abandoned {
+            // Woken by `abandon` (or granted just as it ran, too late for it to see this hold).
+            // SAFETY: the shared hold taken just above, recorded nowhere, so released only here.
+            unsafe { self.raw.unlock_shared() };
+            return Err(LockError::Abandoned);
+        }
+        h.readers.insert(me, 1);
         Ok(())
     }
 
@@ -107,6 +125,9 @@ impl TrackedRwLock {
         let me = current_thread().id();
         {
             let mut h = self.holders.lock().unwrap();
+            if h.abandoned {
+                return Err(LockError::Abandoned);
+            }
             if let Some((w, depth)) = &mut h.writer
                 && *w == me
             {
@@ -120,7 +141,14 @@ impl TrackedRwLock {
         if !self.raw.lock_exclusive(timeout) {
             return Err(LockError::TimedOut);
         }
-        self.holders.lock().unwrap().writer = Some((me, 1));
+        let mut h = self.holders.lock().unwrap();
+        if h.abandoned {
+            // As in `lock_read`: this hold is released here, never recorded.
+            // SAFETY: the exclusive hold taken just above, recorded nowhere.
+            unsafe { self.raw.unlock_exclusive() };
+            return Err(LockError::Abandoned);
+        }
+        h.writer = Some((me, 1));
         Ok(())
     }
 
@@ -128,6 +156,10 @@ impl TrackedRwLock {
     pub fn unlock_read(&self) -> Result<(), UnlockError> {
         let me = current_thread().id();
         let mut h = self.holders.lock().unwrap();
+        if h.abandoned {
+            // `abandon` released this thread's holds already.
+            return Ok(());
+        }
         if matches!(h.writer, Some((w, _)) if w == me) && h.reads_under_write > 0 {
             h.reads_under_write -= 1;
             return Ok(());
@@ -152,6 +184,10 @@ impl TrackedRwLock {
     pub fn unlock_write(&self) -> Result<(), UnlockError> {
         let me = current_thread().id();
         let mut h = self.holders.lock().unwrap();
+        if h.abandoned {
+            // `abandon` released this thread's holds already.
+            return Ok(());
+        }
         match h.writer {
             None => Err(UnlockError::NotHeld),
             Some((w, _)) if w != me => Err(UnlockError::HeldByOtherThread),
@@ -166,6 +202,31 @@ impl TrackedRwLock {
                 unsafe { self.raw.unlock_exclusive() };
                 Ok(())
             }
+        }
+    }
+
+    /// Gives the lock up for good: releases every hold still recorded (whichever thread took it),
+    /// which wakes the threads waiting for it, and from then on refuses every lock with
+    /// [`LockError::Abandoned`] (including those woken now) and accepts every unlock as a no-op.
+    /// For an owner that goes away while holds are outstanding, which their threads could never
+    /// release. A thread still running code under a hold keeps running; it just excludes nobody
+    /// any more, since nobody can lock. Abandoning twice does nothing more.
+    pub fn abandon(&self) {
+        let mut h = self.holders.lock().unwrap();
+        if std::mem::replace(&mut h.abandoned, true) {
+            return;
+        }
+        h.reads_under_write = 0;
+        if h.writer.take().is_some() {
+            // SAFETY: `writer` recorded an exclusive hold not yet released, cleared just now under
+            // the holders lock, so it is released once. The raw lock does not tie a hold to a
+            // thread (see `RawRwLock::unlock_exclusive`), so this thread may release it.
+            unsafe { self.raw.unlock_exclusive() };
+        }
+        for _ in h.readers.drain() {
+            // SAFETY: each entry recorded one shared hold not yet released, removed just now, and
+            // any thread may release it (as above).
+            unsafe { self.raw.unlock_shared() };
         }
     }
 
@@ -330,5 +391,58 @@ mod tests {
         l.unlock_read().unwrap();
         writer.join().unwrap();
         assert!(wrote.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn abandoning_releases_every_hold_wakes_waiters_and_refuses_later_locks() {
+        let l = Arc::new(TrackedRwLock::new());
+        l.lock_write(None).unwrap();
+        l.lock_write(None).unwrap();
+        let waiters: Vec<_> = (0..3)
+            .map(|i| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    if i == 0 {
+                        l.lock_read(None)
+                    } else {
+                        l.lock_write(None)
+                    }
+                })
+            })
+            .collect();
+        // Give them time to block; they are woken by `abandon` whether or not they got there.
+        std::thread::sleep(Duration::from_millis(20));
+        l.abandon();
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), Err(LockError::Abandoned));
+        }
+        assert!(!l.is_write_locked());
+        assert_eq!(l.lock_read(NOW), Err(LockError::Abandoned));
+        assert_eq!(l.lock_write(None), Err(LockError::Abandoned));
+        assert_eq!(
+            (l.unlock_write(), l.unlock_read()),
+            (Ok(()), Ok(())),
+            "the holds were released already"
+        );
+        l.abandon();
+    }
+
+    #[test]
+    fn abandoning_releases_the_readers_holds() {
+        let l = Arc::new(TrackedRwLock::new());
+        let reader = {
+            let l = l.clone();
+            std::thread::spawn(move || l.lock_read(None))
+        };
+        reader.join().unwrap().unwrap();
+        l.lock_read(None).unwrap();
+        let writer = {
+            let l = l.clone();
+            std::thread::spawn(move || l.lock_write(None))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        l.abandon();
+        assert_eq!(writer.join().unwrap(), Err(LockError::Abandoned));
+        assert_eq!(l.reader_threads(), 0);
     }
 }

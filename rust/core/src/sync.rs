@@ -107,21 +107,23 @@ impl RawRwLock {
     }
 
     /// Releases one shared hold.
-    // SAFETY (for callers): the calling thread holds the lock in shared mode by a `lock_shared`
-    // not yet undone.
+    // SAFETY (for callers): a `lock_shared` not yet undone took the hold being released, on this
+    // thread or another. parking_lot's raw lock keeps no record of which thread holds it (its
+    // `send_guard` feature, which only makes this explicit, conflicts only with
+    // `deadlock_detection`, which is not enabled), so any thread may release a hold it knows of.
     pub(crate) unsafe fn unlock_shared(&self) {
         // parking_lot's guard state is a stateless marker, so a fresh one stands for the one that
-        // `lock_shared` returned on this same thread.
-        // SAFETY: the caller guarantees this thread's shared hold (see above).
+        // `lock_shared` returned.
+        // SAFETY: the caller guarantees an outstanding shared hold (see above).
         unsafe { parking_lot::lock_api::RawRwLock::unlock_shared(&self.0, Default::default()) }
     }
 
     /// Releases the exclusive hold.
-    // SAFETY (for callers): the calling thread holds the lock exclusively by a `lock_exclusive`
-    // not yet undone.
+    // SAFETY (for callers): a `lock_exclusive` not yet undone took the hold, on this thread or
+    // another (any thread may release it, as for `unlock_shared`).
     pub(crate) unsafe fn unlock_exclusive(&self) {
         // A fresh stateless marker stands for the guard, as in `unlock_shared`.
-        // SAFETY: the caller guarantees this thread's exclusive hold (see above).
+        // SAFETY: the caller guarantees the outstanding exclusive hold (see above).
         unsafe { parking_lot::lock_api::RawRwLock::unlock_exclusive(&self.0, Default::default()) }
     }
 }

@@ -141,7 +141,7 @@ impl MainThreadDispatcher {
             );
             return false;
         }
-        push("dispatch", MainJob::Call(SendCallable(callable)))
+        push("dispatch", MainJob::Call(SendCallable::new(callable)))
     }
 
     /// Runs [param callable] on the main thread and returns its result. On the main thread it
@@ -164,7 +164,7 @@ impl MainThreadDispatcher {
                 Variant::nil()
             });
         }
-        let callable = SendCallable(callable);
+        let callable = SendCallable::new(callable);
         let result = block_on_main(method, timeout_ms, move || {
             let callable = callable.into_inner();
             if !callable.is_valid() {
@@ -178,7 +178,7 @@ impl MainThreadDispatcher {
                 }
             }
         });
-        result.map_or_else(Variant::nil, |SendVariant(value)| value)
+        result.map_or_else(Variant::nil, SendVariant::into_inner)
     }
 
     /// Runs queued work now, within the frame budget and the per-frame maximum; returns how many

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use godot::prelude::*;
@@ -34,10 +35,25 @@ use crate::thread_context::ThreadContext;
 ///   with an error and changes nothing: only the thread that locked may unlock.
 ///
 /// Every lock must be undone by an unlock on the same thread; each unlock undoes one lock.
+///
+/// [b]Freeing.[/b] A thread waiting for the lock does not keep it alive. When the last reference
+/// goes (the lock is freed), locks still held can never be undone, so they are released, and
+/// every thread still waiting wakes: its call returns [code]false[/code] (or null for
+/// [method with_read] and [method with_write], without running the Callable), with an error. A
+/// [method with_read] or [method with_write] already running its Callable finishes normally.
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct ReadWriteLock {
-    lock: TrackedRwLock,
+    /// Shared with the calls that wait or run a Callable, so that none holds a bind of this
+    /// object meanwhile: freeing it then never meets an active bind.
+    lock: Arc<TrackedRwLock>,
+}
+
+impl Drop for ReadWriteLock {
+    /// Nobody can unlock what is still held once the object is gone; release it, so waiters wake.
+    fn drop(&mut self) {
+        self.lock.abandon();
+    }
 }
 
 #[godot_api]
@@ -54,72 +70,81 @@ impl IRefCounted for ReadWriteLock {
 #[godot_api]
 impl ReadWriteLock {
     /// Takes a read lock, waiting while a writer holds (or waits for) the lock. Returns
-    /// [code]true[/code] (a read lock is never refused). Undo it with [method read_unlock].
-    #[func]
-    pub fn read_lock(&self) -> bool {
-        self.lock_read(None)
+    /// [code]true[/code], or [code]false[/code] with an error if the lock is freed while this
+    /// waits. Undo it with [method read_unlock].
+    #[func(gd_self)]
+    pub fn read_lock(this: Gd<Self>) -> bool {
+        lock_read("read_lock", &Self::shared(this), None)
     }
 
     /// Releases one read lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread holds none.
     #[func]
     pub fn read_unlock(&self) -> bool {
-        self.unlock_read("read_unlock")
+        unlock_read("read_unlock", &self.lock)
     }
 
     /// Takes the write lock, waiting until no other thread reads or writes. Returns
     /// [code]false[/code], with an error, when this thread holds a read lock (see the class
-    /// description). Undo it with [method write_unlock].
-    #[func]
-    pub fn write_lock(&self) -> bool {
-        self.lock_write("write_lock", None)
+    /// description) or the lock is freed while this waits. Undo it with [method write_unlock].
+    #[func(gd_self)]
+    pub fn write_lock(this: Gd<Self>) -> bool {
+        lock_write("write_lock", &Self::shared(this), None)
     }
 
     /// Releases one write lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread does not hold the write lock, or still holds read locks it took under it.
     #[func]
     pub fn write_unlock(&self) -> bool {
-        self.unlock_write("write_unlock")
+        unlock_write("write_unlock", &self.lock)
     }
 
     /// Takes a read lock if it can within [param timeout_ms] milliseconds (0: only if it is free
     /// now). Returns whether it did.
-    #[func]
-    pub fn try_read_lock(&self, #[opt(default = 0)] timeout_ms: i64) -> bool {
-        Self::timeout("try_read_lock", timeout_ms).is_some_and(|t| self.lock_read(Some(t)))
+    #[func(gd_self)]
+    pub fn try_read_lock(this: Gd<Self>, #[opt(default = 0)] timeout_ms: i64) -> bool {
+        let lock = Self::shared(this);
+        Self::timeout("try_read_lock", timeout_ms)
+            .is_some_and(|t| lock_read("try_read_lock", &lock, Some(t)))
     }
 
     /// Takes the write lock if it can within [param timeout_ms] milliseconds (0: only if it is
     /// free now). Returns whether it did.
-    #[func]
-    pub fn try_write_lock(&self, #[opt(default = 0)] timeout_ms: i64) -> bool {
+    #[func(gd_self)]
+    pub fn try_write_lock(this: Gd<Self>, #[opt(default = 0)] timeout_ms: i64) -> bool {
+        let lock = Self::shared(this);
         Self::timeout("try_write_lock", timeout_ms)
-            .is_some_and(|t| self.lock_write("try_write_lock", Some(t)))
+            .is_some_and(|t| lock_write("try_write_lock", &lock, Some(t)))
     }
 
     /// Calls [param fn] holding a read lock and returns what it returns; the lock is released
     /// afterwards whatever happens. If Godot cannot call [param fn] the error says why and null is
-    /// returned.
-    #[func]
-    pub fn with_read(&self, r#fn: Callable) -> Variant {
-        if !Self::callable_ok("with_read", &r#fn) || !self.lock_read(None) {
+    /// returned. [param fn] may call this lock's methods (another [method with_read], for
+    /// example), and may drop the last reference to it: the lock is freed when the last call
+    /// using it returns.
+    #[func(gd_self)]
+    pub fn with_read(this: Gd<Self>, r#fn: Callable) -> Variant {
+        let lock = Self::shared(this);
+        if !Self::callable_ok("with_read", &r#fn) || !lock_read("with_read", &lock, None) {
             return Variant::nil();
         }
         let result = Self::call("with_read", &r#fn);
-        self.unlock_read("with_read");
+        unlock_read("with_read", &lock);
         result
     }
 
     /// Calls [param fn] holding the write lock and returns what it returns; the lock is released
     /// afterwards whatever happens. Refused (null, with an error) when this thread holds a read
-    /// lock.
-    #[func]
-    pub fn with_write(&self, r#fn: Callable) -> Variant {
-        if !Self::callable_ok("with_write", &r#fn) || !self.lock_write("with_write", None) {
+    /// lock. [param fn] may call this lock's methods (read under its own write lock, for
+    /// example), and may drop the last reference to it, as for [method with_read].
+    #[func(gd_self)]
+    pub fn with_write(this: Gd<Self>, r#fn: Callable) -> Variant {
+        let lock = Self::shared(this);
+        if !Self::callable_ok("with_write", &r#fn) || !lock_write("with_write", &lock, None) {
             return Variant::nil();
         }
         let result = Self::call("with_write", &r#fn);
-        self.unlock_write("with_write");
+        unlock_write("with_write", &lock);
         result
     }
 
@@ -137,37 +162,13 @@ impl ReadWriteLock {
 }
 
 impl ReadWriteLock {
-    /// A read lock is never refused; it can only time out.
-    fn lock_read(&self, timeout: Option<Duration>) -> bool {
-        self.lock.lock_read(timeout).is_ok()
-    }
-
-    fn lock_write(&self, method: &str, timeout: Option<Duration>) -> bool {
-        match self.lock.lock_write(timeout) {
-            Ok(()) => true,
-            Err(LockError::TimedOut) => false,
-            Err(LockError::UpgradeRefused) => {
-                godot_error!(
-                    "ReadWriteLock.{method}: {} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, or take the write lock from the start.",
-                    ThreadContext::thread_name()
-                );
-                false
-            }
-        }
-    }
-
-    fn unlock_read(&self, method: &str) -> bool {
-        self.lock
-            .unlock_read()
-            .map_err(|e| Self::report_unlock(method, "read", e))
-            .is_ok()
-    }
-
-    fn unlock_write(&self, method: &str) -> bool {
-        self.lock
-            .unlock_write()
-            .map_err(|e| Self::report_unlock(method, "write", e))
-            .is_ok()
+    /// The lock, taken out under a bind that ends at once, and the caller's reference dropped:
+    /// what follows may wait or run user code, and must neither keep the object alive (a waiter
+    /// would then keep the lock it waits for from being freed) nor be bound when it is freed.
+    fn shared(this: Gd<Self>) -> Arc<TrackedRwLock> {
+        // Edition 2024 drops a tail expression's temporaries (the bind guard) before the
+        // parameters, so the bind ends before `this` goes.
+        this.bind().lock.clone()
     }
 
     fn report_unlock(method: &str, mode: &str, error: UnlockError) {
@@ -212,4 +213,47 @@ impl ReadWriteLock {
             Variant::nil()
         })
     }
+}
+
+/// A read lock is refused only when the lock was freed meanwhile; otherwise it can only time out.
+fn lock_read(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> bool {
+    match lock.lock_read(timeout) {
+        Ok(()) => true,
+        Err(LockError::Abandoned) => report_freed(method),
+        Err(LockError::TimedOut | LockError::UpgradeRefused) => false,
+    }
+}
+
+fn lock_write(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> bool {
+    match lock.lock_write(timeout) {
+        Ok(()) => true,
+        Err(LockError::TimedOut) => false,
+        Err(LockError::Abandoned) => report_freed(method),
+        Err(LockError::UpgradeRefused) => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, or take the write lock from the start.",
+                ThreadContext::thread_name()
+            );
+            false
+        }
+    }
+}
+
+fn report_freed(method: &str) -> bool {
+    godot_error!(
+        "ReadWriteLock.{method}: the lock was freed while waiting (its last reference was dropped), so it was not taken; keep a reference to the lock for as long as threads use it."
+    );
+    false
+}
+
+fn unlock_read(method: &str, lock: &TrackedRwLock) -> bool {
+    lock.unlock_read()
+        .map_err(|e| ReadWriteLock::report_unlock(method, "read", e))
+        .is_ok()
+}
+
+fn unlock_write(method: &str, lock: &TrackedRwLock) -> bool {
+    lock.unlock_write()
+        .map_err(|e| ReadWriteLock::report_unlock(method, "write", e))
+        .is_ok()
 }

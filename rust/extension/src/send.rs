@@ -8,19 +8,21 @@ use godot::prelude::*;
 
 use crate::call::static_name;
 
-/// A Variant moved to another thread (a task's result, on its way to the main thread).
+/// A Variant moved to another thread (a task's result, a queued value, a blocking call's result).
 ///
 /// Sound because the value is moved, never shared: the sending thread keeps no handle to it.
-/// Godot's reference counts (strings, arrays, dictionaries, RefCounted objects) are atomic, so the
-/// receiving thread may clone or drop it, and containers are deep-copied by `detach` before they
-/// are sent, so no other thread can mutate them while the receiver reads them.
-pub struct SendVariant(pub Variant);
+/// Godot's reference counts (strings, arrays, dictionaries, packed arrays, RefCounted objects)
+/// are atomic, so the receiving thread may clone or drop it, and containers (Arrays,
+/// Dictionaries, Packed*Arrays, nested ones included) are copied by `detach` before they are
+/// sent, so no other thread can mutate them while the receiver reads them. The field is private
+/// so that every way in goes through that copy.
+pub struct SendVariant(Variant);
 
 // SAFETY: moved to exactly one thread, with containers deep-copied first (see the type's doc).
 unsafe impl Send for SendVariant {}
 
 impl SendVariant {
-    /// Wraps `value`, deep-copying Arrays and Dictionaries so the receiver owns its own copy.
+    /// Wraps a copy of `value` (see [`deep_copy`]), so the receiver owns its own containers.
     pub fn detach(value: Variant) -> Self {
         Self(deep_copy(value))
     }
@@ -32,10 +34,24 @@ impl SendVariant {
 
     /// A copy for one consumer. A stored result is never handed out itself: consumers on
     /// different threads (the main thread's callback, a worker waiting for the task) each get
-    /// their own Arrays and Dictionaries, so one mutating its copy cannot race another reading.
+    /// their own containers, so one mutating its copy cannot race another reading.
     /// Copying only reads the stored value, and concurrent reads are safe.
     pub fn copy(&self) -> Variant {
         deep_copy(self.0.clone())
+    }
+}
+
+/// An Array of values that were each detached already (a group's results), built without
+/// copying them again: the new Array and its elements belong to this value alone.
+impl FromIterator<SendVariant> for SendVariant {
+    fn from_iter<I: IntoIterator<Item = SendVariant>>(values: I) -> Self {
+        Self(
+            values
+                .into_iter()
+                .map(Self::into_inner)
+                .collect::<VarArray>()
+                .to_variant(),
+        )
     }
 }
 
@@ -45,7 +61,7 @@ impl SendVariant {
 /// threads: calling reads the Callable (its target and method) and never changes it, and its
 /// reference count is atomic. What the called code does with shared data is the caller's
 /// responsibility, as with that built-in.
-pub struct SharedCallable(pub Callable);
+pub struct SharedCallable(Callable);
 
 // SAFETY: only ever called (a read) from several threads, never mutated (see the type's doc).
 unsafe impl Send for SharedCallable {}
@@ -53,6 +69,11 @@ unsafe impl Send for SharedCallable {}
 unsafe impl Sync for SharedCallable {}
 
 impl SharedCallable {
+    /// Wraps `callable` for its workers.
+    pub fn new(callable: Callable) -> Self {
+        Self(callable)
+    }
+
     /// The Callable (a method, so a closure captures the whole wrapper, not just its field).
     pub fn get(&self) -> &Callable {
         &self.0
@@ -65,12 +86,17 @@ impl SharedCallable {
 /// allows calling methods and lambdas from any thread (it is how `Thread.start` and
 /// `WorkerThreadPool` run them); what the called code does with shared data is the caller's
 /// responsibility, as with those built-ins. Its refcount is atomic, so dropping it there is fine.
-pub struct SendCallable(pub Callable);
+pub struct SendCallable(Callable);
 
 // SAFETY: moved to exactly one thread, which alone calls or drops it (see the type's doc).
 unsafe impl Send for SendCallable {}
 
 impl SendCallable {
+    /// Wraps `callable` for the thread that will call it.
+    pub fn new(callable: Callable) -> Self {
+        Self(callable)
+    }
+
     /// The Callable (a method, so a closure captures the whole wrapper, not just its field).
     pub fn into_inner(self) -> Callable {
         self.0
@@ -81,8 +107,8 @@ impl SendCallable {
 ///
 /// Sound because it is only replaced under the structure's write lock and otherwise only read:
 /// cloned (atomic reference counts), compared, or deep-copied for a caller. It was deep-copied
-/// on the way in, so no caller holds a reference to its Arrays or Dictionaries, and callers only
-/// ever get copies, so nothing mutates it outside the lock.
+/// on the way in, so no caller holds a reference to its Arrays, Dictionaries or Packed*Arrays,
+/// and callers only ever get copies, so nothing mutates it outside the lock.
 pub struct SharedVariant(Variant);
 
 // SAFETY: moved in under the write lock, which alone replaces or drops it (see the type's doc).
@@ -91,12 +117,12 @@ unsafe impl Send for SharedVariant {}
 unsafe impl Sync for SharedVariant {}
 
 impl SharedVariant {
-    /// Stores a copy of `value`, so the caller's Arrays and Dictionaries stay the caller's.
+    /// Stores a copy of `value`, so the caller's containers stay the caller's.
     pub fn store(value: Variant) -> Self {
         Self(deep_copy(value))
     }
 
-    /// A copy for a caller, sharing no Array or Dictionary with the stored value.
+    /// A copy for a caller, sharing no container with the stored value.
     pub fn copy(&self) -> Variant {
         deep_copy(self.0.clone())
     }
@@ -107,13 +133,29 @@ impl SharedVariant {
     }
 }
 
-/// A copy of `value` that shares no Array or Dictionary with anyone else.
+/// A copy of `value` that shares no Array, Dictionary or Packed*Array with anyone else, nested
+/// ones included; everything else is a value already, or an Object, which stays shared by design.
+///
+/// Godot 4 shares all three by reference between Variants. Each is copied through its own
+/// `duplicate` method, which keeps a typed Array's or Dictionary's element types; a deep
+/// `duplicate` of an Array or Dictionary copies the Packed*Arrays inside it too (the round-trip
+/// tests check that). A packed array's copy shares the element buffer copy-on-write, with an
+/// atomic count, so sending a large one costs nothing until one side changes it, and that side
+/// then copies it for itself.
 pub fn deep_copy(value: Variant) -> Variant {
+    let duplicate = static_name!(c"duplicate");
     match value.get_type() {
-        // Through Variant's own `duplicate`, which keeps a typed array's element type.
-        VariantType::ARRAY | VariantType::DICTIONARY => {
-            value.call(static_name!(c"duplicate"), &[true.to_variant()])
-        }
+        VariantType::ARRAY | VariantType::DICTIONARY => value.call(duplicate, &[true.to_variant()]),
+        VariantType::PACKED_BYTE_ARRAY
+        | VariantType::PACKED_INT32_ARRAY
+        | VariantType::PACKED_INT64_ARRAY
+        | VariantType::PACKED_FLOAT32_ARRAY
+        | VariantType::PACKED_FLOAT64_ARRAY
+        | VariantType::PACKED_STRING_ARRAY
+        | VariantType::PACKED_VECTOR2_ARRAY
+        | VariantType::PACKED_VECTOR3_ARRAY
+        | VariantType::PACKED_COLOR_ARRAY
+        | VariantType::PACKED_VECTOR4_ARRAY => value.call(duplicate, &[]),
         _ => value,
     }
 }

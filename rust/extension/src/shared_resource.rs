@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use godot::prelude::*;
 use threadkit_core::{Reentrant, SharedMap};
 
@@ -34,9 +36,11 @@ impl Key {
 /// GDScript's Dictionary is not safe to change while another thread uses it, and guarding one
 /// with a [Mutex] lets only one thread in at a time, readers included. Here readers share a
 /// reader-writer lock, so they run in parallel, and each write takes it alone for one short step.
-/// - Values are copied in and out: Arrays and Dictionaries you pass in or get back are your own
-///   copies, so no thread can change the stored data outside the lock. (Objects are shared by
-///   reference, as always in Godot; only their reference is stored.)
+/// - Values are copied in and out: Arrays, Dictionaries and Packed*Arrays you pass in or get back
+///   (nested ones included) are your own copies, so no thread can change the stored data outside
+///   the lock. A Packed*Array's copy shares its buffer until either side changes it, so large
+///   ones cost nothing to store or read. (Objects are shared by reference, as always in Godot;
+///   only their reference is stored.)
 /// - Several keys change together with [method batch_update] (readers see all of it or none), and
 ///   a read-modify-write is atomic with [method update_value] or [method compare_and_set].
 /// - Keys are Strings (a StringName is the same key) or ints.
@@ -51,11 +55,16 @@ impl Key {
 /// [/codeblock]
 /// The Callable given to [method update_value] runs while the store is locked for writing: it
 /// must not call this SharedResource (that would wait for itself; it is refused with an error
-/// instead) and should be quick, because every other reader and writer waits for it.
+/// instead, except [method get_version], which needs no lock) and should be quick, because every
+/// other reader and writer waits for it. It may drop the last reference to this SharedResource:
+/// the store is freed once [method update_value] returns.
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct SharedResource {
-    map: SharedMap<Key, SharedVariant>,
+    /// Shared with the calls that take its lock, which may wait for an update_value Callable:
+    /// they hold it (and a reference to the object) rather than a bind of the object, so the
+    /// object is never freed while bound.
+    map: Arc<SharedMap<Key, SharedVariant>>,
 }
 
 #[godot_api]
@@ -72,85 +81,90 @@ impl IRefCounted for SharedResource {
 #[godot_api]
 impl SharedResource {
     /// A copy of the value stored under [param key], or [param default] when there is none.
-    #[func]
+    #[func(gd_self)]
     pub fn read_value(
-        &self,
+        this: Gd<Self>,
         key: Variant,
         #[opt(default = Optional::null())] default: Optional<Variant>,
     ) -> Variant {
+        let map = Self::map(&this);
         let Optional(default) = default;
         let Some(key) = Self::key("read_value", &key) else {
             return default;
         };
-        match self.map.get(&key, SharedVariant::copy) {
+        match map.get(&key, SharedVariant::copy) {
             Ok(value) => value.unwrap_or(default),
             Err(e) => Self::refused("read_value", e, default),
         }
     }
 
     /// Stores a copy of [param value] under [param key].
-    #[func]
-    pub fn write_value(&self, key: Variant, value: Variant) {
+    #[func(gd_self)]
+    pub fn write_value(this: Gd<Self>, key: Variant, value: Variant) {
+        let map = Self::map(&this);
         if let Some(key) = Self::key("write_value", &key)
-            && let Err(e) = self.map.insert(key, SharedVariant::store(value))
+            && let Err(e) = map.insert(key, SharedVariant::store(value))
         {
             Self::refused("write_value", e, ());
         }
     }
 
     /// Whether a value is stored under [param key].
-    #[func]
-    pub fn has_value(&self, key: Variant) -> bool {
+    #[func(gd_self)]
+    pub fn has_value(this: Gd<Self>, key: Variant) -> bool {
+        let map = Self::map(&this);
         let Some(key) = Self::key("has_value", &key) else {
             return false;
         };
-        self.map
-            .contains(&key)
+        map.contains(&key)
             .unwrap_or_else(|e| Self::refused("has_value", e, false))
     }
 
     /// Removes [param key] and its statistics; [code]false[/code] when it was not there.
-    #[func]
-    pub fn erase_value(&self, key: Variant) -> bool {
+    #[func(gd_self)]
+    pub fn erase_value(this: Gd<Self>, key: Variant) -> bool {
+        let map = Self::map(&this);
         let Some(key) = Self::key("erase_value", &key) else {
             return false;
         };
-        self.map
-            .remove(&key)
+        map.remove(&key)
             .unwrap_or_else(|e| Self::refused("erase_value", e, false))
     }
 
     /// The keys stored now, in no particular order (String keys come back as Strings).
-    #[func]
-    pub fn keys(&self) -> VarArray {
-        match self.map.keys() {
+    #[func(gd_self)]
+    pub fn keys(this: Gd<Self>) -> VarArray {
+        let map = Self::map(&this);
+        match map.keys() {
             Ok(keys) => keys.iter().map(Key::to_variant).collect(),
             Err(e) => Self::refused("keys", e, VarArray::new()),
         }
     }
 
     /// How many keys are stored.
-    #[func]
-    pub fn size(&self) -> i64 {
-        self.map
-            .len()
+    #[func(gd_self)]
+    pub fn size(this: Gd<Self>) -> i64 {
+        let map = Self::map(&this);
+        map.len()
             .map_or_else(|e| Self::refused("size", e, 0), |n| n as i64)
     }
 
     /// Removes every key and its statistics.
-    #[func]
-    pub fn clear(&self) {
-        if let Err(e) = self.map.clear() {
+    #[func(gd_self)]
+    pub fn clear(this: Gd<Self>) {
+        let map = Self::map(&this);
+        if let Err(e) = map.clear() {
             Self::refused("clear", e, ());
         }
     }
 
     /// A copy of everything, taken under one lock: a consistent snapshot, never half of a
     /// [method batch_update].
-    #[func]
-    pub fn get_all_data(&self) -> VarDictionary {
+    #[func(gd_self)]
+    pub fn get_all_data(this: Gd<Self>) -> VarDictionary {
+        let map = Self::map(&this);
         let mut data = VarDictionary::new();
-        match self.map.for_each(|key, value| {
+        match map.for_each(|key, value| {
             data.set(&key.to_variant(), &value.copy());
         }) {
             Ok(()) => data,
@@ -160,8 +174,9 @@ impl SharedResource {
 
     /// Stores every key → value of [param updates] in one step: a reader sees all of them or none
     /// of them. If any key is not a String, StringName or int, nothing is stored.
-    #[func]
-    pub fn batch_update(&self, updates: VarDictionary) {
+    #[func(gd_self)]
+    pub fn batch_update(this: Gd<Self>, updates: VarDictionary) {
+        let map = Self::map(&this);
         let mut entries = Vec::with_capacity(updates.len());
         for (key, value) in updates.iter_shared() {
             let Some(key) = Self::key("batch_update", &key) else {
@@ -169,7 +184,7 @@ impl SharedResource {
             };
             entries.push((key, SharedVariant::store(value)));
         }
-        if let Err(e) = self.map.batch(entries) {
+        if let Err(e) = map.batch(entries) {
             Self::refused("batch_update", e, ());
         }
     }
@@ -178,9 +193,11 @@ impl SharedResource {
     /// is none) while the store is locked for writing, stores what it returns, and returns a copy
     /// of it. No other thread reads or writes in between, so no update is lost.
     /// If Godot cannot call [param fn] (invalid, freed, wrong argument count) nothing changes and
-    /// null is returned with an error. [param fn] must not call this SharedResource.
-    #[func]
-    pub fn update_value(&self, key: Variant, r#fn: Callable) -> Variant {
+    /// null is returned with an error. [param fn] must not call this SharedResource (see the
+    /// class description); it may drop the last reference to it.
+    #[func(gd_self)]
+    pub fn update_value(this: Gd<Self>, key: Variant, r#fn: Callable) -> Variant {
+        let map = Self::map(&this);
         let Some(key) = Self::key("update_value", &key) else {
             return Variant::nil();
         };
@@ -191,7 +208,7 @@ impl SharedResource {
             return Variant::nil();
         }
         let mut result = Variant::nil();
-        let outcome = self.map.update(key, |old| {
+        let outcome = map.update(key, |old| {
             let old = old.map_or_else(Variant::nil, SharedVariant::copy);
             match try_call(&r#fn, &[old]) {
                 Ok(new_value) => {
@@ -216,21 +233,26 @@ impl SharedResource {
     /// [param expected] (compared with [code]==[/code]; a missing key equals null), atomically.
     /// Returns whether it stored it. Use it in a retry loop when the new value is computed
     /// outside the lock.
-    #[func]
-    pub fn compare_and_set(&self, key: Variant, expected: Variant, new_value: Variant) -> bool {
+    #[func(gd_self)]
+    pub fn compare_and_set(
+        this: Gd<Self>,
+        key: Variant,
+        expected: Variant,
+        new_value: Variant,
+    ) -> bool {
+        let map = Self::map(&this);
         let Some(key) = Self::key("compare_and_set", &key) else {
             return false;
         };
-        self.map
-            .compare_and_set(
-                key,
-                |current| match current {
-                    Some(value) => *value.get() == expected,
-                    None => expected.is_nil(),
-                },
-                SharedVariant::store(new_value),
-            )
-            .unwrap_or_else(|e| Self::refused("compare_and_set", e, false))
+        map.compare_and_set(
+            key,
+            |current| match current {
+                Some(value) => *value.get() == expected,
+                None => expected.is_nil(),
+            },
+            SharedVariant::store(new_value),
+        )
+        .unwrap_or_else(|e| Self::refused("compare_and_set", e, false))
     }
 
     /// Goes up by one with every change (a write, a batch, an update, an erase, a clear), so a
@@ -245,9 +267,10 @@ impl SharedResource {
     /// Reads are [method read_value] calls that found the key (counted with atomics, so readers
     /// never wait for each other to count); misses are those that did not. An erased key's counts
     /// go with it.
-    #[func]
-    pub fn get_access_statistics(&self) -> VarDictionary {
-        let stats = match self.map.stats() {
+    #[func(gd_self)]
+    pub fn get_access_statistics(this: Gd<Self>) -> VarDictionary {
+        let map = Self::map(&this);
+        let stats = match map.stats() {
             Ok(stats) => stats,
             Err(e) => return Self::refused("get_access_statistics", e, VarDictionary::new()),
         };
@@ -269,6 +292,13 @@ impl SharedResource {
 }
 
 impl SharedResource {
+    /// The store, taken out under a bind that ends at once. The caller keeps `this`, so the
+    /// object lives until the call returns, even if an update_value Callable drops every other
+    /// reference; and no bind is held while the call waits for the lock or runs that Callable.
+    fn map(this: &Gd<Self>) -> Arc<SharedMap<Key, SharedVariant>> {
+        this.bind().map.clone()
+    }
+
     fn key(method: &str, key: &Variant) -> Option<Key> {
         let converted = Key::from_variant(key);
         if converted.is_none() {

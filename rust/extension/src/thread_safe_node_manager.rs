@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use godot::prelude::*;
 use parking_lot::RwLock;
@@ -34,12 +35,41 @@ const CLASS: &str = "ThreadSafeNodeManager";
 ///
 /// Lookups share a read lock and run in parallel; registering and unregistering take it briefly
 /// for writing. A node may be registered under several names.
+///
+/// The manager itself may be freed while other threads query it: their calls never hold on to
+/// it, and those that run after the free find nothing ([code]null[/code], [code]false[/code],
+/// an empty list). Freeing it on the main thread while a thread is about to call it is still
+/// the race Godot has for every node, so stop the threads' queries, or check
+/// [method @GlobalScope.is_instance_valid], before a manager they use goes away.
 #[derive(GodotClass)]
-#[class(init, base = Node)]
+#[class(base = Node)]
 pub struct ThreadSafeNodeManager {
-    /// Name -> node. Only ids are stored, so no Godot object crosses threads through the map;
-    /// each lookup revalidates the id on the thread that asks.
-    nodes: RwLock<HashMap<String, InstanceId>>,
+    /// This manager's key in [`REGISTRIES`], the same for the object's whole life.
+    id: InstanceId,
+}
+
+/// Manager -> name -> node, for every manager. Kept outside the objects so that the methods
+/// reach it from the manager's instance id alone, with no bind of the node: the main thread may
+/// free a manager (a Node) at any moment, and gdext aborts the process if that meets an active
+/// bind. Only ids are stored, so no Godot object crosses threads through it; each lookup
+/// revalidates the node's id on the thread that asks.
+static REGISTRIES: LazyLock<RwLock<HashMap<InstanceId, HashMap<String, InstanceId>>>> =
+    LazyLock::new(RwLock::default);
+
+#[godot_api]
+impl INode for ThreadSafeNodeManager {
+    fn init(base: Base<Node>) -> Self {
+        Self {
+            id: base.to_init_gd().instance_id(),
+        }
+    }
+}
+
+impl Drop for ThreadSafeNodeManager {
+    /// Forgets the freed manager's names; queries still running finish on what they read.
+    fn drop(&mut self) {
+        REGISTRIES.write().remove(&self.id);
+    }
 }
 
 #[godot_api]
@@ -52,8 +82,8 @@ impl ThreadSafeNodeManager {
     ///
     /// [param node] is typed [Variant] so that a freed node reaches this check (a typed parameter
     /// would fail before it).
-    #[func]
-    pub fn register_node(&self, name: GString, node: Variant) -> bool {
+    #[func(gd_self)]
+    pub fn register_node(this: Gd<Self>, name: GString, node: Variant) -> bool {
         let method = "register_node";
         if name.is_empty() {
             godot_error!(
@@ -70,7 +100,8 @@ impl ThreadSafeNodeManager {
         };
         let id = node.instance_id();
         let holder = {
-            let mut nodes = self.nodes.write();
+            let mut registries = REGISTRIES.write();
+            let nodes = registries.entry(this.instance_id_unchecked()).or_default();
             let key = name.to_string();
             match nodes.get(&key) {
                 Some(&held) if held != id && held.lookup_validity() => Some(held),
@@ -91,33 +122,37 @@ impl ThreadSafeNodeManager {
 
     /// Forgets [param name]; returns whether it was registered (even to a node that was freed
     /// since). Unknown names return [code]false[/code] without an error.
-    #[func]
-    pub fn unregister_node(&self, name: GString) -> bool {
-        self.nodes.write().remove(&name.to_string()).is_some()
+    #[func(gd_self)]
+    pub fn unregister_node(this: Gd<Self>, name: GString) -> bool {
+        REGISTRIES
+            .write()
+            .get_mut(&this.instance_id_unchecked())
+            .is_some_and(|nodes| nodes.remove(&name.to_string()).is_some())
     }
 
     /// The node registered as [param name], or [code]null[/code] if the name is unknown (a normal
     /// answer, not an error) or its node was freed. Typed [Variant], as
     /// [method SafeObjectReference.get_object] is; assign it to a [Node] variable.
-    #[func]
-    pub fn get_managed_node(&self, name: GString) -> Variant {
-        self.id_of(&name).map_or_else(Variant::nil, live_object)
+    #[func(gd_self)]
+    pub fn get_managed_node(this: Gd<Self>, name: GString) -> Variant {
+        Self::id_of(&this, &name).map_or_else(Variant::nil, live_object)
     }
 
     /// Whether [param name] is registered to a node that still exists. A hint: the main thread may
     /// free the node right after this returns.
-    #[func]
-    pub fn has_managed_node(&self, name: GString) -> bool {
-        self.id_of(&name).is_some_and(InstanceId::lookup_validity)
+    #[func(gd_self)]
+    pub fn has_managed_node(this: Gd<Self>, name: GString) -> bool {
+        Self::id_of(&this, &name).is_some_and(InstanceId::lookup_validity)
     }
 
     /// The names whose nodes still exist, sorted.
-    #[func]
-    pub fn get_registered_names(&self) -> PackedStringArray {
-        let mut names: Vec<String> = self
-            .nodes
+    #[func(gd_self)]
+    pub fn get_registered_names(this: Gd<Self>) -> PackedStringArray {
+        let mut names: Vec<String> = REGISTRIES
             .read()
-            .iter()
+            .get(&this.instance_id_unchecked())
+            .into_iter()
+            .flatten()
             .filter(|(_, id)| id.lookup_validity())
             .map(|(name, _)| name.clone())
             .collect();
@@ -126,9 +161,12 @@ impl ThreadSafeNodeManager {
     }
 
     /// Forgets every name whose node was freed and returns how many there were.
-    #[func]
-    pub fn cleanup_invalid_references(&self) -> i64 {
-        let mut nodes = self.nodes.write();
+    #[func(gd_self)]
+    pub fn cleanup_invalid_references(this: Gd<Self>) -> i64 {
+        let mut registries = REGISTRIES.write();
+        let Some(nodes) = registries.get_mut(&this.instance_id_unchecked()) else {
+            return 0;
+        };
         let before = nodes.len();
         nodes.retain(|_, id| id.lookup_validity());
         (before - nodes.len()) as i64
@@ -136,7 +174,12 @@ impl ThreadSafeNodeManager {
 }
 
 impl ThreadSafeNodeManager {
-    fn id_of(&self, name: &GString) -> Option<InstanceId> {
-        self.nodes.read().get(&name.to_string()).copied()
+    /// `this`'s id is read from the `Gd` itself, never from the (maybe freed) object.
+    fn id_of(this: &Gd<Self>, name: &GString) -> Option<InstanceId> {
+        REGISTRIES
+            .read()
+            .get(&this.instance_id_unchecked())?
+            .get(&name.to_string())
+            .copied()
     }
 }

@@ -1,8 +1,10 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use godot::classes::IRefCounted;
 use godot::prelude::*;
-use threadkit_core::channel::Channel;
+use threadkit_core::channel::{Channel, PopError, PushError};
 
 use crate::send::SendVariant;
 
@@ -35,10 +37,12 @@ const CLASS: &str = "ThreadSafeQueue";
 /// returns [code]null[/code] only once the queue is closed and every value has been popped. To
 /// send "nothing" as a value, wrap it in an Array or a Dictionary.
 ///
-/// [b]Values are copies.[/b] Arrays and Dictionaries are deep-copied when pushed, so changing
-/// one after pushing it does not change what is popped, and the popped value belongs to the
-/// thread that popped it. Objects are not copied: the popped value refers to the same object,
-/// and using it from several threads is up to you.
+/// [b]Values are copies.[/b] Arrays, Dictionaries and Packed*Arrays (nested ones included) are
+/// copied when pushed, so changing one after pushing it does not change what is popped, and the
+/// popped value belongs to the thread that popped it. A Packed*Array's copy shares its buffer
+/// until either side changes it, so even a large one costs nothing to push. Objects are not
+/// copied: the popped value refers to the same object, and using it from several threads is up
+/// to you.
 ///
 /// [b]Closing.[/b] [method close] is how producers say they are done: later pushes return
 /// [code]false[/code] (without an error, since a producer racing with shutdown is expected),
@@ -48,29 +52,70 @@ const CLASS: &str = "ThreadSafeQueue";
 /// Every method may be called from any thread. [method push] and [method pop] wait (without
 /// spinning) when the queue is full or empty; on the main thread that freezes the game until
 /// they return, so there use [method try_push], [method try_pop] or a short timeout.
+///
+/// [b]Freeing.[/b] A thread waiting in [method push] or [method pop] does not keep the queue
+/// alive. When its last reference is dropped, the waiting threads wake: [method push] returns
+/// [code]false[/code] and [method pop] [code]null[/code], each with an error. Call
+/// [method close] first to end them without one.
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct ThreadSafeQueue {
-    /// `ThreadSafeQueue.new()` gives an unbounded queue, like `create()`.
-    #[init(val = Channel::unbounded())]
+    /// `ThreadSafeQueue.new()` gives an unbounded queue, like `create()`. Shared with the calls
+    /// that wait, so that none holds a bind of this object meanwhile.
+    #[init(val = Arc::new(Shared::new(Channel::unbounded())))]
+    shared: Arc<Shared>,
+}
+
+/// What waiting calls keep while the object itself may be freed.
+struct Shared {
     channel: Channel<SendVariant>,
+    /// Set when the object is freed, before the channel is closed, so woken waiters can tell
+    /// a free from a `close()`.
+    freed: AtomicBool,
+}
+
+impl Shared {
+    fn new(channel: Channel<SendVariant>) -> Self {
+        Self {
+            channel,
+            freed: AtomicBool::new(false),
+        }
+    }
+
+    /// Reports a wait that a free ended.
+    fn report_freed(&self, method: &str) {
+        // A close() alone ends waits quietly; only a free is a mistake worth an error.
+        if self.freed.load(Ordering::Acquire) {
+            godot_error!(
+                "{CLASS}.{method}: the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits."
+            );
+        }
+    }
+}
+
+impl Drop for ThreadSafeQueue {
+    /// Wakes the threads still waiting: nothing could ever push or pop for them again.
+    fn drop(&mut self) {
+        self.shared.freed.store(true, Ordering::Release);
+        self.shared.channel.close();
+    }
 }
 
 #[godot_api]
 impl IRefCounted for ThreadSafeQueue {
     fn to_string(&self) -> GString {
-        let capacity = self.channel.capacity().map_or_else(
+        let capacity = self.shared.channel.capacity().map_or_else(
             || String::from("unbounded"),
             |capacity| capacity.to_string(),
         );
-        let state = if self.channel.is_closed() {
+        let state = if self.shared.channel.is_closed() {
             "closed"
         } else {
             "open"
         };
         GString::from(&format!(
             "ThreadSafeQueue({}/{capacity}, {state})",
-            self.channel.len()
+            self.shared.channel.len()
         ))
     }
 }
@@ -106,26 +151,37 @@ impl ThreadSafeQueue {
                 return None;
             }
         };
-        Some(Gd::from_object(Self { channel }))
+        Some(Gd::from_object(Self {
+            shared: Arc::new(Shared::new(channel)),
+        }))
     }
 
-    /// Adds a deep copy of [param value] at the back of the queue and returns [code]true[/code].
+    /// Adds a copy of [param value] at the back of the queue and returns [code]true[/code].
     /// While the queue is full, waits for a pop to make room: up to [param timeout_ms]
     /// milliseconds, or for as long as it takes with -1 (the default). Returns
-    /// [code]false[/code] if it timed out or the queue is closed (then the value is not queued).
-    /// [code]null[/code] is refused with an error (see the class description).
-    #[func]
-    pub fn push(&self, value: Variant, #[opt(default = -1)] timeout_ms: i64) -> bool {
+    /// [code]false[/code] if it timed out or the queue is closed (then the value is not queued),
+    /// or, with an error, if the queue is freed while this waits. [code]null[/code] is refused
+    /// with an error (see the class description).
+    #[func(gd_self)]
+    pub fn push(this: Gd<Self>, value: Variant, #[opt(default = -1)] timeout_ms: i64) -> bool {
+        let shared = Self::shared(this);
         let Ok(timeout) = parse_timeout("push", timeout_ms) else {
             return false;
         };
         let Some(value) = queueable("push", value) else {
             return false;
         };
-        self.channel.push(value, timeout).is_ok()
+        match shared.channel.push(value, timeout) {
+            Ok(()) => true,
+            Err(PushError::Closed(_)) => {
+                shared.report_freed("push");
+                false
+            }
+            Err(_) => false,
+        }
     }
 
-    /// Adds a deep copy of [param value] if there is room now, without waiting. Returns
+    /// Adds a copy of [param value] if there is room now, without waiting. Returns
     /// [code]false[/code] if the queue is full or closed. [code]null[/code] is refused with an
     /// error.
     #[func]
@@ -133,28 +189,36 @@ impl ThreadSafeQueue {
         let Some(value) = queueable("try_push", value) else {
             return false;
         };
-        self.channel.try_push(value).is_ok()
+        self.shared.channel.try_push(value).is_ok()
     }
 
     /// Removes and returns the value at the front of the queue. While the queue is empty, waits
     /// for a push: up to [param timeout_ms] milliseconds, or for as long as it takes with -1 (the
     /// default). Returns [code]null[/code] if it timed out, or if the queue is closed and empty:
-    /// without a timeout, [code]null[/code] means the queue was closed and fully drained.
-    #[func]
-    pub fn pop(&self, #[opt(default = -1)] timeout_ms: i64) -> Variant {
+    /// without a timeout, [code]null[/code] means the queue was closed and fully drained (or,
+    /// with an error, freed while this waited).
+    #[func(gd_self)]
+    pub fn pop(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> Variant {
+        let shared = Self::shared(this);
         let Ok(timeout) = parse_timeout("pop", timeout_ms) else {
             return Variant::nil();
         };
-        self.channel
-            .pop(timeout)
-            .map_or_else(|_| Variant::nil(), SendVariant::into_inner)
+        match shared.channel.pop(timeout) {
+            Ok(value) => value.into_inner(),
+            Err(PopError::Closed) => {
+                shared.report_freed("pop");
+                Variant::nil()
+            }
+            Err(_) => Variant::nil(),
+        }
     }
 
     /// Removes and returns the value at the front of the queue if there is one now, without
     /// waiting; [code]null[/code] if the queue is empty.
     #[func]
     pub fn try_pop(&self) -> Variant {
-        self.channel
+        self.shared
+            .channel
             .try_pop()
             .map_or_else(|_| Variant::nil(), SendVariant::into_inner)
     }
@@ -163,7 +227,8 @@ impl ThreadSafeQueue {
     /// none). Values pushed while it runs stay queued.
     #[func]
     pub fn drain(&self) -> VarArray {
-        self.channel
+        self.shared
+            .channel
             .drain()
             .into_iter()
             .map(SendVariant::into_inner)
@@ -174,19 +239,20 @@ impl ThreadSafeQueue {
     /// only if there is one, call [method try_pop] rather than checking this first.
     #[func]
     pub fn size(&self) -> i64 {
-        self.channel.len() as i64
+        self.shared.channel.len() as i64
     }
 
     /// Whether no value is queued (see [method size] for why not to pop based on it).
     #[func]
     pub fn is_empty(&self) -> bool {
-        self.channel.is_empty()
+        self.shared.channel.is_empty()
     }
 
     /// The most values the queue holds, as given to [method create]; 0 when unbounded.
     #[func]
     pub fn get_capacity(&self) -> i64 {
-        self.channel
+        self.shared
+            .channel
             .capacity()
             .map_or(0, |capacity| capacity as i64)
     }
@@ -197,13 +263,24 @@ impl ThreadSafeQueue {
     /// Closing again does nothing; a queue cannot be reopened.
     #[func]
     pub fn close(&self) {
-        self.channel.close()
+        self.shared.channel.close()
     }
 
     /// Whether [method close] was called.
     #[func]
     pub fn is_closed(&self) -> bool {
-        self.channel.is_closed()
+        self.shared.channel.is_closed()
+    }
+}
+
+impl ThreadSafeQueue {
+    /// The shared state, taken out under a bind that ends at once, and the caller's reference
+    /// dropped: a waiting call must neither keep the queue alive (so freeing it can wake the
+    /// call) nor be bound when it is freed.
+    fn shared(this: Gd<Self>) -> Arc<Shared> {
+        // Edition 2024 drops a tail expression's temporaries (the bind guard) before the
+        // parameters, so the bind ends before `this` goes.
+        this.bind().shared.clone()
     }
 }
 
@@ -221,7 +298,7 @@ fn parse_timeout(method: &str, timeout_ms: i64) -> Result<Option<Duration>, ()> 
     }
 }
 
-/// `value` deep-copied for the queue, or `None` with an error for null, which pops use to mean
+/// `value` copied for the queue, or `None` with an error for null, which pops use to mean
 /// "nothing". A freed object equals null in GDScript, so it is refused too.
 fn queueable(method: &str, value: Variant) -> Option<SendVariant> {
     if value == Variant::nil() {

@@ -343,7 +343,7 @@ impl AsyncTaskProcessor {
             }
             let priority = parse_priority(method, priority)?;
             check_task(method, &task)?;
-            let body = SharedCallable(task);
+            let body = SharedCallable::new(task);
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
@@ -354,7 +354,7 @@ impl AsyncTaskProcessor {
                     count as usize,
                     move |index, _state| call_task(body.get(), &[(index as i64).to_variant()]),
                     |results| {
-                        SendVariant(results.into_iter().map(|r| r.0).collect::<VarArray>().to_variant())
+                        results.into_iter().collect::<SendVariant>()
                     },
                 )
             })
@@ -577,7 +577,7 @@ impl AsyncTaskProcessor {
     ) -> Result<Arc<Task<SendVariant>>, String> {
         let priority = parse_priority(method, priority)?;
         check_task(method, &task)?;
-        let task = SendCallable(task);
+        let task = SendCallable::new(task);
         self.submit(method, delivery, |pool| {
             pool.submit(priority, move |_state| call_task(&task.into_inner(), &[]))
         })

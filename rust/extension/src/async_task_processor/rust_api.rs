@@ -100,7 +100,7 @@ impl AsyncTaskProcessor {
         self.submit("spawn", delivery, |pool| {
             pool.submit(Priority::Normal, move |_state| {
                 *filled.lock() = Some(work());
-                Ok(SendVariant(Variant::nil()))
+                Ok(SendVariant::detach(Variant::nil()))
             })
         })
         .map(|task| task.id())
