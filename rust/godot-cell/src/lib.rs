@@ -10,6 +10,11 @@
 //! release), taking and releasing a shared borrow here is one atomic read-modify-write each,
 //! with no lock, no allocation and no wake-up call unless someone sleeps; sleeping goes through
 //! `parking_lot_core`.
+//!
+//! One difference in scheduling: once a thread asks for the mutable borrow, threads that do not
+//! already read the cell wait behind it (gdext's cell let new readers barge in, so a stream of
+//! `&self` calls could keep a `bind_mut()` waiting forever). Threads that already read it read on,
+//! so a re-entrant read never waits for a writer that waits for it.
 
 mod cell;
 mod guards;
