@@ -97,7 +97,7 @@ impl AsyncTaskProcessor {
             then: Some(Then::Rust(Box::new(continuation))),
             handle: None,
         };
-        self.submit("spawn", delivery, |pool| {
+        self.inner.submit("spawn", delivery, |pool| {
             pool.submit(Priority::Normal, move |_state| {
                 *filled.lock() = Some(work());
                 Ok(SendVariant(Variant::nil()))
