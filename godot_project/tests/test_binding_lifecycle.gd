@@ -145,6 +145,22 @@ func test_a_dispatched_job_frees_the_processor_while_the_main_thread_waits_for_a
 	gate.post()
 
 
+func test_freeing_a_processor_outside_the_tree_releases_its_handles_once_it_is_gone() -> void:
+	var processor := AsyncTaskProcessor.new()
+	assert_true(processor.start_workers(1))
+	var id := processor.get_instance_id()
+	var gate := hold_worker(processor)
+	var handle := processor.run(func() -> int: return 1)
+	var seen := []
+	handle.finished.connect(func(result: Variant) -> void: seen.append([result, is_instance_id_valid(id)]))
+	processor.free()  # Never in the tree: its Drop, not leaving the tree, ends the queued task.
+	gate.post()
+	assert_eq(seen, [], "nothing resumes inside free(), where the processor is half destroyed")
+	assert_true(await frames_until(func() -> bool: return seen.size() == 1))
+	assert_eq(seen, [[null, false]], "released once, after the processor was gone")
+	assert_eq(handle.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+
+
 func test_a_callback_frees_its_processor() -> void:
 	var processor := new_processor(1)
 	var calls := []
