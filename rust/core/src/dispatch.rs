@@ -469,7 +469,10 @@ mod tests {
         let mut seen = vec![];
         d.drain(|item| seen.push(item));
         assert_eq!(seen, [1, 3]);
-        assert!(d.push(4).is_ok(), "the slot it took was given back by the drain");
+        assert!(
+            d.push(4).is_ok(),
+            "the slot it took was given back by the drain"
+        );
     }
 
     #[test]

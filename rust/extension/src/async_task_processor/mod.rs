@@ -215,7 +215,9 @@ fn hook(this: &Gd<AsyncTaskProcessor>, inner: &Arc<Inner>) {
         Variant::nil()
     });
     this.get_tree().connect("process_frame", &deliver);
-    this.clone().upcast::<Node>().connect("tree_exiting", &exiting);
+    this.clone()
+        .upcast::<Node>()
+        .connect("tree_exiting", &exiting);
 }
 
 impl Drop for AsyncTaskProcessor {
@@ -327,10 +329,11 @@ impl AsyncTaskProcessor {
         let method = "submit_task";
         let Optional(callback) = callback;
         let submitted = check_callback(method, &callback).and_then(|()| {
-            self.inner.submit_single(method, task, priority, |_| Delivery {
-                then: (!callback.is_null()).then(|| Then::Callable(callback)),
-                handle: None,
-            })
+            self.inner
+                .submit_single(method, task, priority, |_| Delivery {
+                    then: (!callback.is_null()).then(|| Then::Callable(callback)),
+                    handle: None,
+                })
         });
         match submitted {
             Ok(task) => task.id() as i64,
@@ -579,10 +582,7 @@ impl AsyncTaskProcessor {
             "dropped_callbacks",
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
         );
-        dict.set(
-            "waiting",
-            self.inner.waiting.load(Ordering::Relaxed) as i64,
-        );
+        dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
@@ -596,7 +596,10 @@ impl AsyncTaskProcessor {
     /// The setter of [member worker_count]; callable from any thread.
     #[func]
     pub fn set_worker_count(&self, value: i32) {
-        self.inner.settings.worker_count.store(value, Ordering::Relaxed);
+        self.inner
+            .settings
+            .worker_count
+            .store(value, Ordering::Relaxed);
     }
 
     /// The getter of [member autostart].
@@ -608,7 +611,10 @@ impl AsyncTaskProcessor {
     /// The setter of [member autostart]; callable from any thread.
     #[func]
     pub fn set_autostart(&self, value: bool) {
-        self.inner.settings.autostart.store(value, Ordering::Relaxed);
+        self.inner
+            .settings
+            .autostart
+            .store(value, Ordering::Relaxed);
     }
 
     /// The getter of [member max_callbacks_per_frame].
@@ -633,7 +639,10 @@ impl AsyncTaskProcessor {
     /// The getter of [member frame_budget_usec].
     #[func]
     pub fn get_frame_budget_usec(&self) -> i32 {
-        self.inner.settings.frame_budget_usec.load(Ordering::Relaxed)
+        self.inner
+            .settings
+            .frame_budget_usec
+            .load(Ordering::Relaxed)
     }
 
     /// The setter of [member frame_budget_usec]; callable from any thread, and from a callback
@@ -649,7 +658,10 @@ impl AsyncTaskProcessor {
     /// The getter of [member stop_timeout_msec].
     #[func]
     pub fn get_stop_timeout_msec(&self) -> i32 {
-        self.inner.settings.stop_timeout_msec.load(Ordering::Relaxed)
+        self.inner
+            .settings
+            .stop_timeout_msec
+            .load(Ordering::Relaxed)
     }
 
     /// The setter of [member stop_timeout_msec]; callable from any thread, and from a task (the
@@ -846,11 +858,7 @@ impl Drop for Waiting<'_> {
 
 /// Delivers completions within `limits` (and releases refused handles). Main thread only.
 /// `this` is only touched while the node lives: a callback may free it.
-fn deliver_completed(
-    inner: &Inner,
-    this: &Gd<AsyncTaskProcessor>,
-    limits: DrainLimits,
-) -> usize {
+fn deliver_completed(inner: &Inner, this: &Gd<AsyncTaskProcessor>, limits: DrainLimits) -> usize {
     // Taken in a statement of its own: the lock must be released before the emits.
     let refused = std::mem::take(&mut *inner.refused.lock());
     release(refused);

@@ -97,13 +97,14 @@ impl AsyncTaskProcessor {
             then: Some(Then::Rust(Box::new(continuation))),
             handle: None,
         };
-        self.inner.submit("spawn", delivery, |pool| {
-            pool.submit(Priority::Normal, move |_state| {
-                *filled.lock() = Some(work());
-                Ok(SendVariant(Variant::nil()))
+        self.inner
+            .submit("spawn", delivery, |pool| {
+                pool.submit(Priority::Normal, move |_state| {
+                    *filled.lock() = Some(work());
+                    Ok(SendVariant(Variant::nil()))
+                })
             })
-        })
-        .map(|task| task.id())
-        .map_err(|_| SpawnError::Stopped)
+            .map(|task| task.id())
+            .map_err(|_| SpawnError::Stopped)
     }
 }
