@@ -53,12 +53,11 @@ pub use rust_api::SpawnError;
 /// appear in the debugger's Monitors tab as [code]ThreadKit/tasks_pending[/code],
 /// [code]ThreadKit/busy_workers[/code] and [code]ThreadKit/tasks_completed_per_second[/code].
 ///
-/// Every method may be called from any thread, from a callback and from a task, and every
-/// property may be set from any of them, at any time: the settings are atomics, and the methods
-/// that wait or call your code hold no lock on the node while they do. Freeing the processor
-/// while a thread waits in [method wait_for_task] or [method wait_all] wakes that thread, which
-/// returns with an error; it may also be freed from one of its callbacks or right after an
-/// [code]await[/code] of one of its handles.
+/// The properties may be set at any time from any thread, from a callback and from a task (they
+/// are atomics), and the methods that wait or call your code hold no lock on the node while they
+/// do: freeing the processor while a thread waits in [method wait_for_task] or [method wait_all]
+/// wakes that thread, which returns with an error, and the processor may be freed from one of
+/// its callbacks or right after an [code]await[/code] of one of its handles.
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct AsyncTaskProcessor {
