@@ -246,6 +246,15 @@ impl<T> Dispatcher<T> {
         self.push_with(item, overflow)
     }
 
+    /// Queues `item` whatever the capacity and the overflow policy say, never waiting: for the
+    /// few items that must not be lost (they release waiters), not for user work.
+    pub fn push_unbounded(&self, item: T) {
+        let reached = self.depth.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+        self.max_depth.fetch_max(reached, Ordering::Relaxed);
+        self.send(item);
+        self.dispatched.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn push_with(&self, item: T, overflow: Overflow) -> Result<(), PushError<T>> {
         let pushed = if self.try_reserve() {
             self.send(item);
@@ -447,6 +456,23 @@ mod tests {
         let forever = Overflow::decode(Overflow::Block(Duration::MAX).encode());
         let five_centuries = Duration::from_secs(500 * 365 * 24 * 3600);
         assert!(matches!(forever, Overflow::Block(t) if t > five_centuries));
+    }
+
+    #[test]
+    fn push_unbounded_ignores_a_full_queue() {
+        let d = Dispatcher::<u8>::new();
+        d.set_capacity(1);
+        d.push(1).unwrap();
+        assert!(d.push(2).is_err());
+        d.push_unbounded(3);
+        assert_eq!(d.len(), 2);
+        let mut seen = vec![];
+        d.drain(|item| seen.push(item));
+        assert_eq!(seen, [1, 3]);
+        assert!(
+            d.push(4).is_ok(),
+            "the slot it took was given back by the drain"
+        );
     }
 
     #[test]

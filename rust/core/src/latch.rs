@@ -32,24 +32,44 @@ impl Latch {
 
     /// Blocks until the latch is set.
     pub fn wait(&self) {
-        let mut set = self.set.lock().unwrap();
-        while !*set {
-            set = self.opened.wait(set).unwrap();
-        }
+        self.wait_unless(None, || false);
     }
 
     /// Blocks until the latch is set or `timeout` passes; returns whether it is set.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
+        self.wait_unless(Some(timeout), || false)
+    }
+
+    /// Blocks until the latch is set, `give_up()` holds, or `timeout` (if any) passes; returns
+    /// whether it is set. `give_up` is checked under the latch's lock: a thread that makes it
+    /// true and then calls [`Latch::wake`] never leaves a waiter asleep.
+    pub fn wait_unless(&self, timeout: Option<Duration>, give_up: impl Fn() -> bool) -> bool {
+        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
         let mut set = self.set.lock().unwrap();
         while !*set {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
+            if give_up() {
                 return false;
             }
-            set = self.opened.wait_timeout(set, left).unwrap().0;
+            set = match deadline {
+                None => self.opened.wait(set).unwrap(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    self.opened.wait_timeout(set, left).unwrap().0
+                }
+            };
         }
         true
+    }
+
+    /// Wakes every waiter without setting the latch, so that [`Latch::wait_unless`] checks its
+    /// `give_up` again.
+    pub fn wake(&self) {
+        // Taken so that a waiter between its `give_up` check and its sleep cannot miss this.
+        let _set = self.set.lock().unwrap();
+        self.opened.notify_all();
     }
 }
 
@@ -74,6 +94,28 @@ mod tests {
             waiter.join().unwrap();
         }
         assert!(latch.is_set());
+    }
+
+    #[test]
+    fn wake_makes_a_waiter_give_up() {
+        let latch = Arc::new(Latch::new());
+        let give_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = {
+            let (latch, give_up) = (latch.clone(), give_up.clone());
+            thread::spawn(move || {
+                latch.wait_unless(None, || give_up.load(std::sync::atomic::Ordering::SeqCst))
+            })
+        };
+        give_up.store(true, std::sync::atomic::Ordering::SeqCst);
+        latch.wake();
+        assert!(!waiter.join().unwrap(), "woke without the latch being set");
+        assert!(!latch.is_set());
+        assert!(!latch.wait_unless(None, || true), "an unset latch gives up");
+        latch.set();
+        assert!(
+            latch.wait_unless(None, || true),
+            "a set latch wins over give_up"
+        );
     }
 
     #[test]

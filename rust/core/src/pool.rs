@@ -389,15 +389,29 @@ impl<R: Send + 'static> Pool<R> {
     /// worker of this pool a task that has not started is run right here (and a group is joined),
     /// so a task waiting for another never deadlocks the pool, however few workers it has.
     pub fn wait(&self, task: &Arc<Task<R>>, timeout: Option<Duration>) -> bool {
+        self.wait_unless(task, timeout, || false)
+    }
+
+    /// Like [`Pool::wait`], and also gives up (returning `false`) once `give_up()` holds: it is
+    /// checked again whenever [`Pool::wake_waiters`] runs, so whoever makes it true and then
+    /// calls that never leaves a waiter asleep.
+    pub fn wait_unless(
+        &self,
+        task: &Arc<Task<R>>,
+        timeout: Option<Duration>,
+        give_up: impl Fn() -> bool,
+    ) -> bool {
         if self.is_own_worker() && !task.status().is_finished() {
             self.shared.execute(task);
         }
-        match timeout {
-            None => {
-                task.state().wait();
-                true
-            }
-            Some(timeout) => task.state().wait_timeout(timeout),
+        task.state().wait_unless(timeout, give_up)
+    }
+
+    /// Wakes every thread in [`Pool::wait_unless`] (on any task not yet collected: a collected
+    /// one has finished, so its waiters are already awake) to check its `give_up` again.
+    pub fn wake_waiters(&self) {
+        for task in self.in_flight() {
+            task.state().wake_waiters();
         }
     }
 

@@ -170,6 +170,17 @@ impl TaskState {
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.finished.wait_timeout(timeout)
     }
+
+    /// Like [`TaskState::wait`], until `give_up()` holds or `timeout` (if any) passed too; see
+    /// [`Latch::wait_unless`]. Returns whether the task finished.
+    pub fn wait_unless(&self, timeout: Option<Duration>, give_up: impl Fn() -> bool) -> bool {
+        self.finished.wait_unless(timeout, give_up)
+    }
+
+    /// Wakes the threads in [`TaskState::wait_unless`] so that they check `give_up` again.
+    pub fn wake_waiters(&self) {
+        self.finished.wake();
+    }
 }
 
 /// How a task ended.

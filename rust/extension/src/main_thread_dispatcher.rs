@@ -109,8 +109,11 @@ impl INode for MainThreadDispatcher {
         }
     }
 
-    fn process(&mut self, _delta: f64) {
-        if self.internal && USER_NODES.load(Ordering::Relaxed) > 0 {
+    // Not `&mut self`: the work it runs may free this node, or call into it.
+    #[func(gd_self)]
+    fn process(this: Gd<Self>, _delta: f64) {
+        let internal = this.bind().internal;
+        if internal && USER_NODES.load(Ordering::Relaxed) > 0 {
             return;
         }
         drain(None);
@@ -452,6 +455,12 @@ fn push(method: &str, job: impl Into<MainJob>) -> bool {
             false
         }
     }
+}
+
+/// Runs `job` on the main thread at the next drain, whatever the capacity and the overflow
+/// policy: for ThreadKit's own jobs that release waiters, which must not be lost.
+pub(crate) fn run_on_main(job: Box<dyn FnOnce() + Send>) {
+    QUEUE.push_unbounded(MainJob::Run(job));
 }
 
 /// Runs `work` on the main thread and waits for its value (from another thread). `None` when

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use godot::classes::{INode, Node};
@@ -52,36 +52,51 @@ pub use rust_api::SpawnError;
 /// Summed over every processor, the queued tasks, busy workers and completions per second
 /// appear in the debugger's Monitors tab as [code]ThreadKit/tasks_pending[/code],
 /// [code]ThreadKit/busy_workers[/code] and [code]ThreadKit/tasks_completed_per_second[/code].
+///
+/// The properties may be set at any time from any thread, from a callback and from a task (they
+/// are atomics), and the methods that wait or call your code hold no lock on the node while they
+/// do: freeing the processor while a thread waits in [method wait_for_task] or [method wait_all]
+/// wakes that thread, which returns with an error, and the processor may be freed from one of
+/// its callbacks or right after an [code]await[/code] of one of its handles.
 #[derive(GodotClass)]
 #[class(base = Node)]
 pub struct AsyncTaskProcessor {
     /// How many worker threads [method start_workers] starts by default; 0 means one per CPU core.
+    #[var(get = get_worker_count, set = set_worker_count)]
     #[export]
-    worker_count: i32,
+    worker_count: PhantomVar<i32>,
     /// Start the workers when the node enters the tree ([code]_ready[/code]).
+    #[var(get = get_autostart, set = set_autostart)]
     #[export]
-    autostart: bool,
-    /// The most callbacks delivered in one frame; 0 means no limit.
+    autostart: PhantomVar<bool>,
+    /// The most callbacks delivered in one frame; 0 means no limit. A change applies from the
+    /// next delivery.
+    #[var(get = get_max_callbacks_per_frame, set = set_max_callbacks_per_frame)]
     #[export]
-    max_callbacks_per_frame: i32,
+    max_callbacks_per_frame: PhantomVar<i32>,
     /// The time, in microseconds, one frame may spend delivering completions; 0 means no limit.
-    /// At least one completion is delivered per frame, so progress never stops.
+    /// At least one completion is delivered per frame, so progress never stops. A change applies
+    /// from the next delivery.
+    #[var(get = get_frame_budget_usec, set = set_frame_budget_usec)]
     #[export]
-    frame_budget_usec: i32,
+    frame_budget_usec: PhantomVar<i32>,
     /// How long, in milliseconds, [method stop_workers] (and leaving the tree, and being freed)
     /// waits for running tasks to return; -1 waits as long as they take. A task that ignores
     /// [method is_cancelled] past this is left to finish on its own thread, with a warning, so
     /// quitting never hangs; but Godot then frees the script it runs while it runs, which crashes
     /// at exit: make long tasks check [method is_cancelled], or raise this.
+    #[var(get = get_stop_timeout_msec, set = set_stop_timeout_msec)]
     #[export]
-    stop_timeout_msec: i32,
+    stop_timeout_msec: PhantomVar<i32>,
     inner: Arc<Inner>,
     /// Counts this processor in ThreadKit's debugger monitors; held only to be dropped with it.
     _monitored: monitors::Registration,
     base: Base<Node>,
 }
 
-/// State shared by every call, from any thread.
+/// State shared by every call, from any thread. Methods that wait or call user code clone the
+/// `Arc` out of a bind that ends at once and work on this alone, so the node may be freed
+/// meanwhile.
 struct Inner {
     pool: Pool<SendVariant>,
     /// What to do on the main thread when a task ends, per task id.
@@ -89,6 +104,22 @@ struct Inner {
     /// Handles of `run` calls that failed before a task existed; released at the next delivery.
     refused: Mutex<Vec<Delivery>>,
     dropped_callbacks: AtomicU64,
+    settings: Settings,
+    /// Threads blocked in `wait_for_task` / `wait_all` now.
+    waiting: AtomicU64,
+    /// Set first thing when the node is freed: waits give up, deliveries stop touching the node.
+    freed: AtomicBool,
+    /// Whether `ready` connected the frame delivery (it runs again after `request_ready`).
+    frame_hooked: AtomicBool,
+}
+
+/// The exported properties: atomics, so that any thread may set them while others read them.
+struct Settings {
+    worker_count: AtomicI32,
+    autostart: AtomicBool,
+    max_callbacks_per_frame: AtomicI32,
+    frame_budget_usec: AtomicI32,
+    stop_timeout_msec: AtomicI32,
 }
 
 /// A task's main-thread continuation and handle.
@@ -122,59 +153,93 @@ impl INode for AsyncTaskProcessor {
     fn init(base: Base<Node>) -> Self {
         let pool = Pool::new();
         Self {
-            worker_count: 0,
-            autostart: true,
-            max_callbacks_per_frame: 0,
-            frame_budget_usec: 2000,
-            stop_timeout_msec: 5000,
+            worker_count: PhantomVar::default(),
+            autostart: PhantomVar::default(),
+            max_callbacks_per_frame: PhantomVar::default(),
+            frame_budget_usec: PhantomVar::default(),
+            stop_timeout_msec: PhantomVar::default(),
             _monitored: monitors::register(&pool),
             inner: Arc::new(Inner {
                 pool,
                 deliveries: Mutex::new(HashMap::new()),
                 refused: Mutex::new(Vec::new()),
                 dropped_callbacks: AtomicU64::new(0),
+                settings: Settings {
+                    worker_count: AtomicI32::new(0),
+                    autostart: AtomicBool::new(true),
+                    max_callbacks_per_frame: AtomicI32::new(0),
+                    frame_budget_usec: AtomicI32::new(2000),
+                    stop_timeout_msec: AtomicI32::new(5000),
+                },
+                waiting: AtomicU64::new(0),
+                freed: AtomicBool::new(false),
+                frame_hooked: AtomicBool::new(false),
             }),
             base,
         }
     }
 
-    fn ready(&mut self) {
-        // Completions are delivered from a `&self` method connected to the tree's frame signal,
-        // not from `process(&mut self)`: a callback may call back into this node (and worker
-        // threads may call it) while delivery runs, which an exclusive borrow would block.
-        let this = self.to_gd();
-        let mut tree = self.base().get_tree();
-        tree.connect(
-            "process_frame",
-            &Callable::from_object_method(&this, "_deliver_frame"),
-        );
-        let mut node = self.base().clone().upcast::<Node>();
-        node.connect(
-            "tree_exiting",
-            &Callable::from_object_method(&this, "_on_tree_exiting"),
-        );
-        if self.autostart && !self.inner.pool.is_running() {
-            self.start(self.worker_count as i64);
+    #[func(gd_self)]
+    fn ready(this: Gd<Self>) {
+        let inner = this.bind().inner.clone();
+        if !inner.frame_hooked.swap(true, Ordering::AcqRel) {
+            hook(&this, &inner);
+        }
+        if inner.settings.autostart.load(Ordering::Relaxed) && !inner.pool.is_running() {
+            inner.start(inner.settings.worker_count.load(Ordering::Relaxed) as i64);
         }
     }
 }
 
+/// Connects delivery to the tree's frame signal and stopping to leaving the tree. Both are
+/// Callables linked to the node (Godot drops them when it is freed) rather than methods of it:
+/// Godot refuses to free an object while one of its methods runs, and a callback or an awaiting
+/// coroutine resumed by a delivery may free the processor.
+fn hook(this: &Gd<AsyncTaskProcessor>, inner: &Arc<Inner>) {
+    let (node, shared) = (this.clone(), inner.clone());
+    let deliver = Callable::from_linked_fn("AsyncTaskProcessor.deliver_frame", this, move |_| {
+        // Still connected after leaving the tree (removed, or a scene change freeing it at the
+        // end of the frame), where `can_process` would report an error.
+        if !shared.is_freed() && node.is_inside_tree() && node.can_process() {
+            deliver_completed(&shared, &node, shared.frame_limits());
+        }
+        Variant::nil()
+    });
+    let (node, shared) = (this.clone(), inner.clone());
+    let exiting = Callable::from_linked_fn("AsyncTaskProcessor.stop_on_exit", this, move |_| {
+        shared.stop(true);
+        // What ended (including what the stop cancelled) is delivered now, so awaiters of this
+        // processor's handles resume even if it never re-enters the tree.
+        deliver_completed(&shared, &node, DrainLimits::default());
+        Variant::nil()
+    });
+    this.get_tree().connect("process_frame", &deliver);
+    this.clone()
+        .upcast::<Node>()
+        .connect("tree_exiting", &exiting);
+}
+
 impl Drop for AsyncTaskProcessor {
     fn drop(&mut self) {
+        let inner = &self.inner;
+        // First, so that waiting threads give up and a delivery running further up this thread's
+        // stack (a callback freed the node) stops touching it.
+        inner.freed.store(true, Ordering::SeqCst);
+        inner.pool.wake_waiters();
         // Freed without leaving the tree: never added, or the extension is being hot-reloaded
         // (Godot frees every instance, then unloads this library). Stop as leaving the tree does,
         // joining the workers within stop_timeout_msec: idle ones exit at once, and a worker
         // still running this library's code when it is unloaded would crash the editor.
-        self.stop_workers(!self.inner.pool.is_own_worker());
-        // Nobody will deliver these tasks now: release whoever awaits their handles.
-        if godot::init::is_main_thread() {
-            let deliveries = std::mem::take(&mut *self.inner.deliveries.lock());
-            let refused = std::mem::take(&mut *self.inner.refused.lock());
-            for delivery in deliveries.into_values().chain(refused) {
-                if let Some(mut handle) = delivery.handle {
-                    TaskHandle::emit_finished(&mut handle, &Variant::nil());
-                }
-            }
+        inner.stop(!inner.pool.is_own_worker());
+        // Nobody will deliver these tasks now: release whoever awaits their handles, on the main
+        // thread's next drain rather than here, where a resumed coroutine would meet this node
+        // half destroyed.
+        let mut orphans: Vec<Delivery> = std::mem::take(&mut *inner.deliveries.lock())
+            .into_values()
+            .collect();
+        orphans.append(&mut inner.refused.lock());
+        if !orphans.is_empty() {
+            main_thread_dispatcher::run_on_main(Box::new(move || release(orphans)));
         }
     }
 }
@@ -228,7 +293,7 @@ impl AsyncTaskProcessor {
     /// error for a count below 0 or above 256.
     #[func]
     pub fn start_workers(&self, #[opt(default = 0)] num_threads: i64) -> bool {
-        self.start(num_threads)
+        self.inner.start(num_threads)
     }
 
     /// Stops the workers. Pending tasks become cancelled ([signal task_cancelled]); running tasks
@@ -236,27 +301,10 @@ impl AsyncTaskProcessor {
     /// [member stop_timeout_msec] passed. Runs by itself, waiting, when the node leaves the tree
     /// or is freed (a hot reload of the extension frees it too). Submitting afterwards fails
     /// until [method start_workers].
-    #[func]
-    pub fn stop_workers(&self, #[opt(default = true)] wait: bool) {
-        let own_worker = self.inner.pool.is_own_worker();
-        if wait && own_worker {
-            godot_error!(
-                "{CLASS}.stop_workers: called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting."
-            );
-        }
-        let how = match (wait && !own_worker, self.stop_timeout_msec) {
-            (false, _) => StopWait::No,
-            (true, ms) if ms < 0 => StopWait::Forever,
-            (true, ms) => StopWait::Within(Duration::from_millis(ms as u64)),
-        };
-        let report = self.inner.pool.stop(how);
-        if report.still_running > 0 {
-            godot_warn!(
-                "{CLASS}.stop_workers: {} task(s) still running {} ms after being asked to cancel; their workers are left to finish on their own. Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
-                report.still_running,
-                self.stop_timeout_msec
-            );
-        }
+    #[func(gd_self)]
+    pub fn stop_workers(this: Gd<Self>, #[opt(default = true)] wait: bool) {
+        let inner = this.bind().inner.clone();
+        inner.stop(wait);
     }
 
     /// Whether the workers are running.
@@ -279,11 +327,12 @@ impl AsyncTaskProcessor {
     ) -> i64 {
         let method = "submit_task";
         let Optional(callback) = callback;
-        let submitted = self.check_callback(method, &callback).and_then(|()| {
-            self.submit_single(method, task, priority, |_| Delivery {
-                then: (!callback.is_null()).then(|| Then::Callable(callback)),
-                handle: None,
-            })
+        let submitted = check_callback(method, &callback).and_then(|()| {
+            self.inner
+                .submit_single(method, task, priority, |_| Delivery {
+                    then: (!callback.is_null()).then(|| Then::Callable(callback)),
+                    handle: None,
+                })
         });
         match submitted {
             Ok(task) => task.id() as i64,
@@ -305,8 +354,8 @@ impl AsyncTaskProcessor {
     /// emitted at the next delivery, so an [code]await[/code] never hangs.
     #[func]
     pub fn run(&self, task: Callable, #[opt(default = 0)] priority: i64) -> Gd<TaskHandle> {
-        self.submit_with_handle(|this, attach| {
-            this.submit_single("run", task, priority, |task| Delivery {
+        self.inner.submit_with_handle(|inner, attach| {
+            inner.submit_single("run", task, priority, |task| Delivery {
                 then: None,
                 handle: Some(attach(task)),
             })
@@ -334,8 +383,8 @@ impl AsyncTaskProcessor {
     ) -> Gd<TaskHandle> {
         let method = "submit_group";
         let Optional(callback) = callback;
-        self.submit_with_handle(|this, attach| {
-            this.check_callback(method, &callback)?;
+        self.inner.submit_with_handle(|inner, attach| {
+            check_callback(method, &callback)?;
             if !(0..=MAX_GROUP).contains(&count) {
                 return Err(format!(
                     "{CLASS}.{method}: count {count} is not between 0 and {MAX_GROUP}; pass how many times to call the task."
@@ -348,7 +397,7 @@ impl AsyncTaskProcessor {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
             };
-            this.submit(method, delivery, |pool| {
+            inner.submit(method, delivery, |pool| {
                 pool.submit_group(
                     priority,
                     count as usize,
@@ -393,11 +442,18 @@ impl AsyncTaskProcessor {
     /// task itself if no worker has started it yet, so waiting never deadlocks the workers.
     /// A task's result is delivered once: after its callback ran (a later frame), this returns
     /// [code]null[/code]; keep a [TaskHandle] from [method run] to read a result any time.
-    #[func]
-    pub fn wait_for_task(&self, task_id: i64, #[opt(default = -1)] timeout_ms: i64) -> Variant {
+    /// If the processor is freed while this waits (from another thread, or by a callback or a
+    /// dispatched call it runs), it returns [code]null[/code] with an error.
+    #[func(gd_self)]
+    pub fn wait_for_task(
+        this: Gd<Self>,
+        task_id: i64,
+        #[opt(default = -1)] timeout_ms: i64,
+    ) -> Variant {
+        let inner = this.bind().inner.clone();
         let id = u64::try_from(task_id).unwrap_or(0);
-        let Some(task) = self.inner.pool.task(id) else {
-            if self.inner.pool.status_of(id).is_none() {
+        let Some(task) = inner.pool.task(id) else {
+            if inner.pool.status_of(id).is_none() {
                 godot_error!(
                     "{CLASS}.wait_for_task: there is no task {task_id}; pass an id returned by submit_task()."
                 );
@@ -405,44 +461,67 @@ impl AsyncTaskProcessor {
             return Variant::nil();
         };
         let timeout = timeout_from_ms(timeout_ms);
+        let _waiting = Waiting::new(&inner);
         let ended = if godot::init::is_main_thread() {
-            self.wait_on_main_thread(timeout, || {
-                task.status().is_finished() && self.inner.pool.task(id).is_none()
+            wait_on_main_thread(&inner, &this, timeout, || {
+                task.status().is_finished() && inner.pool.task(id).is_none()
             })
         } else {
-            self.inner.pool.wait(&task, timeout)
+            inner.wait_off_main_thread(&task, timeout)
         };
-        if !ended {
-            return Variant::nil();
+        match ended {
+            WaitEnd::Done => task.with_outcome(|outcome| match outcome {
+                Some(Outcome::Completed(result)) => result.copy(),
+                _ => Variant::nil(),
+            }),
+            WaitEnd::TimedOut => Variant::nil(),
+            WaitEnd::Freed => {
+                report_freed("wait_for_task");
+                Variant::nil()
+            }
         }
-        task.with_outcome(|outcome| match outcome {
-            Some(Outcome::Completed(result)) => result.copy(),
-            _ => Variant::nil(),
-        })
     }
 
     /// Blocks until every task submitted so far (and any they or their callbacks submit) has
     /// ended, or [param timeout_ms] passed (-1: no limit). Returns whether all ended. On the main
     /// thread it keeps delivering completions meanwhile, so every callback has run when it
     /// returns [code]true[/code]. From inside one of this processor's tasks it would wait for
-    /// itself: it reports an error and returns [code]false[/code].
-    #[func]
-    pub fn wait_all(&self, #[opt(default = -1)] timeout_ms: i64) -> bool {
-        if self.inner.pool.is_own_worker() {
+    /// itself: it reports an error and returns [code]false[/code]. If the processor is freed
+    /// while this waits, it returns [code]false[/code] with an error.
+    #[func(gd_self)]
+    pub fn wait_all(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> bool {
+        let inner = this.bind().inner.clone();
+        if inner.pool.is_own_worker() {
             godot_error!(
                 "{CLASS}.wait_all: called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead."
             );
             return false;
         }
         let timeout = timeout_from_ms(timeout_ms);
-        if godot::init::is_main_thread() {
-            return self.wait_on_main_thread(timeout, || self.inner.pool.outstanding() == 0);
+        let _waiting = Waiting::new(&inner);
+        let ended = if godot::init::is_main_thread() {
+            wait_on_main_thread(&inner, &this, timeout, || inner.pool.outstanding() == 0)
+        } else {
+            let deadline = timeout.map(|timeout| Instant::now() + timeout);
+            inner
+                .pool
+                .in_flight()
+                .iter()
+                .map(|task| {
+                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    inner.wait_off_main_thread(task, left)
+                })
+                .find(|ended| *ended != WaitEnd::Done)
+                .unwrap_or(WaitEnd::Done)
+        };
+        match ended {
+            WaitEnd::Done => true,
+            WaitEnd::TimedOut => false,
+            WaitEnd::Freed => {
+                report_freed("wait_all");
+                false
+            }
         }
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        self.inner.pool.in_flight().iter().all(|task| {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            self.inner.pool.wait(task, left)
-        })
     }
 
     /// Inside a running task: whether it was asked to cancel. Long tasks should check it and
@@ -469,30 +548,23 @@ impl AsyncTaskProcessor {
     /// handles' [signal TaskHandle.finished], within [member max_callbacks_per_frame] and
     /// [member frame_budget_usec]. Runs every frame by itself; call it by hand to deliver sooner.
     /// Returns how many it delivered.
-    #[func]
-    pub fn process_completed(&self) -> i64 {
+    #[func(gd_self)]
+    pub fn process_completed(this: Gd<Self>) -> i64 {
         if !godot::init::is_main_thread() {
             godot_error!(
                 "{CLASS}.process_completed: called from a worker thread; it delivers callbacks and must run on the main thread."
             );
             return 0;
         }
-        let limits = DrainLimits {
-            max_items: usize::try_from(self.max_callbacks_per_frame)
-                .ok()
-                .filter(|&n| n > 0),
-            budget: u64::try_from(self.frame_budget_usec)
-                .ok()
-                .filter(|&n| n > 0)
-                .map(Duration::from_micros),
-        };
-        self.deliver_completed(limits) as i64
+        let inner = this.bind().inner.clone();
+        deliver_completed(&inner, &this, inner.frame_limits()) as i64
     }
 
     /// Counters: submitted, completed, failed, cancelled, pending, running (runs in progress,
     /// counting a task that a waiting task runs inline on its worker), workers, busy_workers
     /// (workers running something), dropped_callbacks (callbacks whose object was freed before
-    /// delivery) and mean_task_usec.
+    /// delivery), waiting (threads blocked in [method wait_for_task] or [method wait_all] now)
+    /// and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
@@ -509,31 +581,119 @@ impl AsyncTaskProcessor {
             "dropped_callbacks",
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
         );
+        dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
 
+    /// The getter of [member worker_count].
     #[func]
-    fn _deliver_frame(&self) {
-        // Still connected to the tree's frame signal after leaving the tree (removed, or a scene
-        // change freeing it at the end of the frame), where `can_process` would report an error.
-        let node = self.base();
-        if node.is_inside_tree() && node.can_process() {
-            self.process_completed();
-        }
+    pub fn get_worker_count(&self) -> i32 {
+        self.inner.settings.worker_count.load(Ordering::Relaxed)
     }
 
+    /// The setter of [member worker_count]; callable from any thread.
     #[func]
-    fn _on_tree_exiting(&self) {
-        self.stop_workers(true);
-        // What ended (including what the stop cancelled) is delivered now, so awaiters of this
-        // processor's handles resume even if it never re-enters the tree.
-        self.deliver_completed(DrainLimits::default());
+    pub fn set_worker_count(&self, value: i32) {
+        self.inner
+            .settings
+            .worker_count
+            .store(value, Ordering::Relaxed);
+    }
+
+    /// The getter of [member autostart].
+    #[func]
+    pub fn get_autostart(&self) -> bool {
+        self.inner.settings.autostart.load(Ordering::Relaxed)
+    }
+
+    /// The setter of [member autostart]; callable from any thread.
+    #[func]
+    pub fn set_autostart(&self, value: bool) {
+        self.inner
+            .settings
+            .autostart
+            .store(value, Ordering::Relaxed);
+    }
+
+    /// The getter of [member max_callbacks_per_frame].
+    #[func]
+    pub fn get_max_callbacks_per_frame(&self) -> i32 {
+        self.inner
+            .settings
+            .max_callbacks_per_frame
+            .load(Ordering::Relaxed)
+    }
+
+    /// The setter of [member max_callbacks_per_frame]; callable from any thread, and from a
+    /// callback (the next delivery applies it).
+    #[func]
+    pub fn set_max_callbacks_per_frame(&self, value: i32) {
+        self.inner
+            .settings
+            .max_callbacks_per_frame
+            .store(value, Ordering::Relaxed);
+    }
+
+    /// The getter of [member frame_budget_usec].
+    #[func]
+    pub fn get_frame_budget_usec(&self) -> i32 {
+        self.inner
+            .settings
+            .frame_budget_usec
+            .load(Ordering::Relaxed)
+    }
+
+    /// The setter of [member frame_budget_usec]; callable from any thread, and from a callback
+    /// (the next delivery applies it).
+    #[func]
+    pub fn set_frame_budget_usec(&self, value: i32) {
+        self.inner
+            .settings
+            .frame_budget_usec
+            .store(value, Ordering::Relaxed);
+    }
+
+    /// The getter of [member stop_timeout_msec].
+    #[func]
+    pub fn get_stop_timeout_msec(&self) -> i32 {
+        self.inner
+            .settings
+            .stop_timeout_msec
+            .load(Ordering::Relaxed)
+    }
+
+    /// The setter of [member stop_timeout_msec]; callable from any thread, and from a task (the
+    /// next stop applies it).
+    #[func]
+    pub fn set_stop_timeout_msec(&self, value: i32) {
+        self.inner
+            .settings
+            .stop_timeout_msec
+            .store(value, Ordering::Relaxed);
     }
 }
 
-/// Submission and delivery, shared by the GDScript and Rust APIs.
-impl AsyncTaskProcessor {
+/// Starting, stopping and submission, shared by the GDScript and Rust APIs.
+impl Inner {
+    fn is_freed(&self) -> bool {
+        self.freed.load(Ordering::SeqCst)
+    }
+
+    /// One frame's delivery bounds, from the settings as they are now.
+    fn frame_limits(&self) -> DrainLimits {
+        let settings = &self.settings;
+        DrainLimits {
+            max_items: usize::try_from(settings.max_callbacks_per_frame.load(Ordering::Relaxed))
+                .ok()
+                .filter(|&n| n > 0),
+            budget: u64::try_from(settings.frame_budget_usec.load(Ordering::Relaxed))
+                .ok()
+                .filter(|&n| n > 0)
+                .map(Duration::from_micros),
+        }
+    }
+
     fn start(&self, num_threads: i64) -> bool {
         if !(0..=threadkit_core::pool::MAX_THREADS as i64).contains(&num_threads) {
             godot_error!(
@@ -542,12 +702,13 @@ impl AsyncTaskProcessor {
             );
             return false;
         }
+        let worker_count = self.settings.worker_count.load(Ordering::Relaxed);
         let threads = match num_threads {
-            0 if self.worker_count > 0 => self.worker_count as usize,
+            0 if worker_count > 0 => worker_count as usize,
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n as usize,
         };
-        match self.inner.pool.start(threads, "threadkit-worker-") {
+        match self.pool.start(threads, "threadkit-worker-") {
             Ok(()) => true,
             Err(error) => {
                 godot_warn!(
@@ -558,13 +719,41 @@ impl AsyncTaskProcessor {
         }
     }
 
-    fn check_callback(&self, method: &str, callback: &Callable) -> Result<(), String> {
-        if !callback.is_null() && !callback.is_valid() {
-            return Err(format!(
-                "{CLASS}.{method}: the callback Callable is invalid (its object was freed or the method does not exist); pass a valid Callable, or none."
-            ));
+    fn stop(&self, wait: bool) {
+        let own_worker = self.pool.is_own_worker();
+        if wait && own_worker {
+            godot_error!(
+                "{CLASS}.stop_workers: called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting."
+            );
         }
-        Ok(())
+        let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
+        let how = match (wait && !own_worker, timeout_ms) {
+            (false, _) => StopWait::No,
+            (true, ms) if ms < 0 => StopWait::Forever,
+            (true, ms) => StopWait::Within(Duration::from_millis(ms as u64)),
+        };
+        let report = self.pool.stop(how);
+        if report.still_running > 0 {
+            godot_warn!(
+                "{CLASS}.stop_workers: {} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own. Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                report.still_running
+            );
+        }
+    }
+
+    /// Waits, off the main thread, until `task` ended, `timeout` passed or the node was freed.
+    fn wait_off_main_thread(
+        &self,
+        task: &Arc<Task<SendVariant>>,
+        timeout: Option<Duration>,
+    ) -> WaitEnd {
+        if self.pool.wait_unless(task, timeout, || self.is_freed()) {
+            WaitEnd::Done
+        } else if self.is_freed() {
+            WaitEnd::Freed
+        } else {
+            WaitEnd::TimedOut
+        }
     }
 
     /// Queues a task that calls `task` with no argument.
@@ -592,8 +781,8 @@ impl AsyncTaskProcessor {
     ) -> Result<Arc<Task<SendVariant>>, String> {
         // Held across the submit: the main thread takes a delivery under this lock, so it cannot
         // look for one between the task being queued and its delivery being recorded.
-        let mut deliveries = self.inner.deliveries.lock();
-        let task = queue(&self.inner.pool).map_err(|Stopped| {
+        let mut deliveries = self.deliveries.lock();
+        let task = queue(&self.pool).map_err(|Stopped| {
             format!(
                 "{CLASS}.{method}: the workers are not running; call start_workers() first (or keep autostart on and add the node to the tree)."
             )
@@ -616,7 +805,7 @@ impl AsyncTaskProcessor {
     ) -> Gd<TaskHandle> {
         let mut made = None;
         let mut attach = |task: &Arc<Task<SendVariant>>| {
-            let handle = TaskHandle::new(task.clone(), self.inner.pool.clone());
+            let handle = TaskHandle::new(task.clone(), self.pool.clone());
             made = Some(handle.clone());
             handle
         };
@@ -625,7 +814,7 @@ impl AsyncTaskProcessor {
             Err(message) => {
                 godot_error!("{message}");
                 let handle = TaskHandle::failed(message);
-                self.inner.refused.lock().push(Delivery {
+                self.refused.lock().push(Delivery {
                     then: None,
                     handle: Some(handle.clone()),
                 });
@@ -633,86 +822,142 @@ impl AsyncTaskProcessor {
             }
         }
     }
+}
 
-    /// Delivers completions within `limits` (and releases refused handles). Main thread only.
-    fn deliver_completed(&self, limits: DrainLimits) -> usize {
-        let refused = std::mem::take(&mut *self.inner.refused.lock());
-        for delivery in refused {
-            if let Some(mut handle) = delivery.handle {
-                TaskHandle::emit_finished(&mut handle, &Variant::nil());
-            }
-        }
-        let report = threadkit_core::drain(self.inner.pool.completions(), limits, |task| {
-            self.deliver(&task)
-        });
-        self.notify_if_idle(report.processed);
-        report.processed
+/// How a wait for tasks ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WaitEnd {
+    Done,
+    TimedOut,
+    /// The processor was freed while the caller waited.
+    Freed,
+}
+
+fn report_freed(method: &str) {
+    godot_error!(
+        "{CLASS}.{method}: the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread)."
+    );
+}
+
+/// Counts a thread in `Inner::waiting` while it lives.
+struct Waiting<'a>(&'a Inner);
+
+impl<'a> Waiting<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.waiting.fetch_add(1, Ordering::Relaxed);
+        Self(inner)
     }
+}
 
-    fn notify_if_idle(&self, delivered: usize) {
-        if delivered > 0 && self.inner.pool.outstanding() == 0 {
-            self.to_gd()
-                .emit_signal(static_name!(c"all_tasks_completed"), &[]);
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Delivers completions within `limits` (and releases refused handles). Main thread only.
+/// `this` is only touched while the node lives: a callback may free it.
+fn deliver_completed(inner: &Inner, this: &Gd<AsyncTaskProcessor>, limits: DrainLimits) -> usize {
+    // Taken in a statement of its own: the lock must be released before the emits.
+    let refused = std::mem::take(&mut *inner.refused.lock());
+    release(refused);
+    let report = threadkit_core::drain(inner.pool.completions(), limits, |task| {
+        // Once the node is freed its Drop has released every delivery left.
+        if !inner.is_freed() {
+            deliver(inner, this, &task);
+        }
+    });
+    if report.processed > 0 && inner.pool.outstanding() == 0 && !inner.is_freed() {
+        this.clone()
+            .emit_signal(static_name!(c"all_tasks_completed"), &[]);
+    }
+    report.processed
+}
+
+/// Emits `finished(null)` on the handles of `deliveries` and drops their continuations. Main
+/// thread only.
+fn release(deliveries: Vec<Delivery>) {
+    for delivery in deliveries {
+        if let Some(mut handle) = delivery.handle {
+            TaskHandle::emit_finished(&mut handle, &Variant::nil());
         }
     }
+}
 
-    /// Delivers completions, and runs MainThreadDispatcher work, as they arrive until `done`
-    /// holds or `timeout` passed. Running the dispatcher's queue too is what lets a task that
-    /// waits on the main thread (`call_blocking`) finish while the main thread waits for it.
-    fn wait_on_main_thread(&self, timeout: Option<Duration>, done: impl Fn() -> bool) -> bool {
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
-        let completions = self.inner.pool.completions();
-        let dispatched = main_thread_dispatcher::QUEUE.receiver();
-        loop {
-            self.deliver_completed(DrainLimits::default());
-            main_thread_dispatcher::drain(Some(DrainLimits::default()));
-            if done() {
-                return true;
-            }
-            // Sleep until either queue has something, without taking it: the drains above do
-            // their own bookkeeping.
-            let mut select = crossbeam_channel::Select::new();
-            select.recv(completions);
-            select.recv(dispatched);
-            let woke = match deadline {
-                None => Some(select.ready()),
-                Some(deadline) => select.ready_deadline(deadline).ok(),
-            };
-            if woke.is_none() {
-                return done();
-            }
+/// Delivers completions, and runs MainThreadDispatcher work, as they arrive until `done`
+/// holds, `timeout` passed or the node was freed (by a callback or a dispatched call run here).
+/// Running the dispatcher's queue too is what lets a task that waits on the main thread
+/// (`call_blocking`) finish while the main thread waits for it.
+fn wait_on_main_thread(
+    inner: &Inner,
+    this: &Gd<AsyncTaskProcessor>,
+    timeout: Option<Duration>,
+    done: impl Fn() -> bool,
+) -> WaitEnd {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    let completions = inner.pool.completions();
+    let dispatched = main_thread_dispatcher::QUEUE.receiver();
+    let ended = || {
+        if inner.is_freed() {
+            Some(WaitEnd::Freed)
+        } else {
+            done().then_some(WaitEnd::Done)
         }
-    }
-
-    /// Calls the task's continuation, emits the processor's signal, then its handle's. Runs on the
-    /// main thread.
-    fn deliver(&self, task: &Task<SendVariant>) {
-        self.inner.pool.collect(task);
-        let Delivery { then, handle } = self
-            .inner
-            .deliveries
-            .lock()
-            .remove(&task.id())
-            .unwrap_or_default();
-        let id = task.id() as i64;
-        let mut this = self.to_gd();
-        enum Ended {
-            Completed(Variant),
-            Failed(String),
-            Cancelled,
+    };
+    loop {
+        deliver_completed(inner, this, DrainLimits::default());
+        main_thread_dispatcher::drain(Some(DrainLimits::default()));
+        if let Some(end) = ended() {
+            return end;
         }
-        let ended = task.with_outcome(|outcome| match outcome {
-            Some(Outcome::Completed(result)) => Ended::Completed(result.copy()),
-            Some(Outcome::Failed(message)) => Ended::Failed(message.clone()),
-            Some(Outcome::Cancelled) | None => Ended::Cancelled,
-        });
-        let result = match &ended {
-            Ended::Completed(result) => result.clone(),
-            _ => Variant::nil(),
+        // Sleep until either queue has something, without taking it: the drains above do
+        // their own bookkeeping.
+        let mut select = crossbeam_channel::Select::new();
+        select.recv(completions);
+        select.recv(dispatched);
+        let woke = match deadline {
+            None => Some(select.ready()),
+            Some(deadline) => select.ready_deadline(deadline).ok(),
         };
-        if let (Ended::Completed(_), Some(then)) = (&ended, then) {
-            self.call_back(id, then, &result);
+        if woke.is_none() {
+            return ended().unwrap_or(WaitEnd::TimedOut);
         }
+    }
+}
+
+/// Calls the task's continuation, emits the processor's signal, then its handle's. Runs on the
+/// main thread.
+fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<SendVariant>) {
+    inner.pool.collect(task);
+    let Delivery { then, handle } = inner
+        .deliveries
+        .lock()
+        .remove(&task.id())
+        .unwrap_or_default();
+    let id = task.id() as i64;
+    enum Ended {
+        Completed(Variant),
+        Failed(String),
+        Cancelled,
+    }
+    let ended = task.with_outcome(|outcome| match outcome {
+        Some(Outcome::Completed(result)) => Ended::Completed(result.copy()),
+        Some(Outcome::Failed(message)) => Ended::Failed(message.clone()),
+        Some(Outcome::Cancelled) | None => Ended::Cancelled,
+    });
+    let result = match &ended {
+        Ended::Completed(result) => result.clone(),
+        _ => Variant::nil(),
+    };
+    if let (Ended::Completed(_), Some(then)) = (&ended, then) {
+        call_back(inner, id, then, &result);
+    }
+    if let Ended::Failed(message) = &ended {
+        godot_error!("{CLASS}: task {id} failed: {message}");
+    }
+    // The callback may have freed the node; the handle below is an object of its own.
+    if !inner.is_freed() {
+        let mut this = this.clone();
         match ended {
             Ended::Completed(_) => {
                 this.emit_signal(
@@ -721,7 +966,6 @@ impl AsyncTaskProcessor {
                 );
             }
             Ended::Failed(message) => {
-                godot_error!("{CLASS}: task {id} failed: {message}");
                 this.emit_signal(
                     static_name!(c"task_failed"),
                     &[id.to_variant(), message.to_variant()],
@@ -731,42 +975,50 @@ impl AsyncTaskProcessor {
                 this.emit_signal(static_name!(c"task_cancelled"), &[id.to_variant()]);
             }
         }
-        // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
-        if let Some(mut handle) = handle {
-            TaskHandle::emit_finished(&mut handle, &result);
-        }
     }
+    // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
+    if let Some(mut handle) = handle {
+        TaskHandle::emit_finished(&mut handle, &result);
+    }
+}
 
-    fn call_back(&self, id: i64, then: Then, result: &Variant) {
-        match then {
-            Then::Callable(callback) if !callback.is_valid() => {
-                // Its object was freed while the task ran: the caller's choice, not an error.
-                self.inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
+fn call_back(inner: &Inner, id: i64, then: Then, result: &Variant) {
+    match then {
+        Then::Callable(callback) if !callback.is_valid() => {
+            // Its object was freed while the task ran: the caller's choice, not an error.
+            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        Then::Callable(callback) => {
+            let args = if callback.get_argument_count() == 0 {
+                &[][..]
+            } else {
+                std::slice::from_ref(result)
+            };
+            // `Callable::call` would drop a call Godot refuses without a word.
+            if let Err(message) = try_call(&callback, args) {
+                godot_error!(
+                    "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
+                );
             }
-            Then::Callable(callback) => {
-                let args = if callback.get_argument_count() == 0 {
-                    &[][..]
-                } else {
-                    std::slice::from_ref(result)
-                };
-                // `Callable::call` would drop a call Godot refuses without a word.
-                if let Err(message) = try_call(&callback, args) {
-                    godot_error!(
-                        "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
-                    );
-                }
-            }
-            Then::Rust(continuation) => {
-                // A panic must not abort the rest of this frame's deliveries.
-                if let Err(panic) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
-                {
-                    let message = threadkit_core::panic_message(&*panic);
-                    godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
-                }
+        }
+        Then::Rust(continuation) => {
+            // A panic must not abort the rest of this frame's deliveries.
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
+            {
+                let message = threadkit_core::panic_message(&*panic);
+                godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
             }
         }
     }
+}
+
+fn check_callback(method: &str, callback: &Callable) -> Result<(), String> {
+    if !callback.is_null() && !callback.is_valid() {
+        return Err(format!(
+            "{CLASS}.{method}: the callback Callable is invalid (its object was freed or the method does not exist); pass a valid Callable, or none."
+        ));
+    }
+    Ok(())
 }
 
 /// The error for a task Callable that cannot be called at all.

@@ -97,13 +97,14 @@ impl AsyncTaskProcessor {
             then: Some(Then::Rust(Box::new(continuation))),
             handle: None,
         };
-        self.submit("spawn", delivery, |pool| {
-            pool.submit(Priority::Normal, move |_state| {
-                *filled.lock() = Some(work());
-                Ok(SendVariant::detach(Variant::nil()))
+        self.inner
+            .submit("spawn", delivery, |pool| {
+                pool.submit(Priority::Normal, move |_state| {
+                    *filled.lock() = Some(work());
+                    Ok(SendVariant::detach(Variant::nil()))
+                })
             })
-        })
-        .map(|task| task.id())
-        .map_err(|_| SpawnError::Stopped)
+            .map(|task| task.id())
+            .map_err(|_| SpawnError::Stopped)
     }
 }
