@@ -151,7 +151,7 @@ impl MainThreadDispatcher {
     /// runs at once; elsewhere it waits (without spinning) until the main thread ran it. If the
     /// main thread has not started it within [param timeout_ms] (-1: no limit), it returns
     /// [code]null[/code] with an error, and the call will not run later. A call that started is
-    /// always waited for. Arrays and Dictionaries come back as copies.
+    /// always waited for. Arrays, Dictionaries and Packed*Arrays come back as copies.
     #[func]
     pub fn call_blocking(callable: Callable, #[opt(default = 1000)] timeout_ms: i64) -> Variant {
         let method = "call_blocking";
@@ -326,7 +326,7 @@ impl MainThreadDispatcher {
     }
 
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
-    /// counted as dropped) if the object was freed meanwhile. Arrays and Dictionaries are copied
+    /// counted as dropped) if the object was freed meanwhile. Arrays, Dictionaries and Packed*Arrays are copied
     /// when queued, so later changes by the calling thread do not race the main thread.
     ///
     /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
