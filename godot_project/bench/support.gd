@@ -15,6 +15,7 @@ static func rounds(quick: bool) -> int:
 ## sample, e.g. ns per item). Each round rotates which runs first, so no side always runs on a
 ## warmer (or colder) machine; a first round warms threads, caches and allocators up and is not
 ## counted. Returns one Array of samples per measurement, in the order of [param measures].
+## A measurement may await (e.g. frames that run what it queued), so call it with [code]await[/code].
 static func alternate(rounds: int, measures: Array[Callable]) -> Array:
 	var samples := []
 	for measure in measures:
@@ -22,7 +23,7 @@ static func alternate(rounds: int, measures: Array[Callable]) -> Array:
 	for round_index in rounds + 1:
 		for k in measures.size():
 			var index := (round_index + k) % measures.size()
-			var sample: float = measures[index].call()
+			var sample: float = await measures[index].call()
 			if round_index > 0:
 				samples[index].append(sample)
 	return samples
