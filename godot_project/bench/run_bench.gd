@@ -14,7 +14,7 @@ extends SceneTree
 
 ## In the order they run; the idle and soak workloads come last as they take the longest.
 const WORKLOADS := ["floor", "counter", "task_round_trip", "task_latency", "parallel_speedup",
-		"dispatch", "shared_reads", "shared_read_scaling", "idle_cost", "soak"]
+		"dispatch", "shared_reads", "shared_read_scaling", "per_call", "idle_cost", "soak"]
 
 
 func _initialize() -> void:
