@@ -14,7 +14,7 @@ var _error := ""
 
 func run(_tree: SceneTree, quick: bool) -> Dictionary:
 	var per_thread := 100_000 if quick else 500_000
-	var samples := Support.alternate(Support.rounds(quick), [
+	var samples := await Support.alternate(Support.rounds(quick), [
 		func() -> float: return _atomic(THREADS, per_thread),
 		func() -> float: return _mutex(THREADS, per_thread),
 		func() -> float: return _atomic(1, per_thread),

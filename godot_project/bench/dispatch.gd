@@ -42,8 +42,9 @@ func run(tree: SceneTree, quick: bool) -> Dictionary:
 	var per_thread := 20_000 if quick else 100_000
 	var threadkit := []
 	var builtin := []
-	# Like Support.alternate (which cannot await): each round rotates which side runs first, and
-	# the first round warms up and is not counted.
+	# Like Support.alternate (each round rotates which side runs first, and the first round warms
+	# up and is not counted), but it stops at the first wrong count: a round that waited out
+	# DEADLINE_USEC would only wait it out again in every later round.
 	for round_index in Support.rounds(quick) + 1:
 		for k in 2:
 			var sample: float

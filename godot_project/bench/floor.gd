@@ -24,7 +24,7 @@ func run(_tree: SceneTree, quick: bool) -> Dictionary:
 		for i in calls:
 			pass
 		return Support.ns_per(Time.get_ticks_usec() - started, calls)
-	var samples := Support.alternate(Support.rounds(quick), [call_loop, empty_loop])
+	var samples := await Support.alternate(Support.rounds(quick), [call_loop, empty_loop])
 	var ns := Support.median(samples[0])
 	return Support.result("ns/call", null, ns, "", null, "",
 			"Callable.call of a no-op on the main thread (an empty GDScript loop iteration: %.1f ns); median of %d rounds of %d calls"

@@ -56,7 +56,7 @@ func run(tree: SceneTree, quick: bool) -> Dictionary:
 	var main_ms := (Time.get_ticks_usec() - started) / 1000.0
 	var one := Support.start_processor(tree, 1)
 	var two := Support.start_processor(tree, 2)
-	var samples := Support.alternate(Support.rounds(quick), [
+	var samples := await Support.alternate(Support.rounds(quick), [
 		func() -> float: return _on_processor(one, "1 worker"),
 		func() -> float: return _on_processor(two, "2 workers"),
 		func() -> float: return _on_worker_thread_pool(true),

@@ -3,16 +3,18 @@ extends SceneTree
 ## [-- --filter=TEXT --quick]`. `cargo xtask bench` runs it (release build) and turns its output
 ## into the table, target/bench/results.json and docs/benchmarks.md.
 ##
-## Each workload is one script in this folder with `func run(tree: SceneTree, quick: bool)
-## -> Dictionary` (support.gd `result` or `failure`). For each, the runner prints `RUN name` (xtask's
-## hang watchdog keys on it), then either one line
+## Each workload is one script in this folder with `func run(tree: SceneTree, quick: bool)`
+## returning a Dictionary (support.gd `result` or `failure`), or an Array of `result`s, one per row,
+## each named by its suffix. For each, the runner prints `RUN name` (xtask's hang watchdog keys on
+## it), then one line per row
 ## `BENCH name=N unit=U threadkit=X builtin=Y metric=M value=V target=T extra=free text`
-## (no spaces inside values; `extra` runs to the end of the line; `n/a` for a missing number)
-## or `FAIL name: why` when a workload's results were wrong. Exits 1 if any workload failed.
+## (N is the workload's name, plus `_suffix` for a row of several; no spaces inside values;
+## `extra` runs to the end of the line; `n/a` for a missing number), or `FAIL name: why` when a
+## workload's results were wrong. Exits 1 if any workload failed.
 
 ## In the order they run; the idle and soak workloads come last as they take the longest.
 const WORKLOADS := ["floor", "counter", "task_round_trip", "task_latency", "parallel_speedup",
-		"dispatch", "shared_reads", "shared_read_scaling", "idle_cost", "soak"]
+		"dispatch", "shared_reads", "shared_read_scaling", "per_call", "idle_cost", "soak"]
 
 
 func _initialize() -> void:
@@ -35,14 +37,22 @@ func _run_all() -> void:
 		var workload: RefCounted = load("res://bench/%s.gd" % workload_name).new()
 		var result: Variant = await workload.run(self, options.quick)
 		ran += 1
-		if not result is Dictionary:
-			failed += 1
-			print("FAIL %s: the workload returned no result" % workload_name)
-		elif result.has("error"):
-			failed += 1
-			print("FAIL %s: %s" % [workload_name, result.error])
+		var rows: Array = result if result is Array else [result]
+		var problem := ""
+		if rows.is_empty() or rows.any(func(row: Variant) -> bool: return not row is Dictionary):
+			problem = "the workload returned no result"
 		else:
-			print(_bench_line(workload_name, result))
+			for row: Dictionary in rows:
+				if row.has("error"):
+					problem = row.error
+					break
+		if problem.is_empty():
+			for row: Dictionary in rows:
+				print(_bench_line(workload_name, row))
+		else:
+			# One FAIL and no rows: a workload's rows stand or fall together.
+			failed += 1
+			print("FAIL %s: %s" % [workload_name, problem])
 		workload = null
 		await process_frame  # Let anything the workload queued for deletion go.
 	print("bench: %d workloads, %d failed, in %.1f s" % [ran, failed,
@@ -72,8 +82,11 @@ func _options() -> Dictionary:
 
 
 func _bench_line(workload_name: String, result: Dictionary) -> String:
+	var row_name := workload_name
+	if not result.suffix.is_empty():
+		row_name += "_" + result.suffix
 	return "BENCH name=%s unit=%s threadkit=%s builtin=%s metric=%s value=%s target=%s extra=%s" % [
-		workload_name, _word(result.unit), _number(result.threadkit), _number(result.builtin),
+		row_name, _word(result.unit), _number(result.threadkit), _number(result.builtin),
 		_word(result.metric), _number(result.value), _word(result.target),
 		String(result.extra).replace("\n", " ")]
 

@@ -8,7 +8,7 @@ const SharedReads := preload("res://bench/shared_reads.gd")
 
 
 func run(_tree: SceneTree, quick: bool) -> Dictionary:
-	var m := SharedReads.new().measure(quick)
+	var m := await SharedReads.new().measure(quick)
 	if not m.error.is_empty():
 		return Support.failure(m.error)
 	var shared_speedup: float = m.shared_1 / m.shared_2

@@ -14,7 +14,7 @@ var _guarded := {}
 
 
 func run(_tree: SceneTree, quick: bool) -> Dictionary:
-	var m := measure(quick)
+	var m := await measure(quick)
 	if not _error.is_empty():
 		return Support.failure(_error)
 	return Support.result("ns/read", m.shared_2, m.mutex_2, "ratio", m.shared_2 / m.mutex_2,
@@ -27,7 +27,7 @@ func run(_tree: SceneTree, quick: bool) -> Dictionary:
 ## is how many times as many reads per second 2 threads get): shared_1, shared_2, mutex_1, mutex_2.
 func measure(quick: bool) -> Dictionary:
 	var per_thread := 100_000 if quick else 400_000
-	var samples := Support.alternate(Support.rounds(quick), [
+	var samples := await Support.alternate(Support.rounds(quick), [
 		func() -> float: return _shared(1, per_thread),
 		func() -> float: return _shared(2, per_thread),
 		func() -> float: return _mutex(1, per_thread),

@@ -15,6 +15,7 @@ static func rounds(quick: bool) -> int:
 ## sample, e.g. ns per item). Each round rotates which runs first, so no side always runs on a
 ## warmer (or colder) machine; a first round warms threads, caches and allocators up and is not
 ## counted. Returns one Array of samples per measurement, in the order of [param measures].
+## A measurement may await (e.g. frames that run what it queued), so call it with [code]await[/code].
 static func alternate(rounds: int, measures: Array[Callable]) -> Array:
 	var samples := []
 	for measure in measures:
@@ -22,7 +23,7 @@ static func alternate(rounds: int, measures: Array[Callable]) -> Array:
 	for round_index in rounds + 1:
 		for k in measures.size():
 			var index := (round_index + k) % measures.size()
-			var sample: float = measures[index].call()
+			var sample: float = await measures[index].call()
 			if round_index > 0:
 				samples[index].append(sample)
 	return samples
@@ -42,13 +43,15 @@ static func ns_per(usec: int, items: int) -> float:
 	return usec * 1000.0 / items
 
 
-## What a workload returns to the runner. [param threadkit] and [param builtin] are in [param unit]
-## (null when that side has no number); [param value] is the figure judged against [param target]
-## ("<=0.5", ">=1.8", "<1"; xtask does the judging), named by [param metric].
+## What a workload returns to the runner (or one of the rows it returns). [param threadkit] and
+## [param builtin] are in [param unit] (null when that side has no number); [param value] is the
+## figure judged against [param target] ("<=0.5", ">=1.8", "<1"; xtask does the judging), named by
+## [param metric]. A workload returning several rows names each by its [param suffix]: the row is
+## then [code]<workload>_<suffix>[/code].
 static func result(unit: String, threadkit: Variant, builtin: Variant, metric: String,
-		value: Variant, target: String, extra: String) -> Dictionary:
+		value: Variant, target: String, extra: String, suffix := "") -> Dictionary:
 	return {"unit": unit, "threadkit": threadkit, "builtin": builtin, "metric": metric,
-			"value": value, "target": target, "extra": extra}
+			"value": value, "target": target, "extra": extra, "suffix": suffix}
 
 
 ## A workload whose results were wrong: the runner prints FAIL and exits 1.

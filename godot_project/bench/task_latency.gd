@@ -29,7 +29,7 @@ func _store_result() -> void:
 func run(tree: SceneTree, quick: bool) -> Dictionary:
 	var trips := 200 if quick else 1000
 	var processor := Support.start_processor(tree, WORKERS)
-	var samples := Support.alternate(Support.rounds(quick), [
+	var samples := await Support.alternate(Support.rounds(quick), [
 		func() -> float: return _threadkit(processor, trips),
 		func() -> float: return _builtin(trips),
 	])

@@ -34,7 +34,7 @@ func _store_result(i: int) -> void:
 func run(tree: SceneTree, quick: bool) -> Dictionary:
 	var tasks := 500 if quick else 2000
 	var processor := Support.start_processor(tree, WORKERS)
-	var samples := Support.alternate(Support.rounds(quick), [
+	var samples := await Support.alternate(Support.rounds(quick), [
 		func() -> float: return _threadkit(processor, tasks),
 		func() -> float: return _builtin(tasks),
 	])

@@ -652,6 +652,35 @@ mod tests {
     }
 
     #[test]
+    fn reads_every_row_of_a_workload_with_several() {
+        // run_bench.gd prints one line per row, named `<workload>_<suffix>`.
+        let output = [
+            "RUN per_call",
+            "BENCH name=per_call_increment_1 unit=ns/call threadkit=20 builtin=40 metric=ratio \
+             value=0.50 target=<=1.0 extra=1 thread x 10 calls",
+            "BENCH name=per_call_increment_2 unit=ns/call threadkit=30 builtin=50 metric=ratio \
+             value=0.60 target=<=0.5 extra=2 threads x 10 calls",
+            "BENCH name=per_call_try_pop_2 unit=ns/call threadkit=9 builtin=10 metric=ratio \
+             value=0.90 target=n/a extra=x",
+        ]
+        .map(String::from);
+        let (rows, problems) = read_results(&output);
+        assert!(problems.is_empty());
+        let judged: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.verdict()))
+            .collect();
+        assert_eq!(
+            judged,
+            [
+                ("per_call_increment_1", "met"),
+                ("per_call_increment_2", "MISSED"),
+                ("per_call_try_pop_2", "-"),
+            ]
+        );
+    }
+
+    #[test]
     fn a_filter_may_match_rows_of_either_runner_only() {
         let core_only = [row(
             "BENCH name=core_blocking_call unit=ns threadkit=1 builtin=2",
