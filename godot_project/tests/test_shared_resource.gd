@@ -72,12 +72,11 @@ func test_update_value_that_godot_cannot_call_changes_nothing() -> void:
 	assert_eq([store.read_value("n"), store.get_version()], [1, 1])
 
 
-func test_calling_back_into_the_store_from_update_value_is_refused_not_deadlocked() -> void:
+func test_update_value_callables_read_the_old_value_and_their_changes_are_refused() -> void:
 	var store := SharedResource.new()
 	store.write_value("a", 1)
 	var seen := []
-	expect_error("SharedResource.read_value: called from inside update_value's Callable on the same SharedResource")
-	expect_error("SharedResource.write_value: called from inside update_value's Callable")
+	expect_error("SharedResource.write_value: called from inside update_value's Callable on the same SharedResource")
 	expect_error("SharedResource.update_value: called from inside update_value's Callable")
 	var other := SharedResource.new()
 	var result = store.update_value("a", func(old):
@@ -87,8 +86,28 @@ func test_calling_back_into_the_store_from_update_value_is_refused_not_deadlocke
 		other.write_value("x", old)
 		return old + 10)
 	assert_eq(result, 11)
-	assert_eq(seen, ["refused", null])
+	assert_eq(seen, [1, null], "reads see the old value; the nested change is refused")
 	assert_eq([store.read_value("a"), store.has_value("b"), other.read_value("x")], [11, false, 1])
+
+
+func test_readers_on_other_threads_are_not_held_up_by_an_update_value_callable() -> void:
+	var store := SharedResource.new()
+	store.write_value("a", 1)
+	var inside := Semaphore.new()
+	var release := Semaphore.new()
+	var updater := Thread.new()
+	updater.start(func() -> Variant:
+		return store.update_value("a", func(old: int) -> int:
+			inside.post()
+			release.wait()
+			return old + 1))
+	inside.wait()
+	# The Callable is running: reads answer at once, with the value before the update.
+	var during := [store.read_value("a"), store.size(), store.keys(), store.get_all_data()]
+	release.post()
+	assert_eq(updater.wait_to_finish(), 2)
+	assert_eq(during, [1, 1, ["a"], {"a": 1}])
+	assert_eq(store.read_value("a"), 2)
 
 
 func test_compare_and_set() -> void:

@@ -5,18 +5,21 @@
 //! change or none of it). Read counts are atomics bumped under the read lock, so counting a read
 //! never needs the write lock; write counts change only under the write lock.
 //!
-//! `update` runs caller code while holding the write lock. If that code calls back into the same
-//! map on the same thread it would wait for itself forever, so every method first checks a
-//! thread-local list of the maps this thread is updating and returns [`Reentrant`] instead.
+//! Every change also holds the map's write gate, a mutex, for its whole length. `update` runs
+//! caller code under the gate and a read lock, never under the write lock: readers go on reading
+//! the old value meanwhile and never wait for caller code, while no other change can slip in
+//! between its read and its write. If that code changes the same map on the same thread it would
+//! wait for the gate it holds, so every change first checks a thread-local list of the maps this
+//! thread is updating and returns [`Reentrant`] instead; reads from it are fine.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::sync::{AtomicU64, Ordering, RwLock, thread_local};
+use crate::sync::{AtomicU64, Mutex, Ordering, RwLock, thread_local};
 
-/// The calling thread is inside [`SharedMap::update`] of this map; the call was refused because
-/// it would wait for the write lock that thread holds.
+/// The calling thread is inside [`SharedMap::update`] of this map; the change was refused because
+/// it would wait for the write gate that thread holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reentrant;
 
@@ -49,6 +52,8 @@ pub struct MapStats<K> {
 #[derive(Debug)]
 pub struct SharedMap<K, V> {
     entries: RwLock<HashMap<K, Entry<V>>>,
+    /// Held by every change for its whole length (see the module documentation).
+    gate: Mutex<()>,
     version: AtomicU64,
     misses: AtomicU64,
 }
@@ -91,18 +96,22 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
     pub fn new() -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
+            gate: Mutex::new(()),
             version: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
     }
 
-    fn check(&self) -> Result<(), Reentrant> {
+    /// Takes the write gate, or refuses when this thread's `update` holds it.
+    fn gate(&self) -> Result<impl Drop + '_, Reentrant> {
         let me = self as *const Self as usize;
         if UPDATING.with(|u| u.borrow().contains(&me)) {
-            Err(Reentrant)
-        } else {
-            Ok(())
+            return Err(Reentrant);
         }
+        Ok(self
+            .gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     fn bump(&self) {
@@ -110,11 +119,10 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
     }
 
     /// Reads `key` through `read` (for example to copy the value), counting the read.
-    /// `Ok(None)` when the key is absent (counted as a miss).
-    pub fn get<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Result<Option<R>, Reentrant> {
-        self.check()?;
+    /// `None` when the key is absent (counted as a miss).
+    pub fn get<R>(&self, key: &K, read: impl FnOnce(&V) -> R) -> Option<R> {
         let entries = self.entries.read();
-        Ok(match entries.get(key) {
+        match entries.get(key) {
             Some(entry) => {
                 entry.reads.fetch_add(1, Ordering::Relaxed);
                 Some(read(&entry.value))
@@ -123,35 +131,30 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 None
             }
-        })
+        }
     }
 
-    pub fn contains(&self, key: &K) -> Result<bool, Reentrant> {
-        self.check()?;
-        Ok(self.entries.read().contains_key(key))
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.read().contains_key(key)
     }
 
-    pub fn len(&self) -> Result<usize, Reentrant> {
-        self.check()?;
-        Ok(self.entries.read().len())
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
     }
 
-    pub fn is_empty(&self) -> Result<bool, Reentrant> {
-        Ok(self.len()? == 0)
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
-    pub fn keys(&self) -> Result<Vec<K>, Reentrant> {
-        self.check()?;
-        Ok(self.entries.read().keys().cloned().collect())
+    pub fn keys(&self) -> Vec<K> {
+        self.entries.read().keys().cloned().collect()
     }
 
     /// Calls `visit` for every entry under one read lock, so it sees one consistent state.
-    pub fn for_each(&self, mut visit: impl FnMut(&K, &V)) -> Result<(), Reentrant> {
-        self.check()?;
+    pub fn for_each(&self, mut visit: impl FnMut(&K, &V)) {
         for (key, entry) in self.entries.read().iter() {
             visit(key, &entry.value);
         }
-        Ok(())
     }
 
     /// Sets `key` to `value`.
@@ -162,7 +165,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
     /// Sets every key of `updates` under one write lock (one version step): a reader sees all of
     /// them or none.
     pub fn batch(&self, updates: impl IntoIterator<Item = (K, V)>) -> Result<(), Reentrant> {
-        self.check()?;
+        let _gate = self.gate()?;
         let mut entries = self.entries.write();
         for (key, value) in updates {
             Self::put(&mut entries, key, value);
@@ -190,7 +193,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
 
     /// Removes `key`; `false` when it was not there.
     pub fn remove(&self, key: &K) -> Result<bool, Reentrant> {
-        self.check()?;
+        let _gate = self.gate()?;
         let removed = self.entries.write().remove(key).is_some();
         if removed {
             self.bump();
@@ -200,7 +203,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
 
     /// Removes every key (their counts go with them).
     pub fn clear(&self) -> Result<(), Reentrant> {
-        self.check()?;
+        let _gate = self.gate()?;
         let mut entries = self.entries.write();
         if !entries.is_empty() {
             entries.clear();
@@ -209,24 +212,26 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
         Ok(())
     }
 
-    /// Atomic read-modify-write: `modify` gets the current value (`None` when absent) under the
-    /// write lock and returns the new value, or `None` to leave the key as it was.
-    /// `Ok(true)` when a value was written.
+    /// Atomic read-modify-write: `modify` gets the current value (`None` when absent) and returns
+    /// the new value, or `None` to leave the key as it was. No other change happens in between;
+    /// readers read the old value until the new one is in. `Ok(true)` when a value was written.
     pub fn update(
         &self,
         key: K,
         modify: impl FnOnce(Option<&V>) -> Option<V>,
     ) -> Result<bool, Reentrant> {
-        self.check()?;
-        let mut entries = self.entries.write();
+        let _gate = self.gate()?;
         let new_value = {
+            // A read lock only: other readers go on, and every writer waits at the gate we hold
+            // (so this thread's own reads from `modify` never queue behind a writer either).
+            let entries = self.entries.read();
             let _mark = UpdatingMark::new(self as *const Self as usize);
             modify(entries.get(&key).map(|e| &e.value))
         };
         let Some(value) = new_value else {
             return Ok(false);
         };
-        Self::put(&mut entries, key, value);
+        Self::put(&mut self.entries.write(), key, value);
         self.bump();
         Ok(true)
     }
@@ -254,10 +259,9 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
     }
 
     /// The counters, read under one read lock (so reads and writes of each key belong together).
-    pub fn stats(&self) -> Result<MapStats<K>, Reentrant> {
-        self.check()?;
+    pub fn stats(&self) -> MapStats<K> {
         let entries = self.entries.read();
-        Ok(MapStats {
+        MapStats {
             keys: entries
                 .iter()
                 .map(|(key, e)| KeyStats {
@@ -268,7 +272,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
                 .collect(),
             misses: self.misses.load(Ordering::Relaxed),
             version: self.version(),
-        })
+        }
     }
 }
 
@@ -286,11 +290,11 @@ mod tests {
         m.insert("a", 1).unwrap();
         m.insert("a", 2).unwrap();
         m.batch([("b", 3), ("c", 4)]).unwrap();
-        assert_eq!(m.get(&"a", |v| *v), Ok(Some(2)));
-        assert_eq!(m.get(&"a", |v| *v), Ok(Some(2)));
-        assert_eq!(m.get(&"zz", |v| *v), Ok(None));
+        assert_eq!(m.get(&"a", |v| *v), Some(2));
+        assert_eq!(m.get(&"a", |v| *v), Some(2));
+        assert_eq!(m.get(&"zz", |v| *v), None);
         assert_eq!(m.version(), 3, "the batch is one step");
-        let mut stats = m.stats().unwrap();
+        let mut stats = m.stats();
         stats.keys.sort_by_key(|k| k.key);
         let counts: Vec<_> = stats
             .keys
@@ -307,10 +311,10 @@ mod tests {
             4,
             "a remove that found nothing changes nothing"
         );
-        assert_eq!((m.len(), m.contains(&"c")), (Ok(2), Ok(true)));
+        assert_eq!((m.len(), m.contains(&"c")), (2, true));
         m.clear().unwrap();
         m.clear().unwrap();
-        assert_eq!((m.is_empty(), m.version()), (Ok(true), 5));
+        assert_eq!((m.is_empty(), m.version()), (true, 5));
     }
 
     #[test]
@@ -322,25 +326,27 @@ mod tests {
         );
         assert_eq!(m.update("n", |old| Some(old.unwrap() + 1)), Ok(true));
         assert_eq!(m.update("n", |_| None), Ok(false), "None leaves it");
-        assert_eq!(m.get(&"n", |v| *v), Ok(Some(2)));
+        assert_eq!(m.get(&"n", |v| *v), Some(2));
         assert_eq!(m.compare_and_set("n", |v| v == Some(&5), 9), Ok(false));
         assert_eq!(m.compare_and_set("n", |v| v == Some(&2), 9), Ok(true));
         assert_eq!(m.compare_and_set("new", |v| v.is_none(), 1), Ok(true));
-        assert_eq!(m.get(&"n", |v| *v), Ok(Some(9)));
+        assert_eq!(m.get(&"n", |v| *v), Some(9));
         assert_eq!(m.version(), 4);
     }
 
     #[test]
-    fn calls_back_into_the_map_from_update_are_refused_not_deadlocked() {
+    fn changes_from_inside_update_are_refused_and_reads_see_the_old_value() {
         let m = map();
         m.insert("a", 1).unwrap();
         let other: SharedMap<&str, i64> = SharedMap::new();
         let mut seen = vec![];
         m.update("a", |old| {
             seen.push(format!("{:?}", m.get(&"a", |v| *v)));
+            seen.push(format!("{:?}", m.stats().version));
             seen.push(format!("{:?}", m.insert("b", 2)));
-            seen.push(format!("{:?}", m.stats().map(|_| ())));
             seen.push(format!("{:?}", m.update("a", |_| None)));
+            seen.push(format!("{:?}", m.remove(&"a")));
+            seen.push(format!("{:?}", m.clear()));
             seen.push(format!("{:?}", other.insert("x", 1)));
             Some(old.unwrap() + 10)
         })
@@ -348,6 +354,8 @@ mod tests {
         assert_eq!(
             seen,
             [
+                "Some(1)",
+                "1",
                 "Err(Reentrant)",
                 "Err(Reentrant)",
                 "Err(Reentrant)",
@@ -357,10 +365,35 @@ mod tests {
         );
         assert_eq!(
             m.get(&"a", |v| *v),
-            Ok(Some(11)),
+            Some(11),
             "the map works again afterwards"
         );
-        assert_eq!(m.keys(), Ok(vec!["a"]));
+        assert_eq!(m.keys(), vec!["a"]);
+    }
+
+    #[test]
+    fn readers_on_other_threads_read_the_old_value_while_update_runs() {
+        let m = std::sync::Arc::new(map());
+        m.insert("a", 1).unwrap();
+        let (inside, wait_inside) = std::sync::mpsc::channel();
+        let (go_on, wait_go_on) = std::sync::mpsc::channel::<()>();
+        let updater = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                m.update("a", |old| {
+                    inside.send(()).unwrap();
+                    wait_go_on.recv().unwrap();
+                    Some(old.unwrap() + 1)
+                })
+            })
+        };
+        wait_inside.recv().unwrap();
+        // The updater holds the gate and runs its code: reads go on and see the old value.
+        assert_eq!(m.get(&"a", |v| *v), Some(1));
+        assert_eq!(m.len(), 1);
+        go_on.send(()).unwrap();
+        assert_eq!(updater.join().unwrap(), Ok(true));
+        assert_eq!(m.get(&"a", |v| *v), Some(2));
     }
 
     #[test]

@@ -53,24 +53,25 @@ impl Key {
 /// # On any thread:
 /// var total = world.update_value("gold", func(old): return old + 10)  # 110, atomically.
 /// [/codeblock]
-/// The Callable given to [method update_value] runs while the store is locked for writing: it
-/// must not call this SharedResource (that would wait for itself; it is refused with an error
-/// instead, except [method get_version], which needs no lock) and should be quick, because every
-/// other reader and writer waits for it. It may drop the last reference to this SharedResource:
-/// the store is freed once [method update_value] returns.
+/// The Callable given to [method update_value] runs while every other change waits: it may read
+/// this SharedResource (other threads read on meanwhile and see the old value until the new one
+/// is stored), but it must not change it (that would wait for itself; it is refused with an
+/// error instead), and it should be quick, because writers on other threads wait for it. It may
+/// drop the last reference to this SharedResource: the store is freed once [method update_value]
+/// returns.
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct SharedResource {
-    /// Shared with the calls that take its lock, which may wait for an update_value Callable:
-    /// they hold it (and a reference to the object) rather than a bind of the object, so the
-    /// object is never freed while bound.
+    /// Shared with the changing calls, which may wait for an update_value Callable: they hold it
+    /// (and a reference to the object) rather than a bind of the object, so the object is never
+    /// freed while bound. Reads never wait for caller code, so they are quick `&self` calls.
     map: Arc<SharedMap<Key, SharedVariant>>,
 }
 
 #[godot_api]
 impl IRefCounted for SharedResource {
     fn to_string(&self) -> GString {
-        let size = self.map.len().map_or(-1, |n| n as i64);
+        let size = self.map.len();
         GString::from(&format!(
             "SharedResource(size={size}, version={})",
             self.map.version()
@@ -81,21 +82,17 @@ impl IRefCounted for SharedResource {
 #[godot_api]
 impl SharedResource {
     /// A copy of the value stored under [param key], or [param default] when there is none.
-    #[func(gd_self)]
+    #[func]
     pub fn read_value(
-        this: Gd<Self>,
+        &self,
         key: Variant,
         #[opt(default = Optional::null())] default: Optional<Variant>,
     ) -> Variant {
-        let map = Self::map(&this);
         let Optional(default) = default;
         let Some(key) = Self::key("read_value", &key) else {
             return default;
         };
-        match map.get(&key, SharedVariant::copy) {
-            Ok(value) => value.unwrap_or(default),
-            Err(e) => Self::refused("read_value", e, default),
-        }
+        self.map.get(&key, SharedVariant::copy).unwrap_or(default)
     }
 
     /// Stores a copy of [param value] under [param key].
@@ -110,14 +107,9 @@ impl SharedResource {
     }
 
     /// Whether a value is stored under [param key].
-    #[func(gd_self)]
-    pub fn has_value(this: Gd<Self>, key: Variant) -> bool {
-        let map = Self::map(&this);
-        let Some(key) = Self::key("has_value", &key) else {
-            return false;
-        };
-        map.contains(&key)
-            .unwrap_or_else(|e| Self::refused("has_value", e, false))
+    #[func]
+    pub fn has_value(&self, key: Variant) -> bool {
+        Self::key("has_value", &key).is_some_and(|key| self.map.contains(&key))
     }
 
     /// Removes [param key] and its statistics; [code]false[/code] when it was not there.
@@ -132,21 +124,15 @@ impl SharedResource {
     }
 
     /// The keys stored now, in no particular order (String keys come back as Strings).
-    #[func(gd_self)]
-    pub fn keys(this: Gd<Self>) -> VarArray {
-        let map = Self::map(&this);
-        match map.keys() {
-            Ok(keys) => keys.iter().map(Key::to_variant).collect(),
-            Err(e) => Self::refused("keys", e, VarArray::new()),
-        }
+    #[func]
+    pub fn keys(&self) -> VarArray {
+        self.map.keys().iter().map(Key::to_variant).collect()
     }
 
     /// How many keys are stored.
-    #[func(gd_self)]
-    pub fn size(this: Gd<Self>) -> i64 {
-        let map = Self::map(&this);
-        map.len()
-            .map_or_else(|e| Self::refused("size", e, 0), |n| n as i64)
+    #[func]
+    pub fn size(&self) -> i64 {
+        self.map.len() as i64
     }
 
     /// Removes every key and its statistics.
@@ -160,16 +146,13 @@ impl SharedResource {
 
     /// A copy of everything, taken under one lock: a consistent snapshot, never half of a
     /// [method batch_update].
-    #[func(gd_self)]
-    pub fn get_all_data(this: Gd<Self>) -> VarDictionary {
-        let map = Self::map(&this);
+    #[func]
+    pub fn get_all_data(&self) -> VarDictionary {
         let mut data = VarDictionary::new();
-        match map.for_each(|key, value| {
+        self.map.for_each(|key, value| {
             data.set(&key.to_variant(), &value.copy());
-        }) {
-            Ok(()) => data,
-            Err(e) => Self::refused("get_all_data", e, VarDictionary::new()),
-        }
+        });
+        data
     }
 
     /// Stores every key → value of [param updates] in one step: a reader sees all of them or none
@@ -267,13 +250,9 @@ impl SharedResource {
     /// Reads are [method read_value] calls that found the key (counted with atomics, so readers
     /// never wait for each other to count); misses are those that did not. An erased key's counts
     /// go with it.
-    #[func(gd_self)]
-    pub fn get_access_statistics(this: Gd<Self>) -> VarDictionary {
-        let map = Self::map(&this);
-        let stats = match map.stats() {
-            Ok(stats) => stats,
-            Err(e) => return Self::refused("get_access_statistics", e, VarDictionary::new()),
-        };
+    #[func]
+    pub fn get_access_statistics(&self) -> VarDictionary {
+        let stats = self.map.stats();
         let mut keys = VarDictionary::new();
         for k in &stats.keys {
             keys.set(
@@ -294,7 +273,8 @@ impl SharedResource {
 impl SharedResource {
     /// The store, taken out under a bind that ends at once. The caller keeps `this`, so the
     /// object lives until the call returns, even if an update_value Callable drops every other
-    /// reference; and no bind is held while the call waits for the lock or runs that Callable.
+    /// reference; and no bind is held while the call waits for the write gate or runs that
+    /// Callable.
     fn map(this: &Gd<Self>) -> Arc<SharedMap<Key, SharedVariant>> {
         this.bind().map.clone()
     }
@@ -303,7 +283,7 @@ impl SharedResource {
         let converted = Key::from_variant(key);
         if converted.is_none() {
             godot_error!(
-                "SharedResource.{method}: a key must be a String, StringName or int, not {} ({key}); convert it, for example with str(key).",
+                "SharedResource.{method}: a key must be a String, StringName or int, not {}; convert it, for example with str(key).",
                 godot::global::type_string(key.get_type().ord() as i64)
             );
         }
@@ -312,7 +292,7 @@ impl SharedResource {
 
     fn refused<T>(method: &str, _: Reentrant, fallback: T) -> T {
         godot_error!(
-            "SharedResource.{method}: called from inside update_value's Callable on the same SharedResource, which holds its write lock; that call would wait for itself. Read what you need before update_value, and return the new value from the Callable instead of writing it."
+            "SharedResource.{method}: called from inside update_value's Callable on the same SharedResource, which holds its write gate; that change would wait for itself. Return the new value from the Callable instead of writing it."
         );
         fallback
     }
