@@ -1,15 +1,16 @@
-//! The cell: an atomic state word, shared-borrow counts striped over cache lines, and bookkeeping
-//! that only the mutable borrower touches.
+//! The cell: a state word, shared-borrow counts (striped over cache lines in the blocking cell),
+//! and bookkeeping that only the mutable borrower touches.
 //!
 //! A shared borrow adds one to its thread's stripe (one read-modify-write on a cache line that
 //! other threads rarely write) and then reads the state word (which only mutable borrows write):
-//! two threads calling `&self` methods on one object no longer bounce a shared counter between
-//! their cores. A mutable borrow sets the state word's bit first, then waits until every stripe
-//! is zero; both sides write, then read the other's word, all sequentially consistent, so either
-//! the reader sees the bit and backs off or the writer sees the reader's count and waits.
-//! A thread already reading the cell keeps reading while a writer waits for it (a re-entrant read
-//! queued behind that writer would wait for itself). The parking lot is touched only when a
-//! sleeper's bit is set.
+//! two threads calling `&self` methods on one object do not bounce a shared counter between their
+//! cores. A mutable borrow sets the state word's bit, then checks that every stripe is zero; both
+//! sides write, then read the other's word, all sequentially consistent, so either the reader
+//! sees the bit and backs off or the writer sees the reader's count. A writer that sees readers
+//! clears its bit again and sleeps until they are gone: readers never wait for a writer that
+//! waits for readers, so a thread that reads an object and waits for another thread reading it
+//! too cannot deadlock with a writer (as with gdext's own cell, a steady stream of readers can
+//! keep a writer waiting). The parking lot is touched only when a sleeper's bit is set.
 //!
 //! While the mutable borrow is held, the owner thread may make it inaccessible (`base_mut()` in
 //! gdext, which lets Godot call back into the object) and borrow again: those nested borrows are
@@ -21,34 +22,38 @@ use std::error::Error;
 use std::fmt;
 use std::ptr::NonNull;
 
-use crossbeam_utils::CachePadded;
-
 use crate::guards::{InaccessibleGuard, MutGuard, RefGuard};
 use crate::held;
+use crate::policy::{Policy, Words};
 use crate::sync::{AtomicUsize, Ordering, OwnerData, Parker, Queue, seq_cst_handshake};
 
 const MUT: usize = 1;
 const READERS_PARKED: usize = 1 << 1;
 const WRITERS_PARKED: usize = 1 << 2;
 const DRAIN_PARKED: usize = 1 << 3;
-/// Stripes of shared-borrow counts; a thread uses the one its key selects. Under loom two, so
-/// that its 3-thread models also have two threads sharing a stripe.
-const STRIPES: usize = if cfg!(loom) { 2 } else { 4 };
+/// A bug left borrows alive that the cell can no longer account for: every borrow fails from now
+/// on, and the object is never freed (`is_currently_bound` stays true) rather than freed in use.
+const POISONED: usize = 1 << 4;
 /// Leaves room above it for the brief increments of threads that find the cell taken.
 const MAX_SHARED: usize = usize::MAX / 2;
+
+const POISONED_MESSAGE: &str =
+    "GdCell: poisoned: a borrow taken under make_inaccessible() outlived its guard";
 
 /// A cell that hands out shared and mutable borrows of its value under Rust's rules, checked at
 /// run time, with re-entrant mutable re-borrows through [`GdCell::make_inaccessible`].
 ///
-/// `BLOCKING = true`: a borrow that conflicts with another thread's borrow waits for it; one that
-/// conflicts with this thread's own borrow fails (it would wait for itself). `BLOCKING = false`:
-/// every conflict fails (the cell is used from one thread).
-pub struct GdCell<T, const BLOCKING: bool> {
-    state: CachePadded<AtomicUsize>,
-    readers: [CachePadded<AtomicUsize>; STRIPES],
-    /// The thread holding the mutable borrow (`held::thread_key`), 0 when none. Set after
-    /// taking it and cleared before releasing it, so a thread reads its own key here only while
-    /// it is the owner.
+/// [`Blocking`](crate::policy::Blocking): a borrow that conflicts with another thread's borrow
+/// waits for it; one that conflicts with this thread's own borrow fails (it would wait for
+/// itself). [`Panicking`](crate::policy::Panicking): every conflict fails (the cell is used from
+/// one thread).
+pub struct GdCell<T, P: Policy> {
+    words: P::Words,
+    /// Names the cell in threads' records of what they read (blocking cell; 0 otherwise).
+    id: usize,
+    /// The thread holding the mutable borrow (`held::thread_key`; blocking cell), 0 when none.
+    /// Set after taking it and cleared before releasing it, so a thread reads its own key here
+    /// only while it is the owner.
     owner: AtomicUsize,
     exclusive: OwnerData<Exclusive<T>>,
     parker: Parker,
@@ -83,13 +88,13 @@ impl<T> Exclusive<T> {
 
 // SAFETY: moving the cell moves its value (hence `T: Send`); the only pointers it keeps
 // (`reborrowed`) exist while guards borrow the cell, and a borrowed cell cannot be moved.
-unsafe impl<T: Send, const BLOCKING: bool> Send for GdCell<T, BLOCKING> {}
-// SAFETY: every access to the value goes through guards that the state word hands out under the
-// borrow rules (one mutable borrow, or shared ones), and the owner-only bookkeeping is touched by
-// the mutable borrower alone. Shared borrows may be held on several threads at once, as gdext's
-// own blocking cell allows: gdext's `experimental-threads` leaves what a `&self` method does to a
-// non-`Sync` field to its author, and so do we (hence `T: Send`, not `T: Sync`).
-unsafe impl<T: Send> Sync for GdCell<T, true> {}
+unsafe impl<T: Send, P: Policy> Send for GdCell<T, P> {}
+// SAFETY: every access to the value goes through guards that the state word and the stripes hand
+// out under the borrow rules (one mutable borrow, or shared ones), and the owner-only bookkeeping
+// is touched by the mutable borrower alone. Shared borrows may be held on several threads at once,
+// as gdext's own blocking cell allows: gdext's `experimental-threads` leaves what a `&self` method
+// does to a non-`Sync` field to its author, and so do we (hence `T: Send`, not `T: Sync`).
+unsafe impl<T: Send> Sync for GdCell<T, crate::policy::Blocking> {}
 
 /// Why a borrow was refused.
 #[derive(Debug)]
@@ -107,11 +112,11 @@ fn refused<R>(why: &'static str) -> Result<R, Box<dyn Error>> {
     Err(Box::new(BorrowError(why)))
 }
 
-impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
+impl<T, P: Policy> GdCell<T, P> {
     pub fn new(value: T) -> Self {
         Self {
-            state: CachePadded::new(AtomicUsize::new(0)),
-            readers: std::array::from_fn(|_| CachePadded::new(AtomicUsize::new(0))),
+            words: P::Words::new(),
+            id: if P::BLOCKING { held::new_id() } else { 0 },
             owner: AtomicUsize::new(0),
             exclusive: OwnerData::new(Exclusive::IDLE),
             parker: Parker::new(),
@@ -121,27 +126,28 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
 
     /// A shared borrow of the value. Fails if this thread holds the mutable borrow and has not
     /// made it inaccessible; waits (blocking cell) while another thread holds the mutable borrow.
-    pub fn borrow(&self) -> Result<RefGuard<'_, T, BLOCKING>, Box<dyn Error>> {
+    pub fn borrow(&self) -> Result<RefGuard<'_, T, P>, Box<dyn Error>> {
         loop {
-            let (stripe, re_entrant) = if BLOCKING {
-                let (thread, re_entrant) = held::enter(self.key());
-                (thread % STRIPES, re_entrant)
+            let stripe = if P::BLOCKING {
+                held::enter(self.id) % P::Words::STRIPES
             } else {
-                (0, false)
+                0
             };
-            let before = self.readers[stripe].fetch_add(1, Ordering::SeqCst);
+            let before = self.words.readers(stripe).fetch_add(1, Ordering::SeqCst);
             seq_cst_handshake();
             if before >= MAX_SHARED {
                 self.release_shared(stripe);
                 return refused("GdCell: too many shared borrows");
             }
-            // A re-entrant reader holds a borrow the writer is still waiting for, so the writer
-            // cannot have its borrow yet: reading on is safe, and waiting would never end.
-            if re_entrant || self.state.load(Ordering::SeqCst) & MUT == 0 {
+            let state = self.state().load(Ordering::SeqCst);
+            if state & (MUT | POISONED) == 0 {
                 return Ok(RefGuard::new(self, self.value_ptr(), Some(stripe)));
             }
             self.release_shared(stripe);
-            if !BLOCKING || self.owned_by_current_thread() {
+            if state & POISONED != 0 {
+                return refused(POISONED_MESSAGE);
+            }
+            if !P::BLOCKING || self.owned_by(held::thread_key()) {
                 return self.borrow_nested();
             }
             self.park(Queue::Readers, |state| state & MUT != 0);
@@ -150,44 +156,51 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
 
     /// The mutable borrow of the value. Fails if this thread holds any accessible borrow of it;
     /// waits (blocking cell) while other threads hold borrows.
-    pub fn borrow_mut(&self) -> Result<MutGuard<'_, T, BLOCKING>, Box<dyn Error>> {
-        let mut state = self.state.load(Ordering::Relaxed);
+    pub fn borrow_mut(&self) -> Result<MutGuard<'_, T, P>, Box<dyn Error>> {
+        // Checked first: this thread's reads cannot end while it waits here.
+        if P::BLOCKING && held::may_hold(self.id) {
+            return refused(
+                "GdCell: this thread holds a shared borrow, so a mutable borrow would wait for itself",
+            );
+        }
+        let me = if P::BLOCKING { held::thread_key() } else { 0 };
         loop {
+            let state = self.state().load(Ordering::Relaxed);
+            if state & POISONED != 0 {
+                return refused(POISONED_MESSAGE);
+            }
             if state & MUT != 0 {
-                if !BLOCKING || self.owned_by_current_thread() {
+                if !P::BLOCKING || self.owned_by(me) {
                     return self.borrow_mut_nested();
                 }
                 self.park(Queue::Writers, |state| state & MUT != 0);
-                state = self.state.load(Ordering::Relaxed);
                 continue;
             }
-            if !BLOCKING && self.has_readers() {
-                return refused("GdCell: cannot borrow mutably while shared borrows exist");
+            if self.has_readers() {
+                if !P::BLOCKING {
+                    return refused("GdCell: cannot borrow mutably while shared borrows exist");
+                }
+                self.park(Queue::Drain, |_| self.has_readers());
+                continue;
             }
-            if BLOCKING && held::holds(self.key()) {
-                return refused(
-                    "GdCell: this thread holds a shared borrow, so a mutable borrow would wait for itself",
-                );
+            if self
+                .state()
+                .compare_exchange_weak(state, state | MUT, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
             }
-            match self.state.compare_exchange_weak(
-                state,
-                state | MUT,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => state = now,
+            seq_cst_handshake();
+            if self.has_readers() {
+                // A reader came in between: let it (and any behind it) go on, and wait again.
+                self.clear_mut();
+                continue;
             }
+            self.owner.store(me, Ordering::Relaxed);
+            // SAFETY: this thread has just taken the mutable borrow.
+            unsafe { self.exclusive.with(|ex| ex.mut_depth = 1) };
+            return Ok(MutGuard::new(self, self.value_ptr()));
         }
-        seq_cst_handshake();
-        self.owner.store(held::thread_key(), Ordering::Relaxed);
-        // New readers now back off; wait for the ones already in.
-        while self.has_readers() {
-            self.park(Queue::Drain, |_| self.has_readers());
-        }
-        // SAFETY: this thread has just taken the mutable borrow.
-        unsafe { self.exclusive.with(|ex| ex.mut_depth = 1) };
-        Ok(MutGuard::new(self, self.value_ptr()))
     }
 
     /// Makes the current (accessible) mutable borrow, `current_ref`, inaccessible until the
@@ -196,13 +209,12 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     pub fn make_inaccessible<'cell, 'val>(
         &'cell self,
         current_ref: &'val mut T,
-    ) -> Result<InaccessibleGuard<'val, T, BLOCKING>, Box<dyn Error>>
+    ) -> Result<InaccessibleGuard<'val, T, P>, Box<dyn Error>>
     where
         'cell: 'val,
     {
-        if self.state.load(Ordering::Relaxed) & MUT == 0
-            || (BLOCKING && !self.owned_by_current_thread())
-        {
+        let state = self.state().load(Ordering::Relaxed);
+        if state & MUT == 0 || (P::BLOCKING && !self.owned_by(held::thread_key())) {
             return refused("GdCell: make_inaccessible needs this thread's mutable borrow");
         }
         let current = NonNull::from(current_ref);
@@ -224,12 +236,13 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         }
     }
 
-    /// Whether any borrow (shared, or mutable whether accessible or not) exists.
+    /// Whether any borrow (shared, or mutable whether accessible or not) exists, or the cell was
+    /// poisoned: whether the value may be in use, so that it must not be destroyed.
     pub fn is_currently_bound(&self) -> bool {
-        self.state.load(Ordering::SeqCst) & MUT != 0 || self.has_readers()
+        self.state().load(Ordering::SeqCst) & (MUT | POISONED) != 0 || self.has_readers()
     }
 
-    fn borrow_nested(&self) -> Result<RefGuard<'_, T, BLOCKING>, Box<dyn Error>> {
+    fn borrow_nested(&self) -> Result<RefGuard<'_, T, P>, Box<dyn Error>> {
         // SAFETY: this thread holds the mutable borrow (the callers checked).
         unsafe {
             self.exclusive.with(|ex| {
@@ -244,7 +257,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         }
     }
 
-    fn borrow_mut_nested(&self) -> Result<MutGuard<'_, T, BLOCKING>, Box<dyn Error>> {
+    fn borrow_mut_nested(&self) -> Result<MutGuard<'_, T, P>, Box<dyn Error>> {
         // SAFETY: this thread holds the mutable borrow (the callers checked).
         unsafe {
             self.exclusive.with(|ex| {
@@ -261,21 +274,24 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     }
 
     /// Ends a shared borrow counted in `stripe`; wakes a writer waiting for the last of them.
+    ///
+    /// It reads the state word after its count is released, as `release_mut` touches the word
+    /// after clearing its bit: so the cell must not be destroyed by another thread in that
+    /// instant. gdext destroys an object only when `is_currently_bound` is false, so this needs a
+    /// `free()` racing a call on the same object, which Godot itself does not survive either.
     pub(crate) fn release_shared(&self, stripe: usize) {
-        if BLOCKING {
-            held::leave(self.key());
+        if P::BLOCKING {
+            held::leave(self.id);
         }
-        let before = self.readers[stripe].fetch_sub(1, Ordering::SeqCst);
+        let before = self.words.readers(stripe).fetch_sub(1, Ordering::SeqCst);
         seq_cst_handshake();
-        if BLOCKING && before == 1 && self.state.load(Ordering::SeqCst) & DRAIN_PARKED != 0 {
+        if P::BLOCKING && before == 1 && self.state().load(Ordering::SeqCst) & DRAIN_PARKED != 0 {
             self.wake(Queue::Drain);
         }
     }
 
     fn has_readers(&self) -> bool {
-        self.readers
-            .iter()
-            .any(|count| count.load(Ordering::SeqCst) != 0)
+        (0..P::Words::STRIPES).any(|stripe| self.words.readers(stripe).load(Ordering::SeqCst) != 0)
     }
 
     /// Ends a shared borrow the owner took while its mutable borrow was inaccessible.
@@ -290,7 +306,7 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         let last = unsafe {
             self.exclusive.with(|ex| {
                 // A leaked InaccessibleGuard (or borrows outliving one) would leave nested
-                // borrows alive: then the cell stays taken rather than hand them out twice.
+                // borrows alive: then the cell is poisoned rather than handing them out twice.
                 let consistent = ex.accessible() && ex.nested_shared == 0;
                 if consistent {
                     ex.mut_depth -= 1;
@@ -301,19 +317,32 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         match last {
             Some(true) => {
                 self.owner.store(0, Ordering::Relaxed);
-                let before = self.state.fetch_and(!MUT, Ordering::SeqCst);
-                if before & READERS_PARKED != 0 {
-                    self.wake(Queue::Readers);
-                }
-                if before & WRITERS_PARKED != 0 {
-                    self.wake(Queue::Writers);
-                }
+                self.clear_mut();
             }
             Some(false) => {}
-            None if std::thread::panicking() => {}
-            None => panic!(
-                "GdCell: a mutable borrow ended while borrows taken under its make_inaccessible() were still alive"
-            ),
+            None => self.poison(),
+        }
+    }
+
+    /// Clears the mutable bit and wakes whoever sleeps until it is clear.
+    fn clear_mut(&self) {
+        let before = self.state().fetch_and(!MUT, Ordering::SeqCst);
+        if before & READERS_PARKED != 0 {
+            self.wake(Queue::Readers);
+        }
+        if before & WRITERS_PARKED != 0 {
+            self.wake(Queue::Writers);
+        }
+    }
+
+    /// Fails every later borrow, wakes every sleeper so it fails too, and reports the bug.
+    fn poison(&self) {
+        self.state().fetch_or(POISONED, Ordering::SeqCst);
+        self.wake(Queue::Readers);
+        self.wake(Queue::Writers);
+        self.wake(Queue::Drain);
+        if !std::thread::panicking() {
+            panic!("{POISONED_MESSAGE}");
         }
     }
 
@@ -329,12 +358,8 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     /// Makes the mutable borrow accessible again (an inaccessible guard dropping).
     pub(crate) fn restore(&self) {
         if !self.can_restore() {
-            if std::thread::panicking() {
-                return;
-            }
-            panic!(
-                "GdCell: an InaccessibleGuard dropped while borrows taken under it were still alive"
-            );
+            self.poison();
+            return;
         }
         // SAFETY: as in `can_restore`.
         unsafe {
@@ -345,8 +370,12 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         };
     }
 
-    fn owned_by_current_thread(&self) -> bool {
-        self.owner.load(Ordering::Relaxed) == held::thread_key()
+    fn owned_by(&self, thread: usize) -> bool {
+        self.owner.load(Ordering::Relaxed) == thread
+    }
+
+    fn state(&self) -> &AtomicUsize {
+        self.words.state()
     }
 
     /// The pointer new borrows derive from: the innermost re-borrowed reference, else the value.
@@ -359,27 +388,27 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
         unsafe { NonNull::new_unchecked(self.value.get()) }
     }
 
-    /// This cell's identity: the address of its state word, also its parking-lot key.
-    pub(crate) fn key(&self) -> usize {
-        &*self.state as *const AtomicUsize as usize
+    /// The cell's parking-lot key: the address of its state word.
+    fn key(&self) -> usize {
+        self.state() as *const AtomicUsize as usize
     }
 
     /// Sleeps on `queue` unless, once the queue's bit is set in the state word (so whoever
-    /// changes what blocks this thread wakes it), `blocked(state)` no longer holds. Returns when
-    /// woken or when not blocked.
+    /// changes what blocks this thread wakes it), `blocked(state)` no longer holds or the cell is
+    /// poisoned. Returns when woken or when not blocked.
     fn park(&self, queue: Queue, blocked: impl Fn(usize) -> bool) {
         let bit = Self::parked_bit(queue);
         self.parker.park(self.key(), queue, || {
-            let state = self.state.fetch_or(bit, Ordering::SeqCst) | bit;
+            let state = self.state().fetch_or(bit, Ordering::SeqCst) | bit;
             seq_cst_handshake();
-            blocked(state)
+            state & POISONED == 0 && blocked(state)
         });
     }
 
     fn wake(&self, queue: Queue) {
         let bit = Self::parked_bit(queue);
         self.parker.unpark_all(self.key(), queue, || {
-            self.state.fetch_and(!bit, Ordering::SeqCst);
+            self.state().fetch_and(!bit, Ordering::SeqCst);
         });
     }
 
@@ -392,10 +421,10 @@ impl<T, const BLOCKING: bool> GdCell<T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> fmt::Debug for GdCell<T, BLOCKING> {
+impl<T, P: Policy> fmt::Debug for GdCell<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GdCell")
-            .field("blocking", &BLOCKING)
+            .field("blocking", &P::BLOCKING)
             .field("bound", &self.is_currently_bound())
             .finish_non_exhaustive()
     }

@@ -7,13 +7,14 @@ use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 use crate::cell::GdCell;
+use crate::policy::Policy;
 
 /// Not `Send`, not `Sync`.
 type ThreadBound = PhantomData<*const ()>;
 
 /// A shared borrow of a [`GdCell`]'s value.
-pub struct RefGuard<'a, T, const BLOCKING: bool> {
-    cell: &'a GdCell<T, BLOCKING>,
+pub struct RefGuard<'a, T, P: Policy> {
+    cell: &'a GdCell<T, P>,
     value: NonNull<T>,
     /// The stripe counting this borrow; `None` for one the owner took under its inaccessible
     /// mutable borrow (counted in its bookkeeping).
@@ -21,12 +22,8 @@ pub struct RefGuard<'a, T, const BLOCKING: bool> {
     _thread: ThreadBound,
 }
 
-impl<'a, T, const BLOCKING: bool> RefGuard<'a, T, BLOCKING> {
-    pub(crate) fn new(
-        cell: &'a GdCell<T, BLOCKING>,
-        value: NonNull<T>,
-        stripe: Option<usize>,
-    ) -> Self {
+impl<'a, T, P: Policy> RefGuard<'a, T, P> {
+    pub(crate) fn new(cell: &'a GdCell<T, P>, value: NonNull<T>, stripe: Option<usize>) -> Self {
         Self {
             cell,
             value,
@@ -36,7 +33,7 @@ impl<'a, T, const BLOCKING: bool> RefGuard<'a, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> Deref for RefGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> Deref for RefGuard<'_, T, P> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -46,7 +43,7 @@ impl<T, const BLOCKING: bool> Deref for RefGuard<'_, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> Drop for RefGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> Drop for RefGuard<'_, T, P> {
     fn drop(&mut self) {
         match self.stripe {
             Some(stripe) => self.cell.release_shared(stripe),
@@ -55,7 +52,7 @@ impl<T, const BLOCKING: bool> Drop for RefGuard<'_, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> fmt::Debug for RefGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> fmt::Debug for RefGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefGuard")
             .field("nested", &self.stripe.is_none())
@@ -64,14 +61,14 @@ impl<T, const BLOCKING: bool> fmt::Debug for RefGuard<'_, T, BLOCKING> {
 }
 
 /// The mutable borrow of a [`GdCell`]'s value.
-pub struct MutGuard<'a, T, const BLOCKING: bool> {
-    cell: &'a GdCell<T, BLOCKING>,
+pub struct MutGuard<'a, T, P: Policy> {
+    cell: &'a GdCell<T, P>,
     value: NonNull<T>,
     _thread: ThreadBound,
 }
 
-impl<'a, T, const BLOCKING: bool> MutGuard<'a, T, BLOCKING> {
-    pub(crate) fn new(cell: &'a GdCell<T, BLOCKING>, value: NonNull<T>) -> Self {
+impl<'a, T, P: Policy> MutGuard<'a, T, P> {
+    pub(crate) fn new(cell: &'a GdCell<T, P>, value: NonNull<T>) -> Self {
         Self {
             cell,
             value,
@@ -80,7 +77,7 @@ impl<'a, T, const BLOCKING: bool> MutGuard<'a, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> Deref for MutGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> Deref for MutGuard<'_, T, P> {
     type Target = T;
 
     fn deref(&self) -> &T {
@@ -90,20 +87,20 @@ impl<T, const BLOCKING: bool> Deref for MutGuard<'_, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> DerefMut for MutGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> DerefMut for MutGuard<'_, T, P> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes the reference unique.
         unsafe { self.value.as_mut() }
     }
 }
 
-impl<T, const BLOCKING: bool> Drop for MutGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> Drop for MutGuard<'_, T, P> {
     fn drop(&mut self) {
         self.cell.release_mut();
     }
 }
 
-impl<T, const BLOCKING: bool> fmt::Debug for MutGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> fmt::Debug for MutGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MutGuard").finish_non_exhaustive()
     }
@@ -111,13 +108,13 @@ impl<T, const BLOCKING: bool> fmt::Debug for MutGuard<'_, T, BLOCKING> {
 
 /// Keeps a mutable borrow inaccessible (see [`GdCell::make_inaccessible`]); dropping it makes the
 /// borrow accessible again, once the borrows taken meanwhile have ended.
-pub struct InaccessibleGuard<'a, T, const BLOCKING: bool> {
-    cell: &'a GdCell<T, BLOCKING>,
+pub struct InaccessibleGuard<'a, T, P: Policy> {
+    cell: &'a GdCell<T, P>,
     _thread: ThreadBound,
 }
 
-impl<'a, T, const BLOCKING: bool> InaccessibleGuard<'a, T, BLOCKING> {
-    pub(crate) fn new(cell: &'a GdCell<T, BLOCKING>) -> Self {
+impl<'a, T, P: Policy> InaccessibleGuard<'a, T, P> {
+    pub(crate) fn new(cell: &'a GdCell<T, P>) -> Self {
         Self {
             cell,
             _thread: PhantomData,
@@ -135,13 +132,13 @@ impl<'a, T, const BLOCKING: bool> InaccessibleGuard<'a, T, BLOCKING> {
     }
 }
 
-impl<T, const BLOCKING: bool> Drop for InaccessibleGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> Drop for InaccessibleGuard<'_, T, P> {
     fn drop(&mut self) {
         self.cell.restore();
     }
 }
 
-impl<T, const BLOCKING: bool> fmt::Debug for InaccessibleGuard<'_, T, BLOCKING> {
+impl<T, P: Policy> fmt::Debug for InaccessibleGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InaccessibleGuard").finish_non_exhaustive()
     }

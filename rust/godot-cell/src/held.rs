@@ -1,47 +1,42 @@
 //! Which cells the current thread holds shared borrows of, and the thread's key.
 //!
-//! A mutable borrow uses it to tell "another thread reads: wait" from "this thread reads: waiting
-//! would never end", and a reader uses it to keep reading a cell whose writer waits for it (a
-//! re-entrant read must not queue behind a writer that waits for the outer read). Both answers
-//! must be exact, so the record is: a few inline slots of (cell, count), then a list for the rare
-//! thread that holds borrows of more cells at once. No atomics and no lock; a thread-local.
+//! A mutable borrow asks it whether this thread reads the cell itself: then waiting for the reads
+//! to end would never end, and the borrow fails instead. A thread-local without a destructor (so
+//! it works even while other thread-locals are destroyed at thread exit), no atomics, no lock:
+//! up to `SLOTS` (cell, count) pairs, kept packed so a lookup scans only the cells this thread
+//! reads now (usually none or one). Past that, borrows are counted as untracked, and the answer
+//! becomes "maybe" for every cell, which the cell treats as "yes": an error, never a deadlock.
+//! Cells are named by an id that is never reused, so a leaked guard's entry can never be taken
+//! for a borrow of a later cell at the same address.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sync::thread_local;
 
-/// Cells one thread may hold shared borrows of at once without touching the spill list.
-const SLOTS: usize = 8;
+/// Distinct cells one thread may read at once and still be told apart exactly.
+const SLOTS: usize = 32;
 
 #[derive(Debug)]
 struct Held {
     /// This thread's key, 0 until first asked for.
     key: usize,
-    /// (cell, count) with count > 0, or count 0 for a free slot.
+    /// `slots[..len]` are (cell id, count > 0).
     slots: [(usize, usize); SLOTS],
-    spill: Vec<(usize, usize)>,
+    len: usize,
+    untracked: usize,
 }
 
 impl Held {
     const EMPTY: Self = Self {
         key: 0,
         slots: [(0, 0); SLOTS],
-        spill: Vec::new(),
+        len: 0,
+        untracked: 0,
     };
 
-    fn key(&mut self) -> usize {
-        if self.key == 0 {
-            self.key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-        }
-        self.key
-    }
-
-    fn entry(&mut self, cell: usize) -> Option<&mut (usize, usize)> {
-        self.slots
-            .iter_mut()
-            .chain(self.spill.iter_mut())
-            .find(|(c, n)| *c == cell && *n > 0)
+    fn position(&self, cell: usize) -> Option<usize> {
+        self.slots[..self.len].iter().position(|&(c, _)| c == cell)
     }
 }
 
@@ -55,54 +50,78 @@ thread_local! {
     static HELD: RefCell<Held> = RefCell::new(Held::EMPTY);
 }
 
-/// Where thread keys come from. Not an address: one that a finished thread freed could be
-/// reused by a new thread, which could then read a stale owner field as itself.
+/// Where thread keys and cell ids come from: numbers, not addresses, because an address that a
+/// finished thread or a dropped cell freed can be reused.
 #[cfg(not(loom))]
-static NEXT_KEY: AtomicUsize = AtomicUsize::new(1);
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
 // Under loom, numbered anew for each explored execution, so every execution picks the same
 // stripes (loom requires a deterministic model).
 #[cfg(loom)]
 loom::lazy_static! {
-    static ref NEXT_KEY: AtomicUsize = AtomicUsize::new(1);
+    static ref NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 }
 
-/// This thread's identity: never 0, never reused.
+/// A new id, never 0 and never handed out before.
+pub(crate) fn new_id() -> usize {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// This thread's key: never 0, never reused.
 pub(crate) fn thread_key() -> usize {
-    HELD.with(|held| held.borrow_mut().key())
-}
-
-/// Records a shared borrow of the cell at `cell` by this thread. Returns the thread's key and
-/// whether it already held a borrow of that cell.
-pub(crate) fn enter(cell: usize) -> (usize, bool) {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
-        let key = held.key();
-        if let Some((_, count)) = held.entry(cell) {
-            *count += 1;
-            return (key, true);
+        if held.key == 0 {
+            held.key = new_id();
         }
-        match held.slots.iter_mut().find(|(_, n)| *n == 0) {
-            Some(slot) => *slot = (cell, 1),
-            None => {
-                held.spill.retain(|(_, n)| *n > 0);
-                held.spill.push((cell, 1));
-            }
-        }
-        (key, false)
+        held.key
     })
 }
 
-/// Forgets one shared borrow of the cell at `cell` by this thread.
+/// Records a shared borrow of cell `cell` by this thread; returns the thread's key.
+pub(crate) fn enter(cell: usize) -> usize {
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if held.key == 0 {
+            held.key = new_id();
+        }
+        match held.position(cell) {
+            Some(i) => held.slots[i].1 += 1,
+            None if held.len < SLOTS => {
+                let len = held.len;
+                held.slots[len] = (cell, 1);
+                held.len += 1;
+            }
+            None => held.untracked += 1,
+        }
+        held.key
+    })
+}
+
+/// Forgets one shared borrow of cell `cell` by this thread.
 pub(crate) fn leave(cell: usize) {
     HELD.with(|held| {
-        if let Some((_, count)) = held.borrow_mut().entry(cell) {
-            *count -= 1;
+        let mut held = held.borrow_mut();
+        match held.position(cell) {
+            Some(i) => {
+                held.slots[i].1 -= 1;
+                if held.slots[i].1 == 0 {
+                    held.len -= 1;
+                    let last = held.len;
+                    held.slots.swap(i, last);
+                }
+            }
+            // Recorded while every slot was taken.
+            None => held.untracked -= 1,
         }
     });
 }
 
-/// Whether this thread holds a shared borrow of the cell at `cell`.
-pub(crate) fn holds(cell: usize) -> bool {
-    HELD.with(|held| held.borrow_mut().entry(cell).is_some())
+/// Whether this thread may hold a shared borrow of cell `cell` (exact unless it reads more than
+/// `SLOTS` cells at once).
+pub(crate) fn may_hold(cell: usize) -> bool {
+    HELD.with(|held| {
+        let held = held.borrow();
+        held.untracked > 0 || held.position(cell).is_some()
+    })
 }

@@ -11,38 +11,42 @@
 //! with no lock, no allocation and no wake-up call unless someone sleeps; sleeping goes through
 //! `parking_lot_core`.
 //!
-//! One difference in scheduling: once a thread asks for the mutable borrow, threads that do not
-//! already read the cell wait behind it (gdext's cell let new readers barge in, so a stream of
-//! `&self` calls could keep a `bind_mut()` waiting forever). Threads that already read it read on,
-//! so a re-entrant read never waits for a writer that waits for it.
+//! Scheduling is gdext's: a writer that finds readers steps back and waits until they are gone,
+//! so new readers may keep a writer waiting, but a reader never waits for a writer that waits
+//! for it (a thread that reads an object and waits for another thread reading it cannot
+//! deadlock). A blocking cell spends five 64-byte lines on its words (so two threads reading one
+//! object write different lines); the panicking one, used from one thread, pads nothing.
 
 mod cell;
 mod guards;
 mod held;
+pub mod policy;
 mod sync;
 
 /// The cell for objects used from one thread (gdext without `experimental-threads`): every
 /// conflicting borrow fails.
 pub mod panicking {
     /// See [`crate::blocking::GdCell`]; here every conflicting borrow fails instead of waiting.
-    pub type GdCell<T> = crate::cell::GdCell<T, false>;
+    pub type GdCell<T> = crate::cell::GdCell<T, crate::policy::Panicking>;
     /// A shared borrow.
-    pub type RefGuard<'a, T> = crate::guards::RefGuard<'a, T, false>;
+    pub type RefGuard<'a, T> = crate::guards::RefGuard<'a, T, crate::policy::Panicking>;
     /// The mutable borrow.
-    pub type MutGuard<'a, T> = crate::guards::MutGuard<'a, T, false>;
+    pub type MutGuard<'a, T> = crate::guards::MutGuard<'a, T, crate::policy::Panicking>;
     /// A mutable borrow made inaccessible for re-entrant borrows.
-    pub type InaccessibleGuard<'a, T> = crate::guards::InaccessibleGuard<'a, T, false>;
+    pub type InaccessibleGuard<'a, T> =
+        crate::guards::InaccessibleGuard<'a, T, crate::policy::Panicking>;
 }
 
 /// The cell for objects several threads use (gdext with `experimental-threads`): a borrow that
 /// conflicts with another thread's waits for it.
 pub mod blocking {
     /// A cell whose conflicting borrows wait for other threads and fail for the current one.
-    pub type GdCell<T> = crate::cell::GdCell<T, true>;
+    pub type GdCell<T> = crate::cell::GdCell<T, crate::policy::Blocking>;
     /// A shared borrow.
-    pub type RefGuard<'a, T> = crate::guards::RefGuard<'a, T, true>;
+    pub type RefGuard<'a, T> = crate::guards::RefGuard<'a, T, crate::policy::Blocking>;
     /// The mutable borrow.
-    pub type MutGuard<'a, T> = crate::guards::MutGuard<'a, T, true>;
+    pub type MutGuard<'a, T> = crate::guards::MutGuard<'a, T, crate::policy::Blocking>;
     /// A mutable borrow made inaccessible for re-entrant borrows.
-    pub type InaccessibleGuard<'a, T> = crate::guards::InaccessibleGuard<'a, T, true>;
+    pub type InaccessibleGuard<'a, T> =
+        crate::guards::InaccessibleGuard<'a, T, crate::policy::Blocking>;
 }

@@ -143,3 +143,39 @@ fn a_reader_reads_again_while_a_writer_waits_for_it() {
         assert_eq!(cell.borrow().unwrap().read(), 1);
     });
 }
+
+#[test]
+fn a_reader_waiting_for_another_reader_beside_a_writer_does_not_deadlock() {
+    loom::model(|| {
+        let cell = Arc::new(GdCell::new(Probe::new()));
+        let reading = cell.borrow().unwrap();
+        let writer = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.borrow_mut().unwrap().bump())
+        };
+        let helper = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.borrow().unwrap().read())
+        };
+        // This thread reads and waits for the helper's read, whatever the writer is doing.
+        assert_eq!(helper.join().unwrap(), reading.read());
+        drop(reading);
+        writer.join().unwrap();
+        assert_eq!(cell.borrow().unwrap().read(), 1);
+    });
+}
+
+#[test]
+fn a_reader_asking_for_the_mutable_borrow_beside_a_writer_is_refused() {
+    loom::model(|| {
+        let cell = Arc::new(GdCell::new(Probe::new()));
+        let reading = cell.borrow().unwrap();
+        let writer = {
+            let cell = cell.clone();
+            thread::spawn(move || cell.borrow_mut().unwrap().bump())
+        };
+        assert!(cell.borrow_mut().is_err());
+        drop(reading);
+        writer.join().unwrap();
+    });
+}

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
+use std::time::Duration;
 
 use godot_cell::blocking;
 
@@ -262,7 +263,8 @@ fn blocking_other_threads_wait_while_the_owner_borrows_under_make_inaccessible()
 
 #[test]
 fn blocking_borrows_of_more_cells_than_tracked_are_still_never_waited_for() {
-    let cells: Vec<_> = (0..20).map(|_| blocking::GdCell::new(0)).collect();
+    // More than the 32 cells a thread's record tells apart: past them the answer is "maybe".
+    let cells: Vec<_> = (0..40).map(|_| blocking::GdCell::new(0)).collect();
     let guards: Vec<_> = cells.iter().map(|c| c.borrow().unwrap()).collect();
     for cell in &cells {
         assert!(cell.borrow_mut().is_err());
@@ -294,19 +296,126 @@ fn blocking_a_reader_reads_again_while_a_writer_waits_for_it() {
     assert_eq!(*cell.borrow().unwrap(), 1);
 }
 
+/// Runs `scenario` on its own thread and returns its result, failing the test (instead of
+/// hanging the suite) if it has not finished within a minute: the deadlock tests' watchdog.
+fn within_a_minute<R: Send + 'static>(scenario: impl FnOnce() -> R + Send + 'static) -> R {
+    let (done, result) = mpsc::channel();
+    thread::spawn(move || done.send(scenario()).unwrap());
+    result
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the scenario deadlocked")
+}
+
+/// Starts a thread that takes the mutable borrow (and then adds one), and returns once it has
+/// announced itself, which it can only do while `cell` is read: it then waits for the readers.
+fn pending_writer(cell: &Arc<blocking::GdCell<i32>>) -> thread::JoinHandle<()> {
+    let writer = {
+        let cell = cell.clone();
+        thread::spawn(move || *cell.borrow_mut().unwrap() += 1)
+    };
+    // Whether or not it has reached its wait yet, the scenarios below must hold either way;
+    // give it a moment so that they usually run with the writer asleep.
+    thread::sleep(Duration::from_millis(20));
+    writer
+}
+
 #[test]
-fn blocking_re_entrant_reads_are_known_past_the_inline_slots() {
-    // 20 cells read at once: the record spills past its inline slots and stays exact.
-    let cells: Vec<_> = (0..20)
-        .map(|_| Arc::new(blocking::GdCell::new(0)))
-        .collect();
-    let guards: Vec<_> = cells.iter().map(|c| c.borrow().unwrap()).collect();
-    let last = cells[19].clone();
-    let writer = thread::spawn(move || *last.borrow_mut().unwrap() += 1);
-    for _ in 0..100 {
-        assert_eq!(*cells[19].borrow().unwrap(), 0);
+fn blocking_a_reader_asking_for_the_mutable_borrow_while_a_writer_waits_gets_an_error() {
+    within_a_minute(|| {
+        let cell = Arc::new(blocking::GdCell::new(0));
+        let reading = cell.borrow().unwrap();
+        let writer = pending_writer(&cell);
+        let error = cell.borrow_mut().unwrap_err().to_string();
+        assert!(error.contains("wait for itself"), "{error}");
+        drop(reading);
+        writer.join().unwrap();
+        assert_eq!(*cell.borrow().unwrap(), 1);
+    });
+}
+
+#[test]
+fn blocking_a_reader_waiting_for_another_reader_does_not_deadlock_with_a_writer() {
+    within_a_minute(|| {
+        // A `&self` method that hands work to another thread which reads the same object, while
+        // a third thread asks for `bind_mut()`: the helper's read must not queue behind it.
+        let cell = Arc::new(blocking::GdCell::new(5));
+        let reading = cell.borrow().unwrap();
+        let writer = pending_writer(&cell);
+        let helper = {
+            let cell = cell.clone();
+            thread::spawn(move || *cell.borrow().unwrap())
+        };
+        assert_eq!((*reading, helper.join().unwrap()), (5, 5));
+        drop(reading);
+        writer.join().unwrap();
+        assert_eq!(*cell.borrow().unwrap(), 6);
+    });
+}
+
+#[test]
+fn blocking_a_leaked_guard_of_a_dropped_cell_says_nothing_about_a_new_cell_in_its_place() {
+    let mut slot = Box::new(blocking::GdCell::new(0));
+    std::mem::forget(slot.borrow().unwrap());
+    // The same memory, a new cell: this thread does not read it.
+    *slot = blocking::GdCell::new(1);
+    assert!(slot.borrow_mut().is_ok());
+}
+
+#[test]
+fn borrows_work_in_thread_local_destructors_at_thread_exit() {
+    struct BorrowsOnDrop;
+    impl Drop for BorrowsOnDrop {
+        fn drop(&mut self) {
+            let blocking = blocking::GdCell::new(1);
+            assert_eq!(*blocking.borrow().unwrap(), 1);
+            *blocking.borrow_mut().unwrap() += 1;
+            let panicking = godot_cell::panicking::GdCell::new(1);
+            *panicking.borrow_mut().unwrap() += 1;
+            assert_eq!(*panicking.borrow().unwrap(), 2);
+        }
     }
-    drop(guards);
-    writer.join().unwrap();
-    assert_eq!(*cells[19].borrow().unwrap(), 1);
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<BorrowsOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    thread::spawn(|| {
+        // Registered before the cells' own record is first used, so destroyed after it would be
+        // if that record had a destructor.
+        LAST.with(|last| *last.borrow_mut() = Some(BorrowsOnDrop));
+        let cell = blocking::GdCell::new(0);
+        drop(cell.borrow().unwrap());
+    })
+    .join()
+    .expect("borrowing during thread-local destruction works");
+}
+
+#[test]
+fn a_borrow_outliving_its_inaccessible_guard_poisons_the_cell_instead_of_aliasing() {
+    let cell = Arc::new(blocking::GdCell::new(0));
+    let poisoned = {
+        let cell = cell.clone();
+        thread::spawn(move || {
+            let mut outer = cell.borrow_mut().unwrap();
+            let guard = cell.make_inaccessible(&mut outer).unwrap();
+            let nested = cell.borrow().unwrap();
+            drop(guard);
+            std::mem::forget(nested);
+        })
+        .join()
+    };
+    assert!(poisoned.is_err(), "the bug is reported with a panic");
+    // Other threads get errors (not a hang, not the value), and the cell is never freed in use.
+    let error = within_a_minute({
+        let cell = cell.clone();
+        move || cell.borrow().unwrap_err().to_string()
+    });
+    assert!(error.contains("poisoned"), "{error}");
+    assert!(cell.borrow_mut().is_err());
+    assert!(cell.is_currently_bound());
+}
+
+#[test]
+fn a_panicking_cell_is_small_and_a_blocking_one_spends_five_cache_lines() {
+    use std::mem::size_of;
+    assert!(size_of::<godot_cell::panicking::GdCell<u64>>() <= 96);
+    assert!(size_of::<blocking::GdCell<u64>>() <= 5 * 64 + 128);
 }
