@@ -246,12 +246,7 @@ func test_properties_set_after_an_await_take_effect() -> void:
 	# Resumed inside the processor's delivery.
 	_set_all(processor, [2, false, 1, 0, 1000])
 	assert_eq(_get_all(processor), [2, false, 1, 0, 1000])
-	var frames := []
-	_completed_callbacks(processor, 3, frames)
-	assert_true(await frames_until(func() -> bool: return frames.size() == 3))
-	assert_eq(_per_frame(frames), [1, 1, 1])
-	_assert_worker_count_applies(processor, 2)
-	_assert_autostart_applies(processor, false)
+	await _assert_settings_take_effect(processor, 2)
 	processor.queue_free()
 
 
@@ -290,12 +285,7 @@ func test_a_thread_sets_properties_while_other_threads_read_them() -> void:
 	writer = Thread.new()
 	writer.start(func() -> void: _set_all(processor, [2, false, 1, 0, 1000]))
 	writer.wait_to_finish()
-	var frames := []
-	_completed_callbacks(processor, 3, frames)
-	assert_true(await frames_until(func() -> bool: return frames.size() == 3))
-	assert_eq(_per_frame(frames), [1, 1, 1])
-	_assert_worker_count_applies(processor, 2)
-	_assert_autostart_applies(processor, false)
+	await _assert_settings_take_effect(processor, 2)
 	processor.queue_free()
 
 
@@ -304,12 +294,7 @@ func test_a_task_sets_properties_while_the_main_thread_waits_in_wait_all() -> vo
 	processor.submit_task(func() -> void: _set_all(processor, [3, false, 1, 0, 1000]))
 	assert_true(processor.wait_all(), "wait_all() returns once the task set them")
 	assert_eq(_get_all(processor), [3, false, 1, 0, 1000])
-	var frames := []
-	_completed_callbacks(processor, 3, frames)
-	assert_true(await frames_until(func() -> bool: return frames.size() == 3))
-	assert_eq(_per_frame(frames), [1, 1, 1])
-	_assert_worker_count_applies(processor, 3)
-	_assert_autostart_applies(processor, false)
+	await _assert_settings_take_effect(processor, 3)
 	processor.queue_free()
 
 
@@ -345,3 +330,14 @@ func test_a_dispatched_job_frees_the_dispatcher_node_that_runs_it() -> void:
 	assert_true(await frames_until(func() -> bool: return ran.size() == 2))
 	assert_eq(ran, ["first", "second"], "the built-in node drains once the user's one is gone")
 	assert_false(is_instance_valid(dispatcher))
+
+
+## The settings tests apply (one callback per frame, [param workers] workers on restart,
+## autostart off) are in force.
+func _assert_settings_take_effect(processor: AsyncTaskProcessor, workers: int) -> void:
+	var frames := []
+	_completed_callbacks(processor, 3, frames)
+	assert_true(await frames_until(func() -> bool: return frames.size() == 3))
+	assert_eq(_per_frame(frames), [1, 1, 1])
+	_assert_worker_count_applies(processor, workers)
+	_assert_autostart_applies(processor, false)

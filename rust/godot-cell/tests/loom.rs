@@ -144,21 +144,17 @@ fn a_reader_reads_again_while_a_writer_waits_for_it() {
     });
 }
 
-#[test]
-fn a_reader_waiting_for_another_reader_beside_a_writer_does_not_deadlock() {
-    loom::model(|| {
+/// Runs `scenario` on a thread that reads the cell while another thread asks for its mutable
+/// borrow (and bumps the value once it has it).
+fn beside_a_writer(scenario: impl FnOnce(&Arc<GdCell<Probe>>, &Probe)) {
+    loom::model(move || {
         let cell = Arc::new(GdCell::new(Probe::new()));
         let reading = cell.borrow().unwrap();
         let writer = {
             let cell = cell.clone();
             thread::spawn(move || cell.borrow_mut().unwrap().bump())
         };
-        let helper = {
-            let cell = cell.clone();
-            thread::spawn(move || cell.borrow().unwrap().read())
-        };
-        // This thread reads and waits for the helper's read, whatever the writer is doing.
-        assert_eq!(helper.join().unwrap(), reading.read());
+        scenario(&cell, &reading);
         drop(reading);
         writer.join().unwrap();
         assert_eq!(cell.borrow().unwrap().read(), 1);
@@ -166,16 +162,18 @@ fn a_reader_waiting_for_another_reader_beside_a_writer_does_not_deadlock() {
 }
 
 #[test]
-fn a_reader_asking_for_the_mutable_borrow_beside_a_writer_is_refused() {
-    loom::model(|| {
-        let cell = Arc::new(GdCell::new(Probe::new()));
-        let reading = cell.borrow().unwrap();
-        let writer = {
+fn a_reader_waiting_for_another_reader_beside_a_writer_does_not_deadlock() {
+    beside_a_writer(|cell, reading| {
+        let helper = {
             let cell = cell.clone();
-            thread::spawn(move || cell.borrow_mut().unwrap().bump())
+            thread::spawn(move || cell.borrow().unwrap().read())
         };
-        assert!(cell.borrow_mut().is_err());
-        drop(reading);
-        writer.join().unwrap();
+        // This thread reads and waits for the helper's read, whatever the writer is doing.
+        assert_eq!(helper.join().unwrap(), reading.read());
     });
+}
+
+#[test]
+fn a_reader_asking_for_the_mutable_borrow_beside_a_writer_is_refused() {
+    beside_a_writer(|cell, _| assert!(cell.borrow_mut().is_err()));
 }

@@ -49,6 +49,12 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
             "{} --cfg loom",
             std::env::var("RUSTFLAGS").unwrap_or_default()
         );
+        let loom_target = loom_target.to_string_lossy();
+        let loom_env = [
+            ("RUSTFLAGS", rustflags.trim()),
+            ("CARGO_TARGET_DIR", &*loom_target),
+            ("LOOM_MAX_PREEMPTIONS", "3"),
+        ];
         cargo_tests(
             "loom model tests",
             &[
@@ -63,11 +69,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 "loom_shared",
                 "--release",
             ],
-            &[
-                ("RUSTFLAGS", rustflags.trim()),
-                ("CARGO_TARGET_DIR", &loom_target.to_string_lossy()),
-                ("LOOM_MAX_PREEMPTIONS", "3"),
-            ],
+            &loom_env,
             &mut tally,
         )?;
         cargo_tests(
@@ -80,11 +82,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 "loom",
                 "--release",
             ],
-            &[
-                ("RUSTFLAGS", rustflags.trim()),
-                ("CARGO_TARGET_DIR", &loom_target.to_string_lossy()),
-                ("LOOM_MAX_PREEMPTIONS", "3"),
-            ],
+            &loom_env,
             &mut tally,
         )?;
     }
