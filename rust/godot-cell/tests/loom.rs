@@ -146,7 +146,7 @@ fn a_reader_reads_again_while_a_writer_waits_for_it() {
 
 /// Runs `scenario` on a thread that reads the cell while another thread asks for its mutable
 /// borrow (and bumps the value once it has it).
-fn beside_a_writer(scenario: impl FnOnce(&Arc<GdCell<Probe>>, &Probe)) {
+fn beside_a_writer(scenario: impl Fn(&Arc<GdCell<Probe>>, &Probe) + Send + Sync + 'static) {
     loom::model(move || {
         let cell = Arc::new(GdCell::new(Probe::new()));
         let reading = cell.borrow().unwrap();
