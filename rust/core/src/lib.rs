@@ -20,6 +20,7 @@ pub mod pool;
 pub mod rate;
 pub mod rwlock;
 pub mod shared_map;
+pub mod stripes;
 mod sync;
 pub mod task;
 

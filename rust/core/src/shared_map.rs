@@ -2,8 +2,9 @@
 //!
 //! One reader-writer lock guards the whole map, held only for the length of one operation
 //! (several keys in `batch` and `update` change under one write lock, so readers see all of the
-//! change or none of it). Read counts are atomics bumped under the read lock, so counting a read
-//! never needs the write lock; write counts change only under the write lock.
+//! change or none of it). The lock is sharded, so readers on different cores lock different cache
+//! lines; read counts are striped atomics bumped under the read lock, for the same reason, and
+//! counting a read never needs the write lock; write counts change only under the write lock.
 //!
 //! Every change also holds the map's write gate, a mutex, for its whole length. `update` runs
 //! caller code under the gate and a read lock, never under the write lock: readers go on reading
@@ -16,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::Hash;
 
+use crate::stripes::StripedCount;
 use crate::sync::{AtomicU64, Mutex, Ordering, RwLock, thread_local};
 
 /// The calling thread is inside [`SharedMap::update`] of this map; the change was refused because
@@ -26,7 +28,8 @@ pub struct Reentrant;
 #[derive(Debug)]
 struct Entry<V> {
     value: V,
-    reads: AtomicU64,
+    /// Striped: every reader bumps it, and readers on two cores must not share its cache line.
+    reads: StripedCount,
     writes: u64,
 }
 
@@ -124,7 +127,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
         let entries = self.entries.read();
         match entries.get(key) {
             Some(entry) => {
-                entry.reads.fetch_add(1, Ordering::Relaxed);
+                entry.reads.bump();
                 Some(read(&entry.value))
             }
             None => {
@@ -184,7 +187,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(Entry {
                     value,
-                    reads: AtomicU64::new(0),
+                    reads: StripedCount::new(),
                     writes: 1,
                 });
             }
@@ -266,7 +269,7 @@ impl<K: Eq + Hash + Clone, V> SharedMap<K, V> {
                 .iter()
                 .map(|(key, e)| KeyStats {
                     key: key.clone(),
-                    reads: e.reads.load(Ordering::Relaxed),
+                    reads: e.reads.sum(),
                     writes: e.writes,
                 })
                 .collect(),

@@ -32,23 +32,31 @@ pub(crate) use loom::thread::{ThreadId, current as current_thread};
 #[cfg(loom)]
 pub(crate) use loom::thread_local;
 
-/// A reader-writer lock with guards: parking_lot's (no poisoning, readers in parallel).
+/// A reader-writer lock with guards for read-mostly data: crossbeam's sharded lock, where a reader
+/// locks only its own thread's shard (a cache line other readers do not write), so readers on
+/// different cores do not slow each other down; a writer locks every shard.
 #[cfg(not(loom))]
 #[derive(Debug, Default)]
-pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+pub(crate) struct RwLock<T>(crossbeam_utils::sync::ShardedLock<T>);
 
 #[cfg(not(loom))]
 impl<T> RwLock<T> {
     pub(crate) fn new(value: T) -> Self {
-        Self(parking_lot::RwLock::new(value))
+        Self(crossbeam_utils::sync::ShardedLock::new(value))
     }
 
-    pub(crate) fn read(&self) -> parking_lot::RwLockReadGuard<'_, T> {
-        self.0.read()
+    pub(crate) fn read(&self) -> crossbeam_utils::sync::ShardedLockReadGuard<'_, T> {
+        // Poisoning only marks that a holder panicked; the data is as consistent as after any
+        // other write (ours never leave it half changed), as with parking_lot's locks.
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
-        self.0.write()
+    pub(crate) fn write(&self) -> crossbeam_utils::sync::ShardedLockWriteGuard<'_, T> {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
