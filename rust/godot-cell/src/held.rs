@@ -50,21 +50,25 @@ thread_local! {
     static HELD: RefCell<Held> = RefCell::new(Held::EMPTY);
 }
 
-/// Where thread keys and cell ids come from: numbers, not addresses, because an address that a
-/// finished thread or a dropped cell freed can be reused.
+/// Where cell ids and thread keys come from: numbers, not addresses, because an address that a
+/// dropped cell or a finished thread freed can be reused. Two counters: thread keys must be
+/// consecutive, so that threads started one after the other use different stripes.
 #[cfg(not(loom))]
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+static NEXT_CELL: AtomicUsize = AtomicUsize::new(1);
+#[cfg(not(loom))]
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(1);
 
 // Under loom, numbered anew for each explored execution, so every execution picks the same
 // stripes (loom requires a deterministic model).
 #[cfg(loom)]
 loom::lazy_static! {
-    static ref NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+    static ref NEXT_CELL: AtomicUsize = AtomicUsize::new(1);
+    static ref NEXT_THREAD: AtomicUsize = AtomicUsize::new(1);
 }
 
-/// A new id, never 0 and never handed out before.
+/// A new cell id, never 0 and never handed out before.
 pub(crate) fn new_id() -> usize {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    NEXT_CELL.fetch_add(1, Ordering::Relaxed)
 }
 
 /// This thread's key: never 0, never reused.
@@ -72,7 +76,7 @@ pub(crate) fn thread_key() -> usize {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
         if held.key == 0 {
-            held.key = new_id();
+            held.key = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
         }
         held.key
     })
@@ -83,7 +87,7 @@ pub(crate) fn enter(cell: usize) -> usize {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
         if held.key == 0 {
-            held.key = new_id();
+            held.key = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
         }
         match held.position(cell) {
             Some(i) => held.slots[i].1 += 1,
