@@ -117,33 +117,33 @@ impl ReadWriteLock {
             .is_some_and(|t| lock_write("try_write_lock", &lock, Some(t)))
     }
 
-    /// Calls [param fn] holding a read lock and returns what it returns; the lock is released
-    /// afterwards whatever happens. If Godot cannot call [param fn] the error says why and null is
-    /// returned. [param fn] may call this lock's methods (another [method with_read], for
+    /// Calls [param function] holding a read lock and returns what it returns; the lock is released
+    /// afterwards whatever happens. If Godot cannot call [param function] the error says why and null is
+    /// returned. [param function] may call this lock's methods (another [method with_read], for
     /// example), and may drop the last reference to it: the lock is freed when the last call
     /// using it returns.
     #[func(gd_self)]
-    pub fn with_read(this: Gd<Self>, r#fn: Callable) -> Variant {
+    pub fn with_read(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);
-        if !Self::callable_ok("with_read", &r#fn) || !lock_read("with_read", &lock, None) {
+        if !Self::callable_ok("with_read", &function) || !lock_read("with_read", &lock, None) {
             return Variant::nil();
         }
-        let result = Self::call("with_read", &r#fn);
+        let result = Self::call("with_read", &function);
         unlock_read("with_read", &lock);
         result
     }
 
-    /// Calls [param fn] holding the write lock and returns what it returns; the lock is released
+    /// Calls [param function] holding the write lock and returns what it returns; the lock is released
     /// afterwards whatever happens. Refused (null, with an error) when this thread holds a read
-    /// lock. [param fn] may call this lock's methods (read under its own write lock, for
+    /// lock. [param function] may call this lock's methods (read under its own write lock, for
     /// example), and may drop the last reference to it, as for [method with_read].
     #[func(gd_self)]
-    pub fn with_write(this: Gd<Self>, r#fn: Callable) -> Variant {
+    pub fn with_write(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);
-        if !Self::callable_ok("with_write", &r#fn) || !lock_write("with_write", &lock, None) {
+        if !Self::callable_ok("with_write", &function) || !lock_write("with_write", &lock, None) {
             return Variant::nil();
         }
-        let result = Self::call("with_write", &r#fn);
+        let result = Self::call("with_write", &function);
         unlock_write("with_write", &lock);
         result
     }

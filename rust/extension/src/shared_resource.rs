@@ -172,19 +172,19 @@ impl SharedResource {
         }
     }
 
-    /// Atomic read-modify-write: calls [param fn] with a copy of the current value (null when there
+    /// Atomic read-modify-write: calls [param function] with a copy of the current value (null when there
     /// is none) while the store is locked for writing, stores what it returns, and returns a copy
     /// of it. No other thread reads or writes in between, so no update is lost.
-    /// If Godot cannot call [param fn] (invalid, freed, wrong argument count) nothing changes and
-    /// null is returned with an error. [param fn] must not call this SharedResource (see the
+    /// If Godot cannot call [param function] (invalid, freed, wrong argument count) nothing changes and
+    /// null is returned with an error. [param function] must not call this SharedResource (see the
     /// class description); it may drop the last reference to it.
     #[func(gd_self)]
-    pub fn update_value(this: Gd<Self>, key: Variant, r#fn: Callable) -> Variant {
+    pub fn update_value(this: Gd<Self>, key: Variant, function: Callable) -> Variant {
         let map = Self::map(&this);
         let Some(key) = Self::key("update_value", &key) else {
             return Variant::nil();
         };
-        if !r#fn.is_valid() {
+        if !function.is_valid() {
             godot_error!(
                 "SharedResource.update_value: the Callable is not valid (null, or its object was freed); pass a function that takes the old value and returns the new one."
             );
@@ -193,7 +193,7 @@ impl SharedResource {
         let mut result = Variant::nil();
         let outcome = map.update(key, |old| {
             let old = old.map_or_else(Variant::nil, SharedVariant::copy);
-            match try_call(&r#fn, &[old]) {
+            match try_call(&function, &[old]) {
                 Ok(new_value) => {
                     result = deep_copy(new_value.clone());
                     Some(SharedVariant::store(new_value))
