@@ -115,10 +115,13 @@ impl RawRwLock {
     }
 
     /// Releases one shared hold.
-    // SAFETY (for callers): a `lock_shared` not yet undone took the hold being released, on this
-    // thread or another. parking_lot's raw lock keeps no record of which thread holds it (its
-    // `send_guard` feature, which only makes this explicit, conflicts only with
-    // `deadlock_detection`, which is not enabled), so any thread may release a hold it knows of.
+    ///
+    /// # Safety
+    /// A `lock_shared` not yet undone took the hold being released, on this thread or another.
+    /// parking_lot's raw lock keeps no record of which thread holds it (its `send_guard` feature,
+    /// which only makes this explicit, conflicts only with `deadlock_detection`, which is not
+    /// enabled), so any thread may release a hold it knows of.
+    // SAFETY: an unsafe fn: the contract above is the caller's.
     pub(crate) unsafe fn unlock_shared(&self) {
         // parking_lot's guard state is a stateless marker, so a fresh one stands for the one that
         // `lock_shared` returned.
@@ -127,8 +130,11 @@ impl RawRwLock {
     }
 
     /// Releases the exclusive hold.
-    // SAFETY (for callers): a `lock_exclusive` not yet undone took the hold, on this thread or
-    // another (any thread may release it, as for `unlock_shared`).
+    ///
+    /// # Safety
+    /// A `lock_exclusive` not yet undone took the hold, on this thread or another (any thread may
+    /// release it, as for `unlock_shared`).
+    // SAFETY: an unsafe fn: the contract above is the caller's.
     pub(crate) unsafe fn unlock_exclusive(&self) {
         // A fresh stateless marker stands for the guard, as in `unlock_shared`.
         // SAFETY: the caller guarantees the outstanding exclusive hold (see above).

@@ -89,11 +89,12 @@ impl<T> Exclusive<T> {
 // SAFETY: moving the cell moves its value (hence `T: Send`); the only pointers it keeps
 // (`reborrowed`) exist while guards borrow the cell, and a borrowed cell cannot be moved.
 unsafe impl<T: Send, P: Policy> Send for GdCell<T, P> {}
-// SAFETY: every access to the value goes through guards that the state word and the stripes hand
-// out under the borrow rules (one mutable borrow, or shared ones), and the owner-only bookkeeping
-// is touched by the mutable borrower alone. Shared borrows may be held on several threads at once,
-// as gdext's own blocking cell allows: gdext's `experimental-threads` leaves what a `&self` method
-// does to a non-`Sync` field to its author, and so do we (hence `T: Send`, not `T: Sync`).
+// Every access to the value goes through guards handed out under the borrow rules (one mutable
+// borrow, or shared ones), and the owner-only bookkeeping is touched by the mutable borrower
+// alone. Shared borrows may be held on several threads at once, as gdext's own blocking cell
+// allows: `experimental-threads` leaves what a `&self` method does to a non-`Sync` field to its
+// author, and so do we.
+// SAFETY: hence `T: Send` (the value may be used from any thread), not `T: Sync`, as gdext's.
 unsafe impl<T: Send> Sync for GdCell<T, crate::policy::Blocking> {}
 
 /// Why a borrow was refused.

@@ -48,6 +48,7 @@ impl<T> OwnerData<T> {
     /// # Safety
     /// The caller is the only thread touching the data now: it holds the cell's mutable borrow
     /// (or is acquiring or releasing it), and does not call `with` again inside `f`.
+    // SAFETY: an unsafe fn: the contract above is the caller's.
     pub(crate) unsafe fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         #[cfg(not(loom))]
         // SAFETY: exclusive access, as the caller promises.

@@ -20,10 +20,12 @@ impl Probe {
     }
 
     fn read(&self) -> u64 {
+        // SAFETY: loom's cell pointer is valid for the closure; loom reports a racing access.
         self.0.with(|value| unsafe { *value })
     }
 
     fn bump(&mut self) {
+        // SAFETY: as in `read`; `&mut self` came through the cell's mutable borrow.
         self.0.with_mut(|value| unsafe { *value += 1 })
     }
 }
