@@ -326,8 +326,9 @@ impl MainThreadDispatcher {
     }
 
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
-    /// counted as dropped) if the object was freed meanwhile. Arrays, Dictionaries and Packed*Arrays are copied
-    /// when queued, so later changes by the calling thread do not race the main thread.
+    /// counted as dropped) if the object was freed meanwhile. Arrays, Dictionaries and
+    /// Packed*Arrays are copied when queued, so later changes by the calling thread do not race the
+    /// main thread.
     ///
     /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
     /// an error and queues nothing. It is typed [Variant] so that a freed object reaches this

@@ -118,9 +118,9 @@ impl ReadWriteLock {
     }
 
     /// Calls [param function] holding a read lock and returns what it returns; the lock is released
-    /// afterwards whatever happens. If Godot cannot call [param function] the error says why and null is
-    /// returned. [param function] may call this lock's methods (another [method with_read], for
-    /// example), and may drop the last reference to it: the lock is freed when the last call
+    /// afterwards whatever happens. If Godot cannot call [param function] the error says why and
+    /// null is returned. [param function] may call this lock's methods (another [method with_read],
+    /// for example), and may drop the last reference to it: the lock is freed when the last call
     /// using it returns.
     #[func(gd_self)]
     pub fn with_read(this: Gd<Self>, function: Callable) -> Variant {
@@ -133,9 +133,9 @@ impl ReadWriteLock {
         result
     }
 
-    /// Calls [param function] holding the write lock and returns what it returns; the lock is released
-    /// afterwards whatever happens. Refused (null, with an error) when this thread holds a read
-    /// lock. [param function] may call this lock's methods (read under its own write lock, for
+    /// Calls [param function] holding the write lock and returns what it returns; the lock is
+    /// released afterwards whatever happens. Refused (null, with an error) when this thread holds a
+    /// read lock. [param function] may call this lock's methods (read under its own write lock, for
     /// example), and may drop the last reference to it, as for [method with_read].
     #[func(gd_self)]
     pub fn with_write(this: Gd<Self>, function: Callable) -> Variant {

@@ -172,12 +172,12 @@ impl SharedResource {
         }
     }
 
-    /// Atomic read-modify-write: calls [param function] with a copy of the current value (null when there
-    /// is none) while the store is locked for writing, stores what it returns, and returns a copy
-    /// of it. No other thread reads or writes in between, so no update is lost.
-    /// If Godot cannot call [param function] (invalid, freed, wrong argument count) nothing changes and
-    /// null is returned with an error. [param function] must not call this SharedResource (see the
-    /// class description); it may drop the last reference to it.
+    /// Atomic read-modify-write: calls [param function] with a copy of the current value (null when
+    /// there is none), stores what it returns, and returns a copy of it. No other change happens
+    /// in between, so no update is lost; readers meanwhile see the value before it. If Godot
+    /// cannot call [param function] (invalid, freed, wrong argument count) nothing changes and null
+    /// is returned with an error. [param function] may read this SharedResource but not change it
+    /// (see the class description); it may drop the last reference to it.
     #[func(gd_self)]
     pub fn update_value(this: Gd<Self>, key: Variant, function: Callable) -> Variant {
         let map = Self::map(&this);

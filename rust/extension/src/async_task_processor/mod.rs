@@ -38,9 +38,10 @@ pub use rust_api::SpawnError;
 /// [/codeblock]
 ///
 /// Tasks run in parallel: what a task touches must be safe to touch from another thread (its own
-/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed*Arrays are
-/// deep-copied on their way to the main thread (Godot shares all three by reference). Long tasks should poll [method is_cancelled] so that
-/// [method cancel_task] and [method stop_workers] take effect quickly.
+/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed*Arrays
+/// are deep-copied on their way to the main thread (Godot shares all three by reference). Long
+/// tasks should poll [method is_cancelled] so that [method cancel_task] and [method stop_workers]
+/// take effect quickly.
 ///
 /// [b]Errors inside a task.[/b] A call Godot refuses (wrong argument count, missing method,
 /// freed object) fails the task with a message. A GDScript runtime error inside the task's code
