@@ -33,9 +33,9 @@ func run(_tree: SceneTree, quick: bool) -> Dictionary:
 ## ns per increment with AtomicCounter.
 func _atomic(threads: int, per_thread: int) -> float:
 	var counter := AtomicCounter.new()
-	var usec := _time_threads(threads, func() -> void:
+	var usec: int = Support.time_threads(threads, func() -> void:
 		for i in per_thread:
-			counter.increment())
+			counter.increment()).usec
 	_check("AtomicCounter", counter.get_count(), threads * per_thread)
 	return Support.ns_per(usec, threads * per_thread)
 
@@ -44,11 +44,11 @@ func _atomic(threads: int, per_thread: int) -> float:
 func _mutex(threads: int, per_thread: int) -> float:
 	var mutex := Mutex.new()
 	_guarded = 0
-	var usec := _time_threads(threads, func() -> void:
+	var usec: int = Support.time_threads(threads, func() -> void:
 		for i in per_thread:
 			mutex.lock()
 			_guarded += 1
-			mutex.unlock())
+			mutex.unlock()).usec
 	_check("Mutex + int", _guarded, threads * per_thread)
 	return Support.ns_per(usec, threads * per_thread)
 
@@ -56,17 +56,3 @@ func _mutex(threads: int, per_thread: int) -> float:
 func _check(variant: String, count: int, expected: int) -> void:
 	if count != expected:
 		_error = "%s counted %d, expected %d" % [variant, count, expected]
-
-
-## Microseconds for [param count] threads to run [param body], from the first start to the last
-## join.
-func _time_threads(count: int, body: Callable) -> int:
-	var started := Time.get_ticks_usec()
-	var threads: Array[Thread] = []
-	for i in count:
-		var thread := Thread.new()
-		thread.start(body)
-		threads.append(thread)
-	for thread in threads:
-		thread.wait_to_finish()
-	return Time.get_ticks_usec() - started

@@ -110,7 +110,7 @@ func run(tree: SceneTree, quick: bool) -> Array:
 
 
 func _floor_threadkit(threads: int, per_thread: int) -> float:
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var not_cancelled := 0
 		for i in per_thread:
 			if not AsyncTaskProcessor.is_cancelled():
@@ -121,7 +121,7 @@ func _floor_threadkit(threads: int, per_thread: int) -> float:
 
 
 func _floor_builtin(threads: int, per_thread: int) -> float:
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var not_cancelled := 0
 		for i in per_thread:
 			if not _is_cancelled():
@@ -133,7 +133,7 @@ func _floor_builtin(threads: int, per_thread: int) -> float:
 
 func _increment_threadkit(threads: int, per_thread: int) -> float:
 	var counter := AtomicCounter.new()
-	var timed := _threads(threads, func() -> void:
+	var timed := Support.time_threads(threads, func() -> void:
 		for i in per_thread:
 			counter.increment())
 	_check("AtomicCounter.increment", counter.get_count(), threads * per_thread)
@@ -143,7 +143,7 @@ func _increment_threadkit(threads: int, per_thread: int) -> float:
 func _increment_builtin(threads: int, per_thread: int) -> float:
 	var mutex := Mutex.new()
 	_count = 0
-	var timed := _threads(threads, func() -> void:
+	var timed := Support.time_threads(threads, func() -> void:
 		for i in per_thread:
 			mutex.lock()
 			_count += 1
@@ -156,7 +156,7 @@ func _read_threadkit(threads: int, per_thread: int) -> float:
 	var store := SharedResource.new()
 	for k in KEYS:
 		store.write_value(k, k)
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var sum := 0
 		for i in per_thread:
 			sum += store.read_value(i & (KEYS - 1))
@@ -170,7 +170,7 @@ func _read_builtin(threads: int, per_thread: int) -> float:
 	var guarded := {}
 	for k in KEYS:
 		guarded[k] = k
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var sum := 0
 		for i in per_thread:
 			mutex.lock()
@@ -190,7 +190,7 @@ func _check_read_sums(variant: String, sums: Array, per_thread: int) -> void:
 func _dispatch_threadkit(threads: int, per_thread: int) -> float:
 	var noop := _noop
 	_ran = 0
-	var timed := _threads(threads, func() -> void:
+	var timed := Support.time_threads(threads, func() -> void:
 		for i in per_thread:
 			MainThreadDispatcher.dispatch(noop))
 	await _frames_until_ran(threads * per_thread)
@@ -201,7 +201,7 @@ func _dispatch_threadkit(threads: int, per_thread: int) -> float:
 func _dispatch_builtin(threads: int, per_thread: int) -> float:
 	var noop := _noop
 	_ran = 0
-	var timed := _threads(threads, func() -> void:
+	var timed := Support.time_threads(threads, func() -> void:
 		for i in per_thread:
 			noop.call_deferred())
 	await _frames_until_ran(threads * per_thread)
@@ -221,7 +221,7 @@ func _submit_threadkit(threads: int, per_thread: int) -> float:
 	var task := _task
 	var processor := _processor
 	_executed = 0
-	var timed := _threads(threads, func() -> PackedInt64Array:
+	var timed := Support.time_threads(threads, func() -> PackedInt64Array:
 		var ids := PackedInt64Array()
 		ids.resize(per_thread)
 		for i in per_thread:
@@ -240,7 +240,7 @@ func _submit_threadkit(threads: int, per_thread: int) -> float:
 func _submit_builtin(threads: int, per_thread: int) -> float:
 	var task := _task
 	_executed = 0
-	var timed := _threads(threads, func() -> PackedInt64Array:
+	var timed := Support.time_threads(threads, func() -> PackedInt64Array:
 		var ids := PackedInt64Array()
 		ids.resize(per_thread)
 		for i in per_thread:
@@ -258,7 +258,7 @@ func _try_pop_threadkit(threads: int, per_thread: int) -> float:
 	var queue := ThreadSafeQueue.new()
 	for i in threads * per_thread:
 		queue.try_push(1)
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var popped := 0
 		for i in per_thread:
 			if queue.try_pop() != null:
@@ -273,7 +273,7 @@ func _try_pop_builtin(threads: int, per_thread: int) -> float:
 	var array := []
 	array.resize(threads * per_thread)
 	array.fill(1)
-	var timed := _threads(threads, func() -> int:
+	var timed := Support.time_threads(threads, func() -> int:
 		var popped := 0
 		for i in per_thread:
 			mutex.lock()
@@ -284,21 +284,6 @@ func _try_pop_builtin(threads: int, per_thread: int) -> float:
 		return popped)
 	_check("Mutex + Array.pop_back: popped", _sum(timed.returns), threads * per_thread)
 	return Support.ns_per(timed.usec, threads * per_thread)
-
-
-## Runs [param body] on [param count] Threads at once: {usec: from the first start to the last
-## join, returns: what each thread's body returned}.
-func _threads(count: int, body: Callable) -> Dictionary:
-	var started := Time.get_ticks_usec()
-	var running: Array[Thread] = []
-	for i in count:
-		var thread := Thread.new()
-		thread.start(body)
-		running.append(thread)
-	var returns := []
-	for thread in running:
-		returns.append(thread.wait_to_finish())
-	return {"usec": Time.get_ticks_usec() - started, "returns": returns}
 
 
 static func _sum(values: Array) -> int:

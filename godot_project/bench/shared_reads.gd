@@ -66,14 +66,8 @@ func _mutex(threads: int, per_thread: int) -> float:
 ## ns per read for [param threads] threads each running [param body] (which returns its sum).
 func _time_readers(threads: int, per_thread: int, body: Callable) -> float:
 	var expected := per_thread / KEYS * (KEYS * (KEYS - 1) / 2)
-	var started := Time.get_ticks_usec()
-	var running: Array[Thread] = []
-	for t in threads:
-		var thread := Thread.new()
-		thread.start(body)
-		running.append(thread)
-	for thread in running:
-		var sum: int = thread.wait_to_finish()
+	var timed := Support.time_threads(threads, body)
+	for sum: int in timed.returns:
 		if sum != expected:
 			_error = "a reader summed %d, expected %d" % [sum, expected]
-	return Support.ns_per(Time.get_ticks_usec() - started, threads * per_thread)
+	return Support.ns_per(timed.usec, threads * per_thread)
