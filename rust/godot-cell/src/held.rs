@@ -35,6 +35,14 @@ impl Held {
         untracked: 0,
     };
 
+    /// This thread's key, numbered on first use.
+    fn key(&mut self) -> usize {
+        if self.key == 0 {
+            self.key = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+        }
+        self.key
+    }
+
     fn position(&self, cell: usize) -> Option<usize> {
         self.slots[..self.len].iter().position(|&(c, _)| c == cell)
     }
@@ -73,22 +81,14 @@ pub(crate) fn new_id() -> usize {
 
 /// This thread's key: never 0, never reused.
 pub(crate) fn thread_key() -> usize {
-    HELD.with(|held| {
-        let mut held = held.borrow_mut();
-        if held.key == 0 {
-            held.key = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-        }
-        held.key
-    })
+    HELD.with(|held| held.borrow_mut().key())
 }
 
 /// Records a shared borrow of cell `cell` by this thread; returns the thread's key.
 pub(crate) fn enter(cell: usize) -> usize {
     HELD.with(|held| {
         let mut held = held.borrow_mut();
-        if held.key == 0 {
-            held.key = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
-        }
+        let key = held.key();
         match held.position(cell) {
             Some(i) => held.slots[i].1 += 1,
             None if held.len < SLOTS => {
@@ -98,7 +98,7 @@ pub(crate) fn enter(cell: usize) -> usize {
             }
             None => held.untracked += 1,
         }
-        held.key
+        key
     })
 }
 
