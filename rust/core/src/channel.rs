@@ -26,6 +26,8 @@ use crossbeam_channel::{
 };
 use parking_lot::RwLock;
 
+use crate::interrupt::Interrupt;
+
 /// A push that was refused; it gives the value back.
 #[derive(PartialEq, Eq)]
 pub enum PushError<T> {
@@ -35,13 +37,18 @@ pub enum PushError<T> {
     TimedOut(T),
     /// The channel was closed, before the push or while it waited for room.
     Closed(T),
+    /// An [`Interrupt`] fired while the push waited for room.
+    Interrupted(T),
 }
 
 impl<T> PushError<T> {
     /// The value that was not queued.
     pub fn into_inner(self) -> T {
         match self {
-            PushError::Full(value) | PushError::TimedOut(value) | PushError::Closed(value) => value,
+            PushError::Full(value)
+            | PushError::TimedOut(value)
+            | PushError::Closed(value)
+            | PushError::Interrupted(value) => value,
         }
     }
 }
@@ -53,6 +60,7 @@ impl<T> std::fmt::Debug for PushError<T> {
             PushError::Full(_) => "Full(..)",
             PushError::TimedOut(_) => "TimedOut(..)",
             PushError::Closed(_) => "Closed(..)",
+            PushError::Interrupted(_) => "Interrupted(..)",
         })
     }
 }
@@ -63,6 +71,7 @@ impl<T> std::fmt::Display for PushError<T> {
             PushError::Full(_) => "the channel is full",
             PushError::TimedOut(_) => "the channel stayed full for the whole timeout",
             PushError::Closed(_) => "the channel is closed",
+            PushError::Interrupted(_) => "the wait for room was interrupted",
         })
     }
 }
@@ -78,6 +87,8 @@ pub enum PopError {
     TimedOut,
     /// The channel is closed and every value pushed into it has been popped.
     Closed,
+    /// An [`Interrupt`] fired while the pop waited.
+    Interrupted,
 }
 
 impl std::fmt::Display for PopError {
@@ -86,6 +97,7 @@ impl std::fmt::Display for PopError {
             PopError::Empty => "the channel is empty",
             PopError::TimedOut => "the channel stayed empty for the whole timeout",
             PopError::Closed => "the channel is closed and empty",
+            PopError::Interrupted => "the wait for a value was interrupted",
         })
     }
 }
@@ -146,6 +158,17 @@ impl<T> Channel<T> {
     /// Queues `value`, waiting while the channel is full: up to `timeout`, or for as long as it
     /// takes with `None`. A [`Channel::close`] ends the wait.
     pub fn push(&self, value: T, timeout: Option<Duration>) -> Result<(), PushError<T>> {
+        self.push_interruptible(value, timeout, &[])
+    }
+
+    /// Like [`Channel::push`], and also gives the value back with [`PushError::Interrupted`]
+    /// once one of `interrupts` fired while it waited for room.
+    pub fn push_interruptible(
+        &self,
+        value: T,
+        timeout: Option<Duration>,
+        interrupts: &[&Interrupt],
+    ) -> Result<(), PushError<T>> {
         // The common case, and every push into an unbounded channel, needs no `Select` and no
         // sender of its own.
         let value = match self.try_push(value) {
@@ -158,7 +181,10 @@ impl<T> Channel<T> {
         };
         let mut select = Select::new();
         let send = select.send(&sender);
-        select.recv(&self.closing);
+        let closing = select.recv(&self.closing);
+        for interrupt in interrupts {
+            select.recv(interrupt.receiver());
+        }
         let ready = match timeout {
             None => select.select(),
             Some(timeout) => match select.select_timeout(timeout) {
@@ -171,10 +197,15 @@ impl<T> Channel<T> {
             ready
                 .send(&sender, value)
                 .map_err(|SendError(value)| PushError::Closed(value))
-        } else {
+        } else if ready.index() == closing {
             // The closing channel never carries a value; it became ready by disconnecting.
             let _ = ready.recv(&self.closing);
             Err(PushError::Closed(value))
+        } else {
+            // Likewise, an interrupt's channel.
+            let index = ready.index() - closing - 1;
+            let _ = ready.recv(interrupts[index].receiver());
+            Err(PushError::Interrupted(value))
         }
     }
 
@@ -200,6 +231,40 @@ impl<T> Channel<T> {
     /// long as it takes with `None`. Once closed, it still returns what is left, then
     /// [`PopError::Closed`].
     pub fn pop(&self, timeout: Option<Duration>) -> Result<T, PopError> {
+        self.pop_interruptible(timeout, &[])
+    }
+
+    /// Like [`Channel::pop`], and also ends with [`PopError::Interrupted`] once one of
+    /// `interrupts` fired while it waited. A value queued already is returned first.
+    pub fn pop_interruptible(
+        &self,
+        timeout: Option<Duration>,
+        interrupts: &[&Interrupt],
+    ) -> Result<T, PopError> {
+        if !interrupts.is_empty() {
+            match self.try_pop() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
+            let mut select = Select::new();
+            let data = select.recv(&self.data);
+            for interrupt in interrupts {
+                select.recv(interrupt.receiver());
+            }
+            let ready = match timeout {
+                None => select.select(),
+                Some(timeout) => select
+                    .select_timeout(timeout)
+                    .map_err(|_| PopError::TimedOut)?,
+            };
+            return if ready.index() == data {
+                ready.recv(&self.data).map_err(|_| PopError::Closed)
+            } else {
+                let index = ready.index() - data - 1;
+                let _ = ready.recv(interrupts[index].receiver());
+                Err(PopError::Interrupted)
+            };
+        }
         match timeout {
             None => self.data.recv().map_err(|_| PopError::Closed),
             Some(timeout) => self

@@ -13,6 +13,7 @@ pub mod deadlock;
 pub mod dispatch;
 pub mod drain;
 pub mod group;
+pub mod interrupt;
 pub mod latch;
 pub mod oneshot;
 #[cfg(not(loom))]
@@ -28,10 +29,11 @@ pub use counter::{AtomicF64, Counter};
 pub use dispatch::{DispatchStats, Dispatcher, Overflow, PushError};
 pub use drain::{DrainLimits, DrainReport, drain};
 pub use group::Group;
+pub use interrupt::Interrupt;
 pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, current_task};
 pub use rwlock::{LockError, TrackedRwLock, UnlockError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
-pub use task::{CancelOutcome, Job, Outcome, Status, Task, TaskState, panic_message};
+pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};

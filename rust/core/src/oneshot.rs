@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use crate::interrupt::Interrupt;
 use crate::latch::Latch;
 use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
 
@@ -24,6 +25,8 @@ pub enum CallError {
     /// The [`Runner`] was dropped without completing: its queued item was discarded, or the call
     /// panicked.
     Dropped,
+    /// An [`Interrupt`] fired before the call started; it will never run.
+    Interrupted,
 }
 
 impl std::fmt::Display for CallError {
@@ -31,6 +34,7 @@ impl std::fmt::Display for CallError {
         f.write_str(match self {
             CallError::TimedOut => "the call timed out before it started",
             CallError::Dropped => "the call was discarded before it delivered a value",
+            CallError::Interrupted => "the wait was interrupted before the call started",
         })
     }
 }
@@ -42,7 +46,7 @@ pub fn oneshot<T>() -> (Runner<T>, Caller<T>) {
     let slot = Arc::new(Slot {
         state: AtomicU8::new(WAITING),
         value: Mutex::new(None),
-        done: Latch::new(),
+        done: std::sync::Arc::new(Latch::new()),
     });
     (Runner { slot: slot.clone() }, Caller { slot })
 }
@@ -50,8 +54,9 @@ pub fn oneshot<T>() -> (Runner<T>, Caller<T>) {
 struct Slot<T> {
     state: AtomicU8,
     value: Mutex<Option<T>>,
-    /// Opens when the runner is gone: completed, skipped or dropped.
-    done: Latch,
+    /// Opens when the runner is gone: completed, skipped or dropped. Shared with the interrupts
+    /// that watch it (std's `Arc`: they hold a `Weak`).
+    done: std::sync::Arc<Latch>,
 }
 
 /// The side that runs the call. Dropping it without [`Runner::complete`] makes the caller's
@@ -94,12 +99,27 @@ impl<T> Caller<T> {
     /// that passed before the call started. A call that started before the timeout is waited for
     /// without limit, so a value is never lost to the timeout.
     pub fn wait(self, timeout: Option<Duration>) -> Result<T, CallError> {
+        self.wait_interruptible(timeout, &[])
+    }
+
+    /// Like [`Caller::wait`], and also gives up with [`CallError::Interrupted`] once one of
+    /// `interrupts` fired, if the call has not started by then (a started call is waited for).
+    pub fn wait_interruptible(
+        self,
+        timeout: Option<Duration>,
+        interrupts: &[&Interrupt],
+    ) -> Result<T, CallError> {
         let slot = &self.slot;
-        if let Some(timeout) = timeout
-            && !slot.done.wait_timeout(timeout)
-            && self.abandon()
-        {
-            return Err(CallError::TimedOut);
+        for interrupt in interrupts {
+            interrupt.watch(&slot.done);
+        }
+        let interrupted = || interrupts.iter().any(|interrupt| interrupt.is_fired());
+        if !slot.done.wait_unless(timeout, interrupted) && self.abandon() {
+            return Err(if interrupted() {
+                CallError::Interrupted
+            } else {
+                CallError::TimedOut
+            });
         }
         slot.done.wait();
         slot.value.lock().unwrap().take().ok_or(CallError::Dropped)
@@ -129,6 +149,39 @@ mod tests {
         let (runner, caller) = oneshot::<u32>();
         drop(caller);
         assert!(!runner.claim());
+    }
+
+    #[test]
+    fn an_interrupt_ends_the_wait_before_the_call_starts_and_the_call_never_runs() {
+        let (runner, caller) = oneshot::<u32>();
+        let interrupt = std::sync::Arc::new(Interrupt::new());
+        let firing = {
+            let interrupt = interrupt.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                interrupt.fire();
+            })
+        };
+        assert_eq!(
+            caller.wait_interruptible(None, &[&interrupt]),
+            Err(CallError::Interrupted)
+        );
+        firing.join().unwrap();
+        assert!(!runner.claim(), "an interrupted call does not run");
+    }
+
+    #[test]
+    fn an_interrupt_does_not_abandon_a_call_that_started() {
+        let (runner, caller) = oneshot::<u32>();
+        let interrupt = Interrupt::new();
+        assert!(runner.claim());
+        interrupt.fire();
+        let completing = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            runner.complete(7);
+        });
+        assert_eq!(caller.wait_interruptible(None, &[&interrupt]), Ok(7));
+        completing.join().unwrap();
     }
 
     #[test]

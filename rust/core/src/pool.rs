@@ -140,6 +140,15 @@ struct Shared<R> {
     busy_workers: AtomicI64,
     run_nanos: AtomicU64,
     runs: AtomicU64,
+    /// Workers of earlier runs that a stop did not wait for (or not long enough), so that
+    /// [`Pool::join_all`] can still wait for them.
+    lingering: Mutex<Vec<Lingering>>,
+}
+
+/// The workers of one run that were still running when its stop returned.
+struct Lingering {
+    exited: Receiver<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 struct Running<R> {
@@ -180,6 +189,7 @@ impl<R: Send + 'static> Pool<R> {
                 busy_workers: AtomicI64::new(0),
                 run_nanos: AtomicU64::new(0),
                 runs: AtomicU64::new(0),
+                lingering: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -268,21 +278,63 @@ impl<R: Send + 'static> Pool<R> {
         };
         // Workers never send on `exited`: a disconnect means every one has returned.
         let all_exited = match wait {
-            StopWait::No => return report,
+            StopWait::No => false,
             StopWait::Forever => running.exited.recv().is_err(),
             StopWait::Within(timeout) => {
                 running.exited.recv_timeout(timeout) == Err(RecvTimeoutError::Disconnected)
             }
         };
+        let mut left = Vec::new();
         for worker in running.workers {
-            if all_exited || worker.is_finished() {
+            if all_exited || (wait != StopWait::No && worker.is_finished()) {
                 let _ = worker.join();
             } else {
-                // Dropping the handle detaches the thread; it exits when its task returns.
-                report.still_running += 1;
+                // Left to exit when its task returns; `join_all` can still wait for it.
+                report.still_running += usize::from(!worker.is_finished());
+                left.push(worker);
             }
         }
+        if !left.is_empty() {
+            self.shared.lingering.lock().push(Lingering {
+                exited: running.exited,
+                workers: left,
+            });
+        }
         report
+    }
+
+    /// Stops the pool (as [`Pool::stop`] does) and waits until every worker it ever started has
+    /// exited, those an earlier stop left running included, however long their tasks take. While
+    /// some still run, calls `nag` after `first` and then every `every`, with the time waited so
+    /// far and the tasks still running, so that the caller can say what it waits for. From one of
+    /// the pool's own workers it stops without waiting (a worker cannot wait for itself).
+    pub fn join_all(
+        &self,
+        first: Duration,
+        every: Duration,
+        mut nag: impl FnMut(Duration, &[Arc<Task<R>>]),
+    ) {
+        self.stop(StopWait::No);
+        if self.is_own_worker() {
+            return;
+        }
+        let started = Instant::now();
+        let mut next_nag = started + first;
+        let lingering = std::mem::take(&mut *self.shared.lingering.lock());
+        for run in lingering {
+            while run.exited.recv_deadline(next_nag) == Err(RecvTimeoutError::Timeout) {
+                let running: Vec<_> = self
+                    .in_flight()
+                    .into_iter()
+                    .filter(|task| task.status() == Status::Running)
+                    .collect();
+                nag(started.elapsed(), &running);
+                next_nag += every;
+            }
+            for worker in run.workers {
+                let _ = worker.join();
+            }
+        }
     }
 
     /// Queues `job`; returns its task (whose id is > 0), or [`Stopped`].

@@ -6,10 +6,12 @@
 //! either the task runs, or it is cancelled before it starts, never both and never neither; and a
 //! cancel that answers `Requested` always ends the task Cancelled.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::counter::AtomicF64;
 use crate::group::Group;
+use crate::interrupt::Interrupt;
 use crate::latch::Latch;
 use crate::sync::{AtomicU8, Mutex, Ordering};
 
@@ -64,6 +66,8 @@ pub struct TaskState {
     state: AtomicU8,
     progress: AtomicF64,
     finished: Latch,
+    /// Made on first use: by a blocking call inside the task, or by a cancel request.
+    cancelled: OnceLock<Interrupt>,
 }
 
 impl Default for TaskState {
@@ -78,6 +82,7 @@ impl TaskState {
             state: AtomicU8::new(Status::Pending as u8),
             progress: AtomicF64::new(0.0),
             finished: Latch::new(),
+            cancelled: OnceLock::new(),
         }
     }
 
@@ -110,9 +115,19 @@ impl TaskState {
         });
         match moved {
             Ok(from) if from == Status::Pending as u8 => CancelOutcome::CancelledBeforeStart,
-            Ok(_) | Err(CANCEL_REQUESTED) => CancelOutcome::Requested,
+            Ok(_) | Err(CANCEL_REQUESTED) => {
+                // Made here if no wait made it yet: a wait that starts later finds it fired.
+                self.cancel_interrupt().fire();
+                CancelOutcome::Requested
+            }
             Err(_) => CancelOutcome::TooLate,
         }
+    }
+
+    /// Fires when this task is asked to cancel: blocking calls made inside the task add it to
+    /// their wait, so a cancelled task is never stuck in one (and a pool's stop never waits on it).
+    pub fn cancel_interrupt(&self) -> &Interrupt {
+        self.cancelled.get_or_init(Interrupt::new)
     }
 
     /// Whether someone asked this task to stop. Long tasks poll it and return early.
@@ -201,7 +216,13 @@ pub struct Task<R> {
     state: crate::sync::Arc<TaskState>,
     work: Work<R>,
     outcome: Mutex<Option<Outcome<R>>>,
+    /// Says what the task runs, for messages about it (see [`Task::set_label`]).
+    label: OnceLock<Label>,
 }
+
+/// Describes a task's work when asked; called rarely (a stop that waits long), so it costs
+/// nothing until then.
+pub type Label = Box<dyn Fn() -> String + Send + Sync>;
 
 enum Work<R> {
     /// Run once, by the worker that starts the task.
@@ -235,6 +256,7 @@ impl<R> Task<R> {
             state: Default::default(),
             work,
             outcome: Mutex::new(None),
+            label: OnceLock::new(),
         }
     }
 
@@ -245,6 +267,19 @@ impl<R> Task<R> {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Sets what [`Task::label`] says; the first call wins.
+    pub fn set_label(&self, label: Label) {
+        let _ = self.label.set(label);
+    }
+
+    /// What the task runs ("task 7: Level.load_chunk"), or its id alone without a label.
+    pub fn label(&self) -> String {
+        match self.label.get() {
+            Some(label) => format!("task {}: {}", self.id, label()),
+            None => format!("task {}", self.id),
+        }
     }
 
     pub fn state(&self) -> &crate::sync::Arc<TaskState> {

@@ -336,3 +336,40 @@ fn unbounded_holds_a_million_items_in_order() {
 fn a_bounded_channel_needs_room_for_one() {
     let _ = Channel::<u32>::bounded(0);
 }
+
+#[test]
+fn an_interrupt_ends_a_pop_waiting_on_an_empty_channel_but_a_queued_value_comes_first() {
+    let channel = Arc::new(Channel::<u32>::unbounded());
+    let interrupt = Arc::new(threadkit_core::Interrupt::new());
+    let (c, i) = (channel.clone(), interrupt.clone());
+    let popped = spawn(move || c.pop_interruptible(None, &[&i]));
+    thread::sleep(SETTLE);
+    assert!(still_blocked(&popped));
+    interrupt.fire();
+    assert_eq!(woken(&popped), Err(PopError::Interrupted));
+    channel.push(4, None).unwrap();
+    assert_eq!(channel.pop_interruptible(None, &[&interrupt]), Ok(4));
+    assert_eq!(
+        channel.pop_interruptible(Some(FOREVER), &[&interrupt]),
+        Err(PopError::Interrupted),
+        "a wait that starts after the fire returns at once"
+    );
+}
+
+#[test]
+fn an_interrupt_gives_a_waiting_push_its_value_back() {
+    let channel = Arc::new(Channel::<u32>::bounded(1));
+    channel.push(1, None).unwrap();
+    let interrupt = Arc::new(threadkit_core::Interrupt::new());
+    let (c, i) = (channel.clone(), interrupt.clone());
+    let pushed = spawn(move || c.push_interruptible(2, None, &[&i]));
+    thread::sleep(SETTLE);
+    assert!(still_blocked(&pushed));
+    interrupt.fire();
+    assert_eq!(woken(&pushed), Err(PushError::Interrupted(2)));
+    assert_eq!(
+        channel.drain(),
+        vec![1],
+        "the interrupted value was not queued"
+    );
+}

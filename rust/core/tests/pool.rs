@@ -577,3 +577,63 @@ fn a_bounded_stop_leaves_a_task_that_ignores_cancellation_running() {
     let report = pool.stop(StopWait::Within(Duration::from_secs(30)));
     assert_eq!(report, StopReport::default());
 }
+
+#[test]
+fn cancelling_a_running_task_fires_its_interrupt_for_the_blocking_calls_inside_it() {
+    let pool = pool(1);
+    let queue = Arc::new(threadkit_core::channel::Channel::<u32>::unbounded());
+    let (entered_tx, entered) = bounded(1);
+    let q = queue.clone();
+    let task = pool
+        .submit(Priority::Normal, move |state| {
+            entered_tx.send(()).unwrap();
+            // Blocks until the cancel: nothing is ever pushed.
+            let popped = q.pop_interruptible(None, &[state.cancel_interrupt()]);
+            assert_eq!(popped, Err(threadkit_core::channel::PopError::Interrupted));
+            Ok(1)
+        })
+        .unwrap();
+    entered.recv_timeout(Duration::from_secs(30)).unwrap();
+    pool.cancel(task.id());
+    let done = collect(&pool, 1);
+    assert_eq!(done, vec![(task.id(), Outcome::Cancelled)]);
+}
+
+#[test]
+fn join_all_waits_for_workers_a_stop_left_running_and_says_what_runs_meanwhile() {
+    let pool = pool(1);
+    let (release_tx, release) = bounded::<()>(0);
+    let (entered_tx, entered) = bounded(1);
+    let blind = pool
+        .submit(Priority::Normal, move |_| {
+            entered_tx.send(()).unwrap();
+            // Blind to cancellation: returns only when released.
+            let _ = release.recv();
+            Ok(1)
+        })
+        .unwrap();
+    blind.set_label(Box::new(|| "blind work".into()));
+    entered.recv_timeout(Duration::from_secs(30)).unwrap();
+    let report = pool.stop(StopWait::Within(Duration::from_millis(10)));
+    assert_eq!(report.still_running, 1);
+    let mut nags = Vec::new();
+    let mut release_tx = Some(release_tx);
+    pool.join_all(
+        Duration::from_millis(20),
+        Duration::from_millis(20),
+        |_, running| {
+            nags.push(running.iter().map(|task| task.label()).collect::<Vec<_>>());
+            if nags.len() == 3 {
+                release_tx.take();
+            }
+        },
+    );
+    assert_eq!(
+        nags.len(),
+        3,
+        "it waited past three nags, until the task returned"
+    );
+    let label = format!("task {}: blind work", blind.id());
+    assert!(nags.iter().all(|running| running == &vec![label.clone()]));
+    assert!(blind.status().is_finished());
+}
