@@ -90,13 +90,15 @@ func test_freeing_the_processor_wakes_a_thread_waiting_for_a_task_that_outlives_
 		return 1)
 	started.wait()
 	var thread := Thread.new()
-	thread.start(func() -> Variant: return processor.wait_for_task(id))
+	thread.start(func() -> Variant:
+		var result: Variant = processor.wait_for_task(id)
+		release.post()  # Woken by the free, which still waits for the task: let it return.
+		return result)
 	assert_true(_until_waiting(processor, 1), "the thread is blocked in wait_for_task")
 	expect_error("AsyncTaskProcessor.wait_for_task: the processor was freed while waiting")
-	processor.free()  # Warns that the task still runs, and returns.
+	processor.free()  # Wakes the waiter first, then waits for the task (its script must outlive it).
 	assert_eq(thread.wait_to_finish(), null, "the waiter woke with null")
-	release.post()
-	ended.wait()
+	assert_true(ended.try_wait(), "free() returned only once the task had returned")
 
 
 func test_a_thread_waiting_in_wait_all_wakes_when_the_processor_is_freed() -> void:
@@ -111,13 +113,15 @@ func test_a_thread_waiting_in_wait_all_wakes_when_the_processor_is_freed() -> vo
 		ended.post())
 	started.wait()
 	var thread := Thread.new()
-	thread.start(func() -> bool: return processor.wait_all())
+	thread.start(func() -> bool:
+		var all_ended := processor.wait_all()
+		release.post()  # Woken by the free, which still waits for the task: let it return.
+		return all_ended)
 	assert_true(_until_waiting(processor, 1), "the thread is blocked in wait_all")
 	expect_error("AsyncTaskProcessor.wait_all: the processor was freed while waiting")
 	processor.free()
 	assert_eq(thread.wait_to_finish(), false, "the waiter woke with false")
-	release.post()
-	ended.wait()
+	assert_true(ended.try_wait(), "free() returned only once the task had returned")
 
 
 func test_a_dispatched_job_frees_the_level_while_the_main_thread_waits_in_wait_all() -> void:
@@ -176,10 +180,10 @@ func test_a_callback_frees_its_processor() -> void:
 	_spin_until(func() -> bool:
 		return handle.is_done() and processor.get_task_status(last) == AsyncTaskProcessor.STATUS_COMPLETED)
 	assert_true(first > 0)
-	assert_true(await frames_until(func() -> bool: return calls.size() == 2))
+	assert_true(await frames_until(func() -> bool: return finished.size() == 1))
 	assert_false(is_instance_valid(processor))
-	# The free, leaving the tree, delivered what had completed: the handle and the last callback.
-	assert_eq(calls, [1, 3])
+	# Callbacks never run once their processor is freed; handles still finish, with their result.
+	assert_eq(calls, [1])
 	assert_eq(finished, [2])
 
 

@@ -85,19 +85,18 @@ func test_a_freed_processor_no_longer_counts() -> void:
 	var kept := new_processor(1)
 	var kept_gate := hold_worker(kept)
 	_submit(kept, 1)
-	# Not in the tree, so freeing it does not wait for its worker; its task ignores cancellation,
-	# so that worker is still busy after the free.
+	# Its task runs until the free cancels it.
 	var freed := AsyncTaskProcessor.new()
 	assert_true(freed.start_workers(1))
-	var freed_gate := Semaphore.new()
-	var held := freed.submit_task(func() -> void: freed_gate.wait())
+	var held := freed.submit_task(func() -> void:
+		while not AsyncTaskProcessor.is_cancelled():
+			OS.delay_usec(100))
 	while freed.get_task_status(held) != AsyncTaskProcessor.STATUS_RUNNING:
 		OS.delay_usec(100)
 	_submit(freed, 2)
 	assert_eq([_monitor(PENDING), _monitor(BUSY)], [3, 2], "both processors")
 	freed.free()
 	assert_eq([_monitor(PENDING), _monitor(BUSY)], [1, 1], "only the processor still alive")
-	freed_gate.post()
 	kept_gate.post()
 	assert_true(kept.wait_all(5000))
 	kept.free()

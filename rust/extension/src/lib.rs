@@ -13,6 +13,7 @@ pub mod read_write_lock;
 pub mod safe_object_reference;
 mod send;
 pub mod shared_resource;
+mod shutdown;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
@@ -53,6 +54,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
 
     fn on_stage_deinit(stage: InitStage) {
         if stage == InitStage::Scene {
+            shutdown::begin();
             main_thread_dispatcher::discard_queue();
             monitors::uninstall();
         }

@@ -1,10 +1,11 @@
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use godot::classes::node::{InternalMode, ProcessMode};
 use godot::classes::{Engine, INode, Node, Node2D, SceneTree};
 use godot::prelude::*;
 use once_cell::sync::Lazy;
+use parking_lot::Mutex;
 use threadkit_core::DrainLimits;
 use threadkit_core::dispatch::{Dispatcher, Overflow};
 use threadkit_core::oneshot::{CallError, oneshot};
@@ -60,6 +61,46 @@ const BLOCK_TIMEOUT: Duration = Duration::from_millis(1000);
 /// leaves the draining to it.
 static USER_NODES: AtomicUsize = AtomicUsize::new(0);
 
+/// Those nodes, so that the built-in one can tell whether any of them drains.
+static USER_NODE_IDS: Mutex<Vec<InstanceId>> = Mutex::new(Vec::new());
+
+/// Why the user's dispatcher nodes cannot drain now ([`Stall`] as a number), as the built-in
+/// node found at its last frame: a blocking call then fails at once instead of timing out.
+static STALL: AtomicU8 = AtomicU8::new(Stall::None as u8);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stall {
+    None = 0,
+    /// The tree is paused and every user node pauses with it.
+    Paused = 1,
+    /// Every user node has process_mode DISABLED (itself or inherited).
+    Disabled = 2,
+}
+
+impl Stall {
+    fn now() -> Stall {
+        match STALL.load(Ordering::Relaxed) {
+            1 => Stall::Paused,
+            2 => Stall::Disabled,
+            _ => Stall::None,
+        }
+    }
+
+    /// Why a blocking call cannot be served, and what to do; `None` when it can.
+    fn explain(self) -> Option<&'static str> {
+        match self {
+            Stall::None => None,
+            Stall::Paused => Some(
+                "the MainThreadDispatcher node in the scene cannot drain while the tree is paused (its process_mode pauses with the tree); set its process_mode to PROCESS_MODE_ALWAYS, or remove it to let ThreadKit's own dispatcher drain",
+            ),
+            Stall::Disabled => Some(
+                "the MainThreadDispatcher node in the scene cannot drain: its process_mode is disabled; enable it, or remove it to let ThreadKit's own dispatcher drain",
+            ),
+        }
+    }
+}
+
 const CLASS: &str = "MainThreadDispatcher";
 
 /// Runs work from any thread on the main thread, a frame budget at a time.
@@ -99,12 +140,15 @@ pub struct MainThreadDispatcher {
 impl INode for MainThreadDispatcher {
     fn enter_tree(&mut self) {
         if !self.internal {
+            USER_NODE_IDS.lock().push(self.base().instance_id());
             USER_NODES.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     fn exit_tree(&mut self) {
         if !self.internal {
+            let id = self.base().instance_id();
+            USER_NODE_IDS.lock().retain(|node| *node != id);
             USER_NODES.fetch_sub(1, Ordering::Relaxed);
         }
     }
@@ -114,7 +158,12 @@ impl INode for MainThreadDispatcher {
     fn process(this: Gd<Self>, _delta: f64) {
         let internal = this.bind().internal;
         if internal && USER_NODES.load(Ordering::Relaxed) > 0 {
+            // The built-in node processes even while paused: it is the one that can tell.
+            STALL.store(user_nodes_stall() as u8, Ordering::Relaxed);
             return;
+        }
+        if internal {
+            STALL.store(Stall::None as u8, Ordering::Relaxed);
         }
         drain(None);
     }
@@ -438,6 +487,11 @@ impl MainThreadDispatcher {
 /// Queues `job`; on the main thread a full queue never waits (the main thread could not make
 /// room while it waits), elsewhere the overflow policy applies. Reports a refusal.
 fn push(method: &str, job: impl Into<MainJob>) -> bool {
+    if crate::shutdown::is_shutting_down() {
+        // Dropped here and now, while the scripts it holds still live: the main thread does not
+        // drain again, and dropping it later, at unload, would free them twice.
+        return false;
+    }
     let job = job.into();
     // gdext's check (a thread-id compare) rather than ThreadContext's two engine calls: this is
     // the hot path, and both name the same thread, the one that loaded the extension.
@@ -460,17 +514,50 @@ fn push(method: &str, job: impl Into<MainJob>) -> bool {
 
 /// Runs `job` on the main thread at the next drain, whatever the capacity and the overflow
 /// policy: for ThreadKit's own jobs that release waiters, which must not be lost.
+/// Once the game quits nothing runs any more, and the job is dropped at once (see `push`).
 pub(crate) fn run_on_main(job: Box<dyn FnOnce() + Send>) {
-    QUEUE.push_unbounded(MainJob::Run(job));
+    if !crate::shutdown::is_shutting_down() {
+        QUEUE.push_unbounded(MainJob::Run(job));
+    }
+}
+
+/// Whether the user's dispatcher nodes can drain: [`Stall::None`] as soon as one can.
+fn user_nodes_stall() -> Stall {
+    let mut stall = Stall::None;
+    for id in USER_NODE_IDS.lock().iter() {
+        let Ok(node) = live_object(*id).try_to::<Gd<Node>>() else {
+            continue;
+        };
+        if node.can_process() {
+            return Stall::None;
+        }
+        stall = if node.get_process_mode() == ProcessMode::DISABLED || !node.is_inside_tree() {
+            Stall::Disabled
+        } else if node.get_tree().is_paused() {
+            Stall::Paused
+        } else {
+            Stall::Disabled
+        };
+    }
+    stall
 }
 
 /// Runs `work` on the main thread and waits for its value (from another thread). `None` when
-/// it timed out, was dropped, or `work` had nothing to return (counted as dropped).
+/// it timed out, was dropped, or `work` had nothing to return (counted as dropped); at once,
+/// silently, when the game quits or the calling task is cancelled, and with an error when the
+/// scene's dispatcher node cannot drain.
 fn block_on_main<T: Send + 'static>(
     method: &'static str,
     timeout_ms: i64,
     work: impl FnOnce() -> Option<T> + Send + 'static,
 ) -> Option<T> {
+    if crate::shutdown::is_shutting_down() {
+        return None; // The main thread will not drain again.
+    }
+    if let Some(why) = Stall::now().explain() {
+        godot_error!("{CLASS}.{method}: {why}. The call did not run.");
+        return None;
+    }
     let (runner, caller) = oneshot::<T>();
     let job = Box::new(move || {
         if !runner.claim() {
@@ -485,12 +572,20 @@ fn block_on_main<T: Send + 'static>(
         return None;
     }
     let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-    match caller.wait(timeout) {
+    let waited =
+        crate::shutdown::interruptible(|interrupts| caller.wait_interruptible(timeout, interrupts));
+    match waited {
         Ok(value) => Some(value),
+        // The game quits, or the task this runs in was cancelled: an end, not a mistake.
+        Err(CallError::Interrupted) => None,
+        Err(_) if crate::shutdown::is_shutting_down() => None,
         Err(CallError::TimedOut) => {
-            godot_error!(
-                "{CLASS}.{method}: the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
-            );
+            match Stall::now().explain() {
+                Some(why) => godot_error!("{CLASS}.{method}: {why}. The call did not run."),
+                None => godot_error!(
+                    "{CLASS}.{method}: the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
+                ),
+            }
             None
         }
         Err(CallError::Dropped) => {
@@ -568,6 +663,7 @@ pub(crate) fn install() {
     node.set_name("ThreadKitMainThreadDispatcher");
     node.set_process_mode(ProcessMode::ALWAYS);
     root.add_child_ex(&node).internal(InternalMode::BACK).done();
+    crate::shutdown::install_sentinel(root);
 }
 
 /// Drops what is still queued at shutdown, on purpose: its targets are being freed.

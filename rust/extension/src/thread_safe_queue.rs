@@ -160,8 +160,9 @@ impl ThreadSafeQueue {
     /// While the queue is full, waits for a pop to make room: up to [param timeout_ms]
     /// milliseconds, or for as long as it takes with -1 (the default). Returns
     /// [code]false[/code] if it timed out or the queue is closed (then the value is not queued),
-    /// or, with an error, if the queue is freed while this waits. [code]null[/code] is refused
-    /// with an error (see the class description).
+    /// or, with an error, if the queue is freed while this waits. Also [code]false[/code], at
+    /// once, when the game quits or, inside an [AsyncTaskProcessor] task, when the task is
+    /// cancelled. [code]null[/code] is refused with an error (see the class description).
     #[func(gd_self)]
     pub fn push(this: Gd<Self>, value: Variant, #[opt(default = -1)] timeout_ms: i64) -> bool {
         let shared = Self::shared(this);
@@ -171,7 +172,12 @@ impl ThreadSafeQueue {
         let Some(value) = queueable("push", value) else {
             return false;
         };
-        match shared.channel.push(value, timeout) {
+        let pushed = crate::shutdown::interruptible(|interrupts| {
+            shared
+                .channel
+                .push_interruptible(value, timeout, interrupts)
+        });
+        match pushed {
             Ok(()) => true,
             Err(PushError::Closed(_)) => {
                 shared.report_freed("push");
@@ -196,14 +202,20 @@ impl ThreadSafeQueue {
     /// for a push: up to [param timeout_ms] milliseconds, or for as long as it takes with -1 (the
     /// default). Returns [code]null[/code] if it timed out, or if the queue is closed and empty:
     /// without a timeout, [code]null[/code] means the queue was closed and fully drained (or,
-    /// with an error, freed while this waited).
+    /// with an error, freed while this waited). A wait also ends with [code]null[/code] when the
+    /// game quits (no need to [method close] every queue first) and, inside an
+    /// [AsyncTaskProcessor] task, when the task is cancelled (so stopping a processor never waits
+    /// for a consumer task that pops forever).
     #[func(gd_self)]
     pub fn pop(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> Variant {
         let shared = Self::shared(this);
         let Ok(timeout) = parse_timeout("pop", timeout_ms) else {
             return Variant::nil();
         };
-        match shared.channel.pop(timeout) {
+        let popped = crate::shutdown::interruptible(|interrupts| {
+            shared.channel.pop_interruptible(timeout, interrupts)
+        });
+        match popped {
             Ok(value) => value.into_inner(),
             Err(PopError::Closed) => {
                 shared.report_freed("pop");

@@ -24,6 +24,8 @@ pub struct Outcome {
     pub hang: Option<String>,
     /// Every line of stdout, for callers that parse results.
     pub stdout: Vec<String>,
+    /// Every line of stderr (where Godot prints errors and warnings).
+    pub stderr: Vec<String>,
 }
 
 impl Outcome {
@@ -74,6 +76,7 @@ pub fn watch(mut command: Command, limits: Watch) -> Result<Outcome> {
         failure_lines: Vec::new(),
         hang: None,
         stdout: Vec::new(),
+        stderr: Vec::new(),
     };
     let mut current_test: Option<(String, Instant)> = None;
     loop {
@@ -102,6 +105,8 @@ pub fn watch(mut command: Command, limits: Watch) -> Result<Outcome> {
                         current_test = None;
                     }
                     outcome.stdout.push(line);
+                } else {
+                    outcome.stderr.push(line);
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,

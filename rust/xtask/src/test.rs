@@ -231,16 +231,31 @@ struct ProcessCheck {
     /// quitting from a script leaks editor objects at exit, so there "leaked at exit" is not
     /// looked for.
     editor: bool,
+    /// Text that Godot's output must contain (a warning the check provokes).
+    expect: &'static [&'static str],
 }
 
-const PROCESS_CHECKS: [ProcessCheck; 2] = [
+const PROCESS_CHECKS: [ProcessCheck; 4] = [
     ProcessCheck {
         name: "quit_with_busy_workers",
         editor: false,
+        expect: &[],
+    },
+    ProcessCheck {
+        name: "quit_with_a_blind_task",
+        editor: false,
+        // The warning names the task by its method, and repeats every second.
+        expect: &["still waiting for 1 task(s)", "task 1: blind_work"],
+    },
+    ProcessCheck {
+        name: "quit_with_blocked_waits",
+        editor: false,
+        expect: &[],
     },
     ProcessCheck {
         name: "hot_reload",
         editor: true,
+        expect: &[],
     },
 ];
 
@@ -272,6 +287,12 @@ fn process_check(godot: &Godot, check: &ProcessCheck, tally: &mut Tally) -> Resu
             .filter(|line| !(check.editor && line.contains("leaked at exit")))
             .map(|line| format!("Godot printed: {line}")),
     );
+    for expected in check.expect {
+        let mut lines = outcome.stdout.iter().chain(&outcome.stderr);
+        if !lines.any(|line| line.contains(expected)) {
+            problems.push(format!("Godot did not print \"{expected}\""));
+        }
+    }
     match outcome.stdout.iter().find(|line| line.contains(check.name)) {
         Some(line) if line.starts_with(&pass) => println!("{line}"),
         Some(line) => problems.push(line.clone()),

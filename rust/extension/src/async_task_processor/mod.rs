@@ -3,13 +3,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use godot::classes::{INode, Node};
+use godot::classes::{Engine, INode, Node, SceneTree};
 use godot::prelude::*;
 use parking_lot::Mutex;
 use threadkit_core::pool::{StopWait, Stopped};
-use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task};
+use threadkit_core::{
+    CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task, TaskState,
+};
 
 use crate::call::{static_name, try_call};
+use crate::lookup::live_object;
 use crate::main_thread_dispatcher;
 use crate::monitors;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
@@ -110,8 +113,14 @@ struct Inner {
     waiting: AtomicU64,
     /// Set first thing when the node is freed: waits give up, deliveries stop touching the node.
     freed: AtomicBool,
-    /// Whether `ready` connected the frame delivery (it runs again after `request_ready`).
+    /// Whether the frame delivery is connected: by `ready`, or by the first submit of a
+    /// processor outside the tree.
     frame_hooked: AtomicBool,
+    /// Whether the workers were ever started: a processor outside the tree starts them at its
+    /// first submit (with autostart), but never restarts workers someone stopped.
+    ever_started: AtomicBool,
+    /// Tasks whose Callable's object was freed before they ran, so they were dropped.
+    dropped_tasks: Arc<AtomicU64>,
 }
 
 /// The exported properties: atomics, so that any thread may set them while others read them.
@@ -175,6 +184,8 @@ impl INode for AsyncTaskProcessor {
                 waiting: AtomicU64::new(0),
                 freed: AtomicBool::new(false),
                 frame_hooked: AtomicBool::new(false),
+                ever_started: AtomicBool::new(false),
+                dropped_tasks: Arc::new(AtomicU64::new(0)),
             }),
             base,
         }
@@ -183,41 +194,61 @@ impl INode for AsyncTaskProcessor {
     #[func(gd_self)]
     fn ready(this: Gd<Self>) {
         let inner = this.bind().inner.clone();
-        if !inner.frame_hooked.swap(true, Ordering::AcqRel) {
-            hook(&this, &inner);
-        }
+        hook_once(&this, &inner);
         if inner.settings.autostart.load(Ordering::Relaxed) && !inner.pool.is_running() {
             inner.start(inner.settings.worker_count.load(Ordering::Relaxed) as i64);
         }
     }
 }
 
-/// Connects delivery to the tree's frame signal and stopping to leaving the tree. Both are
-/// Callables linked to the node (Godot drops them when it is freed) rather than methods of it:
-/// Godot refuses to free an object while one of its methods runs, and a callback or an awaiting
-/// coroutine resumed by a delivery may free the processor.
-fn hook(this: &Gd<AsyncTaskProcessor>, inner: &Arc<Inner>) {
+/// Connects delivery to the scene tree's `process_frame`, once. A Callable linked to the node
+/// (Godot drops it when the node is freed) rather than a method of it: Godot refuses to free an
+/// object while one of its methods runs, and a callback or an awaiting coroutine resumed by a
+/// delivery may free the processor. Leaving the tree does not disconnect it: a reparented
+/// processor keeps delivering, and one outside the tree delivers every frame.
+fn hook_once(this: &Gd<AsyncTaskProcessor>, inner: &Arc<Inner>) {
+    // From the main loop, not `get_tree()`: the node may be outside the tree.
+    let Some(mut tree) = Engine::singleton()
+        .get_main_loop()
+        .and_then(|main_loop| main_loop.try_cast::<SceneTree>().ok())
+    else {
+        return; // A custom MainLoop: process_completed() delivers.
+    };
+    if inner.frame_hooked.swap(true, Ordering::AcqRel) {
+        return;
+    }
     let (node, shared) = (this.clone(), inner.clone());
     let deliver = Callable::from_linked_fn("AsyncTaskProcessor.deliver_frame", this, move |_| {
-        // Still connected after leaving the tree (removed, or a scene change freeing it at the
-        // end of the frame), where `can_process` would report an error.
-        if !shared.is_freed() && node.is_inside_tree() && node.can_process() {
+        // In the tree, delivery follows the node's process_mode (none while paused, unless
+        // PROCESS_MODE_ALWAYS); outside it nothing pauses it.
+        if !shared.is_freed() && (!node.is_inside_tree() || node.can_process()) {
             deliver_completed(&shared, &node, shared.frame_limits());
         }
         Variant::nil()
     });
-    let (node, shared) = (this.clone(), inner.clone());
-    let exiting = Callable::from_linked_fn("AsyncTaskProcessor.stop_on_exit", this, move |_| {
-        shared.stop(true);
-        // What ended (including what the stop cancelled) is delivered now, so awaiters of this
-        // processor's handles resume even if it never re-enters the tree.
-        deliver_completed(&shared, &node, DrainLimits::default());
-        Variant::nil()
-    });
-    this.get_tree().connect("process_frame", &deliver);
-    this.clone()
-        .upcast::<Node>()
-        .connect("tree_exiting", &exiting);
+    tree.connect("process_frame", &deliver);
+}
+
+impl AsyncTaskProcessor {
+    /// Makes sure a processor that never entered the tree still delivers: hooks its delivery on
+    /// the main thread, now or (from another thread) at the dispatcher's next drain.
+    fn ensure_delivery(&self) {
+        if self.inner.frame_hooked.load(Ordering::Acquire) {
+            return;
+        }
+        let id = self.base().instance_id();
+        let hook_later = move || {
+            if let Ok(this) = live_object(id).try_to::<Gd<AsyncTaskProcessor>>() {
+                let inner = this.bind().inner.clone();
+                hook_once(&this, &inner);
+            }
+        };
+        if godot::init::is_main_thread() {
+            hook_later();
+        } else {
+            main_thread_dispatcher::run_on_main(Box::new(hook_later));
+        }
+    }
 }
 
 impl Drop for AsyncTaskProcessor {
@@ -227,11 +258,10 @@ impl Drop for AsyncTaskProcessor {
         // stack (a callback freed the node) stops touching it.
         inner.freed.store(true, Ordering::SeqCst);
         inner.pool.wake_waiters();
-        // Freed without leaving the tree: never added, or the extension is being hot-reloaded
-        // (Godot frees every instance, then unloads this library). Stop as leaving the tree does,
-        // joining the workers within stop_timeout_msec: idle ones exit at once, and a worker
-        // still running this library's code when it is unloaded would crash the editor.
-        inner.stop(!inner.pool.is_own_worker());
+        // Stop, and wait for every worker, however long: Godot frees a task's script after this
+        // (a scene change, quitting, a hot reload that unloads this library), and a worker still
+        // running it then would crash. WorkerThreadPool waits the same way.
+        inner.join_workers();
         // Nobody will deliver these tasks now: release whoever awaits their handles, on the main
         // thread's next drain rather than here, where a resumed coroutine would meet this node
         // half destroyed.
@@ -239,7 +269,9 @@ impl Drop for AsyncTaskProcessor {
             .into_values()
             .collect();
         orphans.append(&mut inner.refused.lock());
-        if !orphans.is_empty() {
+        // When the game quits nothing resumes any more: they are dropped here, while the scripts
+        // they hold still live.
+        if !orphans.is_empty() && !crate::shutdown::is_shutting_down() {
             main_thread_dispatcher::run_on_main(Box::new(move || release(orphans)));
         }
     }
@@ -327,6 +359,7 @@ impl AsyncTaskProcessor {
         #[opt(default = 0)] priority: i64,
     ) -> i64 {
         let method = "submit_task";
+        self.ensure_delivery();
         let Optional(callback) = callback;
         let submitted = check_callback(method, &callback).and_then(|()| {
             self.inner
@@ -355,6 +388,7 @@ impl AsyncTaskProcessor {
     /// emitted at the next delivery, so an [code]await[/code] never hangs.
     #[func]
     pub fn run(&self, task: Callable, #[opt(default = 0)] priority: i64) -> Gd<TaskHandle> {
+        self.ensure_delivery();
         self.inner.submit_with_handle(|inner, attach| {
             inner.submit_single("run", task, priority, |task| Delivery {
                 then: None,
@@ -383,6 +417,7 @@ impl AsyncTaskProcessor {
         #[opt(default = 0)] priority: i64,
     ) -> Gd<TaskHandle> {
         let method = "submit_group";
+        self.ensure_delivery();
         let Optional(callback) = callback;
         self.inner.submit_with_handle(|inner, attach| {
             check_callback(method, &callback)?;
@@ -393,21 +428,27 @@ impl AsyncTaskProcessor {
             }
             let priority = parse_priority(method, priority)?;
             check_task(method, &task)?;
+            let label = label_of(&task);
             let body = SharedCallable::new(task);
+            let dropped = inner.dropped_tasks.clone();
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
             };
-            inner.submit(method, delivery, |pool| {
+            let submitted = inner.submit(method, delivery, |pool| {
                 pool.submit_group(
                     priority,
                     count as usize,
-                    move |index, _state| call_task(body.get(), &[(index as i64).to_variant()]),
+                    move |index, state| {
+                        call_task(state, &dropped, body.get(), &[(index as i64).to_variant()])
+                    },
                     |results| {
                         results.into_iter().collect::<SendVariant>()
                     },
                 )
-            })
+            })?;
+            submitted.set_label(label);
+            Ok(submitted)
         })
     }
 
@@ -583,6 +624,10 @@ impl AsyncTaskProcessor {
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
         );
         dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
+        dict.set(
+            "dropped_tasks",
+            self.inner.dropped_tasks.load(Ordering::Relaxed) as i64,
+        );
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
@@ -710,7 +755,10 @@ impl Inner {
             n => n as usize,
         };
         match self.pool.start(threads, "threadkit-worker-") {
-            Ok(()) => true,
+            Ok(()) => {
+                self.ever_started.store(true, Ordering::Relaxed);
+                true
+            }
             Err(error) => {
                 godot_warn!(
                     "{CLASS}.start_workers: {error}; call stop_workers() first to restart with another size."
@@ -736,10 +784,34 @@ impl Inner {
         let report = self.pool.stop(how);
         if report.still_running > 0 {
             godot_warn!(
-                "{CLASS}.stop_workers: {} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own. Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                "{CLASS}.stop_workers: {} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
                 report.still_running
             );
         }
+    }
+
+    /// Stops the workers and waits until every one exited, those an earlier stop left running
+    /// included. Past [member stop_timeout_msec], and then every second, warns naming the tasks
+    /// that still run (-1: waits without warnings).
+    fn join_workers(&self) {
+        let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
+        let first = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
+        self.pool.join_all(first, Duration::from_secs(1), |waited, running| {
+            if timeout_ms < 0 {
+                return;
+            }
+            const SHOWN: usize = 4;
+            let mut names: Vec<String> = running.iter().take(SHOWN).map(|task| task.label()).collect();
+            if running.len() > SHOWN {
+                names.push(format!("and {} more", running.len() - SHOWN));
+            }
+            godot_warn!(
+                "{CLASS}: freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                running.len(),
+                waited.as_secs_f64(),
+                names.join("; ")
+            );
+        });
     }
 
     /// Waits, off the main thread, until `task` ended, `timeout` passed or the node was freed.
@@ -767,10 +839,16 @@ impl Inner {
     ) -> Result<Arc<Task<SendVariant>>, String> {
         let priority = parse_priority(method, priority)?;
         check_task(method, &task)?;
+        let label = label_of(&task);
         let task = SendCallable::new(task);
-        self.submit(method, delivery, |pool| {
-            pool.submit(priority, move |_state| call_task(&task.into_inner(), &[]))
-        })
+        let dropped = self.dropped_tasks.clone();
+        let submitted = self.submit(method, delivery, |pool| {
+            pool.submit(priority, move |state| {
+                call_task(state, &dropped, &task.into_inner(), &[])
+            })
+        })?;
+        submitted.set_label(label);
+        Ok(submitted)
     }
 
     /// Queues with `queue` and records the task's `delivery` before any thread can deliver it.
@@ -783,6 +861,12 @@ impl Inner {
         // Held across the submit: the main thread takes a delivery under this lock, so it cannot
         // look for one between the task being queued and its delivery being recorded.
         let mut deliveries = self.deliveries.lock();
+        if !self.ever_started.load(Ordering::Relaxed)
+            && self.settings.autostart.load(Ordering::Relaxed)
+        {
+            // Never added to the tree (where `ready` starts them): start at the first submit.
+            self.start(0);
+        }
         let task = queue(&self.pool).map_err(|Stopped| {
             format!(
                 "{CLASS}.{method}: the workers are not running; call start_workers() first (or keep autostart on and add the node to the tree)."
@@ -875,12 +959,14 @@ fn deliver_completed(inner: &Inner, this: &Gd<AsyncTaskProcessor>, limits: Drain
     report.processed
 }
 
-/// Emits `finished(null)` on the handles of `deliveries` and drops their continuations. Main
-/// thread only.
+/// Emits `finished` on the handles of `deliveries` (with the task's result if it completed,
+/// else null) and drops their continuations: callbacks never run once their processor is
+/// freed. Main thread only.
 fn release(deliveries: Vec<Delivery>) {
     for delivery in deliveries {
         if let Some(mut handle) = delivery.handle {
-            TaskHandle::emit_finished(&mut handle, &Variant::nil());
+            let result = handle.bind().get_result();
+            TaskHandle::emit_finished(&mut handle, &result);
         }
     }
 }
@@ -1034,12 +1120,49 @@ fn check_task(method: &str, task: &Callable) -> Result<(), String> {
 }
 
 /// Runs a task's Callable on a worker; a call Godot refuses becomes the task's failure.
-fn call_task(task: &Callable, args: &[Variant]) -> Result<SendVariant, String> {
-    // Checked again here: the target may have been freed while the task waited.
+fn call_task(
+    state: &TaskState,
+    dropped: &AtomicU64,
+    task: &Callable,
+    args: &[Variant],
+) -> Result<SendVariant, String> {
+    // Checked again here: the target may have been freed while the task waited (a scene change
+    // freed the level whose work a long-lived processor queued). Like a callback of a freed
+    // object, that is the game moving on, not an error: the task ends cancelled, counted.
     if !task.is_valid() {
-        return Err("the task's object was freed (or lost its method) before the task ran".into());
+        let freed = task.object_id().is_some_and(|id| live_object(id).is_nil());
+        if !freed {
+            return Err("Godot could not call it: the method does not exist".into());
+        }
+        if state.cancel() == CancelOutcome::Requested {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        return Err("the task's object was freed before the task ran".into());
     }
     try_call(task, args).map(SendVariant::detach)
+}
+
+/// What a task runs, for the warnings that name it: the method and, on the main thread (where
+/// objects may be looked at), its object.
+fn label_of(callable: &Callable) -> threadkit_core::Label {
+    let callable = SharedCallable::new(callable.clone());
+    Box::new(move || {
+        let callable = callable.get();
+        let method = callable
+            .method_name()
+            .map_or_else(|| "a custom Callable".to_string(), |name| name.to_string());
+        let object = callable
+            .object_id()
+            .filter(|_| godot::init::is_main_thread())
+            .and_then(|id| live_object(id).try_to::<Gd<Object>>().ok());
+        match object {
+            Some(object) => match object.clone().try_cast::<Node>() {
+                Ok(node) => format!("{method} of {} '{}'", node.get_class(), node.get_name()),
+                Err(object) => format!("{method} of {}", object.get_class()),
+            },
+            None => method,
+        }
+    })
 }
 
 fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {

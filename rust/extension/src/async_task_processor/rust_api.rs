@@ -85,6 +85,7 @@ impl AsyncTaskProcessor {
         if !godot::init::is_main_thread() {
             return Err(SpawnError::NotMainThread);
         }
+        self.ensure_delivery();
         // The result stays a Rust value: the worker leaves it here for the continuation.
         let slot = Arc::new(Mutex::new(None));
         let filled = slot.clone();

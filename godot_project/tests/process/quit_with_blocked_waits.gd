@@ -1,0 +1,45 @@
+extends SceneTree
+## Run by `cargo xtask test` in a Godot of its own: quits while threads are blocked in ThreadKit.
+## - Two Threads call MainThreadDispatcher.call_blocking() in a loop (timeout -1, and the
+##   default), so that at quit each is blocked in one; the game joins them in `_exit_tree`, as
+##   Godot's docs advise. Quitting ends their calls with null, so they return and the joins end.
+## - A task pops from a ThreadSafeQueue that nobody closes, and a Thread does the same.
+## Godot must exit 0 within seconds (no 5 s freeze), with no crash and nothing leaked at exit.
+
+class Level extends Node:
+	var threads: Array[Thread] = []
+	var queue := ThreadSafeQueue.create()
+	var calls := AtomicCounter.new()
+
+	func _exit_tree() -> void:
+		for thread in threads:
+			thread.wait_to_finish()
+
+	func call_forever(timeout_ms: int) -> void:
+		while MainThreadDispatcher.call_blocking(get_instance_id, timeout_ms) != null:
+			calls.increment()
+
+	func pop_forever() -> void:
+		while queue.pop() != null:
+			pass
+
+
+func _initialize() -> void:
+	_quit_while_blocked()
+
+
+func _quit_while_blocked() -> void:
+	await process_frame
+	var level := Level.new()
+	root.add_child(level)
+	var processor := AsyncTaskProcessor.new()
+	level.add_child(processor)
+	processor.submit_task(level.pop_forever)
+	for call in [level.call_forever.bind(-1), level.call_forever.bind(1000), level.pop_forever]:
+		var thread := Thread.new()
+		thread.start(call)
+		level.threads.append(thread)
+	while level.calls.get_count() < 20:
+		await process_frame
+	print("PASS quit_with_blocked_waits: quitting with threads in call_blocking() and pop(), after %d calls" % level.calls.get_count())
+	quit()
