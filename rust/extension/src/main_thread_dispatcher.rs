@@ -123,7 +123,9 @@ const CLASS: &str = "MainThreadDispatcher";
 /// Nothing to set up: ThreadKit adds an internal dispatcher node to the scene tree's root when
 /// the game starts (also with [code]-s script.gd[/code]), which drains every frame, even while the
 /// tree is paused. Add a MainThreadDispatcher node to a scene to drain at its place in the frame
-/// (its [member Node.process_priority]); while one is in the tree the internal one stands by.
+/// (its [member Node.process_priority]) and to follow its [member Node.process_mode] (a
+/// pausable one holds the work back during a pause); while one is in the tree the internal one
+/// stands by.
 /// In the editor nothing drains by itself: call [method process_queue].
 ///
 /// The queue's length appears in the debugger's Monitors tab as
@@ -201,6 +203,12 @@ impl MainThreadDispatcher {
     /// main thread has not started it within [param timeout_ms] (-1: no limit), it returns
     /// [code]null[/code] with an error, and the call will not run later. A call that started is
     /// always waited for. Arrays, Dictionaries and Packed*Arrays come back as copies.
+    /// It returns [code]null[/code] at once, without an error, once the game quits (so a Thread
+    /// joined in [method Node._exit_tree] never hangs on it) and, inside an
+    /// [AsyncTaskProcessor] task, when the task is cancelled (so freeing the processor never waits
+    /// on it). While a MainThreadDispatcher node of the scene is the one draining and it cannot
+    /// (paused with the tree, or disabled), it returns [code]null[/code] at once with an error
+    /// that says so.
     #[func]
     pub fn call_blocking(callable: Callable, #[opt(default = 1000)] timeout_ms: i64) -> Variant {
         let method = "call_blocking";

@@ -31,6 +31,10 @@ pub use rust_api::SpawnError;
 /// Completions are delivered once per frame from the scene tree's `process_frame`, within
 /// [member max_callbacks_per_frame] and [member frame_budget_usec]; completions that arrive
 /// during a delivery wait for the next frame, so callbacks never stall a frame unboundedly.
+/// Delivery follows the node's [member Node.process_mode]: while the game is paused nothing is
+/// delivered unless it is [constant Node.PROCESS_MODE_ALWAYS]. Leaving the tree does not stop
+/// the workers: a reparented processor keeps its tasks, and one outside the tree (never added,
+/// or removed) starts its workers at the first submit and delivers every frame.
 ///
 /// [codeblock]
 /// @onready var processor: AsyncTaskProcessor = $AsyncTaskProcessor
@@ -45,6 +49,11 @@ pub use rust_api::SpawnError;
 /// are deep-copied on their way to the main thread (Godot shares all three by reference). Long
 /// tasks should poll [method is_cancelled] so that [method cancel_task] and [method stop_workers]
 /// take effect quickly.
+///
+/// [b]Freed objects.[/b] A task whose Callable's object was freed before it ran (a scene change
+/// freed the level that queued it on a long-lived processor) ends cancelled, without an error,
+/// counted in [method get_stats]' [code]dropped_tasks[/code]. Callbacks never run once the
+/// processor is freed; every [TaskHandle] still emits [signal TaskHandle.finished].
 ///
 /// [b]Errors inside a task.[/b] A call Godot refuses (wrong argument count, missing method,
 /// freed object) fails the task with a message. A GDScript runtime error inside the task's code
@@ -84,11 +93,12 @@ pub struct AsyncTaskProcessor {
     #[var(get = get_frame_budget_usec, set = set_frame_budget_usec)]
     #[export]
     frame_budget_usec: PhantomVar<i32>,
-    /// How long, in milliseconds, [method stop_workers] (and leaving the tree, and being freed)
-    /// waits for running tasks to return; -1 waits as long as they take. A task that ignores
-    /// [method is_cancelled] past this is left to finish on its own thread, with a warning, so
-    /// quitting never hangs; but Godot then frees the script it runs while it runs, which crashes
-    /// at exit: make long tasks check [method is_cancelled], or raise this.
+    /// How long, in milliseconds, [method stop_workers] waits for running tasks to return; -1
+    /// waits as long as they take. A task that ignores [method is_cancelled] past this is left
+    /// to finish on its own thread, with a warning. Freeing the processor (a scene change,
+    /// quitting) always waits until every task returned, since Godot would crash freeing a
+    /// script a worker still runs: past this time it warns every second, naming the tasks
+    /// (-1: without warnings). Make long tasks check [method is_cancelled].
     #[var(get = get_stop_timeout_msec, set = set_stop_timeout_msec)]
     #[export]
     stop_timeout_msec: PhantomVar<i32>,
@@ -331,9 +341,10 @@ impl AsyncTaskProcessor {
 
     /// Stops the workers. Pending tasks become cancelled ([signal task_cancelled]); running tasks
     /// are asked to cancel. With [param wait], returns once every worker has exited or
-    /// [member stop_timeout_msec] passed. Runs by itself, waiting, when the node leaves the tree
-    /// or is freed (a hot reload of the extension frees it too). Submitting afterwards fails
-    /// until [method start_workers].
+    /// [member stop_timeout_msec] passed. Leaving the tree does not stop the workers (a
+    /// reparented processor keeps working); being freed does, and waits for every task (a hot
+    /// reload of the extension frees it too). Submitting afterwards fails until
+    /// [method start_workers].
     #[func(gd_self)]
     pub fn stop_workers(this: Gd<Self>, #[opt(default = true)] wait: bool) {
         let inner = this.bind().inner.clone();
@@ -605,8 +616,8 @@ impl AsyncTaskProcessor {
     /// Counters: submitted, completed, failed, cancelled, pending, running (runs in progress,
     /// counting a task that a waiting task runs inline on its worker), workers, busy_workers
     /// (workers running something), dropped_callbacks (callbacks whose object was freed before
-    /// delivery), waiting (threads blocked in [method wait_for_task] or [method wait_all] now)
-    /// and mean_task_usec.
+    /// delivery), waiting (threads blocked in [method wait_for_task] or [method wait_all] now),
+    /// dropped_tasks (tasks whose object was freed before they ran) and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
