@@ -33,12 +33,13 @@ use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 pub const MAX_THREADS: usize = 256;
 
 /// How many tasks one thread runs nested in its waits at most (a task waiting for a queued task
-/// runs it inside the wait, and that one may wait in turn). Each level costs stack: about 7.5 KiB
-/// for a GDScript task in a debug build of the extension (3 KiB in a release build), plus its own
-/// script frames, each also counted by GDScript's limit of 1024 frames per thread in debug
-/// builds. 128 levels leave room for 8 script frames per level under that limit, and for their
-/// native stack in [`WORKER_STACK`].
-pub const MAX_INLINE_DEPTH: usize = 128;
+/// runs it inside the wait, and that one may wait in turn), so at most 128 tasks are nested on one
+/// thread. Each level costs stack: measured, about 7.5 KiB for a one-frame GDScript task in a
+/// debug build of the extension (2 MiB overflowed at ~290 levels; ~650 in a release build), plus
+/// its script frames, which GDScript's debug builds also cap at 1024 per thread. 128 levels leave
+/// 8 script frames per level under that cap (measured: 8 fit, 9 overflow), and their native stack
+/// fits in [`WORKER_STACK`] several times over.
+pub const MAX_INLINE_DEPTH: usize = 127;
 
 /// The most spare workers a pool adds while every worker is blocked in a wait with tasks queued.
 /// With [`MAX_INLINE_DEPTH`] it bounds a chain of tasks each waiting for the next to about

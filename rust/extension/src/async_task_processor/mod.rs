@@ -450,7 +450,7 @@ impl AsyncTaskProcessor {
     ///
     /// [b]Waits never deadlock and never overflow a stack.[/b]
     /// - From one of this processor's tasks, a task no worker has started yet is run right
-    ///   here, nested in the wait, at most 128 tasks deep on one thread; past that the worker
+    ///   here, nested in the wait, at most 128 tasks nested on one thread; past that the worker
     ///   blocks. While every worker is blocked in a wait and tasks are queued, the processor adds a
     ///   spare worker (at most 256; each exits after 0.1 s without work; see [method get_stats]),
     ///   so a chain of tasks each waiting for the next completes on any number of workers, up to
