@@ -24,6 +24,7 @@ pub mod shared_map;
 pub mod stripes;
 mod sync;
 pub mod task;
+pub mod wait_graph;
 
 pub use counter::{AtomicF64, Counter};
 pub use dispatch::{DispatchStats, Dispatcher, Overflow, PushError};
@@ -33,7 +34,8 @@ pub use interrupt::Interrupt;
 pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
-pub use pool::{Pool, PoolStats, Priority, current_task};
+pub use pool::{Pool, PoolStats, Priority, WaitError, current_task};
 pub use rwlock::{LockError, TrackedRwLock, UnlockError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};
+pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

@@ -4,11 +4,21 @@
 //! Idle workers block on crossbeam channels: no spinning, no sleep loops. Stopping the pool
 //! cancels every task still queued (each delivers a `Cancelled` completion), asks running tasks
 //! to cancel, and joins the workers when asked to wait.
+//!
+//! Waits ([`Pool::wait`]) never deadlock the pool and never overflow a stack:
+//! - A worker waiting for a task of its pool that has not started runs it itself, nested in the
+//!   wait, at most [`MAX_INLINE_DEPTH`] deep on one thread; past that it blocks.
+//! - A pool whose every worker is blocked in a wait while tasks are queued adds a spare worker
+//!   (as managed-blocking pools do), up to [`MAX_SPARE_WORKERS`]; a spare exits once it finds no
+//!   work for [`SPARE_KEEP_ALIVE`]. So a chain of tasks each waiting for the next, however long,
+//!   runs as segments of [`MAX_INLINE_DEPTH`] links, each on a thread of its own.
+//! - A wait that would close a cycle of waits, across any pools, is refused
+//!   ([`crate::wait_graph`]).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,9 +27,33 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::group::Group;
 use crate::task::{CancelOutcome, Status, Task, TaskState};
+use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 
 /// The most worker threads a pool accepts: far past any core count, low enough to catch a typo.
 pub const MAX_THREADS: usize = 256;
+
+/// How many tasks one thread runs nested in its waits at most (a task waiting for a queued task
+/// runs it inside the wait, and that one may wait in turn), so at most 128 tasks are nested on one
+/// thread. Each level costs stack: measured, about 7.5 KiB for a one-frame GDScript task in a
+/// debug build of the extension (2 MiB overflowed at ~290 levels; ~650 in a release build), plus
+/// its script frames, which GDScript's debug builds also cap at 1024 per thread. 128 levels leave
+/// 8 script frames per level under that cap (measured: 8 fit, 9 overflow), and their native stack
+/// fits in [`WORKER_STACK`] several times over.
+pub const MAX_INLINE_DEPTH: usize = 127;
+
+/// The most spare workers a pool adds while every worker is blocked in a wait with tasks queued.
+/// With [`MAX_INLINE_DEPTH`] it bounds a chain of tasks each waiting for the next to about
+/// `(workers + 256) × 128` links; past it a wait that needs one more worker is refused
+/// ([`WaitError::NoWorkerLeft`]) rather than left hanging.
+pub const MAX_SPARE_WORKERS: usize = 256;
+
+/// How long a spare worker waits for work before it exits.
+pub const SPARE_KEEP_ALIVE: Duration = Duration::from_millis(100);
+
+/// The stack of every worker thread: 8 MiB, what the threads Godot starts get on Linux (Rust's
+/// default is 2 MiB), so that GDScript recursion that runs on a Godot thread runs on a worker,
+/// and [`MAX_INLINE_DEPTH`] nested tasks fit with room to spare.
+const WORKER_STACK: usize = 8 << 20;
 
 /// How many finished task ids [`Pool::status_of`] still remembers after they were collected.
 const RECENT_STATUSES: usize = 4096;
@@ -73,6 +107,28 @@ pub struct StopReport {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stopped;
 
+/// Why [`Pool::wait`] refused to wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitError {
+    /// The wait would close a cycle of waits, which could never end.
+    Cycle(WaitCycle),
+    /// Every worker of the pool is blocked in a wait while tasks are queued, and the pool has
+    /// `spares` spare workers already, its limit (or the system refused another thread).
+    NoWorkerLeft { spares: usize },
+}
+
+impl std::fmt::Display for WaitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitError::Cycle(cycle) => write!(f, "{cycle}: a cycle of waits that could never end"),
+            WaitError::NoWorkerLeft { spares } => write!(
+                f,
+                "every worker is blocked in a wait while tasks are queued, and no spare worker can be added to the {spares} running"
+            ),
+        }
+    }
+}
+
 /// Counters since the pool was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PoolStats {
@@ -85,25 +141,75 @@ pub struct PoolStats {
     /// Runs in progress now: one per worker running a task or part of a group, plus one per task
     /// that a waiting task runs inline on its worker ([`Pool::wait`]).
     pub running: u64,
-    /// Workers running something now; a worker that runs a task inline for the task it is
-    /// running counts once. At most `workers`.
+    /// Workers (spares included) running something now; a worker that runs a task inline for
+    /// the task it is running counts once.
     pub busy_workers: u64,
     pub workers: u64,
+    /// Spare workers alive now, added while every worker was blocked in a wait.
+    pub spare_workers: u64,
     /// Mean run time of the tasks that ran, in microseconds.
     pub mean_task_usec: f64,
 }
 
 thread_local! {
-    /// The task the current worker thread is running, for `is_cancelled`/`report_progress`.
-    static CURRENT_TASK: RefCell<Option<Arc<TaskState>>> = const { RefCell::new(None) };
+    /// The task the current thread is running, for `is_cancelled`/`report_progress` and as the
+    /// waiter in the wait-for graph.
+    static CURRENT_TASK: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// Which pool the current thread works for (the address of its shared state); 0 for none.
     static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    /// The same pool, to count this worker as blocked in a wait for a task of any pool.
+    static CREW: RefCell<Option<Weak<dyn Crew>>> = const { RefCell::new(None) };
+    /// How many tasks this thread runs nested in its waits now (see [`MAX_INLINE_DEPTH`]).
+    static INLINE_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// The state of the task running on this thread, when this thread is a pool worker running one.
-pub fn current_task() -> Option<Arc<TaskState>> {
-    CURRENT_TASK.with(|current| current.borrow().clone())
+#[derive(Clone)]
+struct Current {
+    task: TaskRef,
+    state: Arc<TaskState>,
 }
+
+/// The state of the task running on this thread: on a pool worker, or on a thread that runs a
+/// task it waits for ([`Pool::help`]).
+pub fn current_task() -> Option<Arc<TaskState>> {
+    CURRENT_TASK.with(|current| current.borrow().as_ref().map(|c| c.state.clone()))
+}
+
+fn current_task_ref() -> Option<TaskRef> {
+    CURRENT_TASK.with(|current| current.borrow().as_ref().map(|c| c.task))
+}
+
+/// A pool's workers, seen from one of them whatever the pool's result type.
+trait Crew: Send + Sync {
+    /// Counts the calling worker as blocked in a wait; `unblock` ends that. Makes sure first
+    /// that the pool does not stall for it.
+    fn block(&self) -> Result<(), WaitError>;
+    fn unblock(&self);
+}
+
+/// Counts the calling worker, if it is one (of any pool), as blocked in a wait while it lives.
+struct Blocked(Option<Arc<dyn Crew>>);
+
+impl Blocked {
+    fn new() -> Result<Self, WaitError> {
+        let crew = CREW.with(|crew| crew.borrow().as_ref().and_then(Weak::upgrade));
+        if let Some(crew) = &crew {
+            crew.block()?;
+        }
+        Ok(Self(crew))
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        if let Some(crew) = &self.0 {
+            crew.unblock();
+        }
+    }
+}
+
+/// Gives every pool its number in the wait-for graph.
+static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
 
 /// Whether the calling thread is a worker of any pool.
 pub fn is_worker_thread() -> bool {
@@ -124,6 +230,9 @@ impl<R> Clone for Pool<R> {
 }
 
 struct Shared<R> {
+    /// This pool's number in the wait-for graph.
+    uid: u64,
+    max_spares: usize,
     running: RwLock<Option<Running<R>>>,
     completed_tx: Sender<Arc<Task<R>>>,
     completed_rx: Receiver<Arc<Task<R>>>,
@@ -138,6 +247,10 @@ struct Shared<R> {
     pending: AtomicI64,
     busy: AtomicI64,
     busy_workers: AtomicI64,
+    /// Workers (spares included) blocked in a wait now.
+    blocked: AtomicUsize,
+    /// Spare workers alive now.
+    spares: AtomicUsize,
     run_nanos: AtomicU64,
     runs: AtomicU64,
     /// Workers of earlier runs that a stop did not wait for (or not long enough), so that
@@ -158,6 +271,13 @@ struct Running<R> {
     normal_rx: Receiver<Arc<Task<R>>>,
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
+    /// The pool's state, for the spare workers it starts.
+    shared: Weak<Shared<R>>,
+    /// The spare workers started so far; locked while one is added or retires.
+    spare_workers: Mutex<Vec<JoinHandle<()>>>,
+    name_prefix: String,
+    /// Cloned by every worker, spares included; dropped by `stop`.
+    alive: Sender<()>,
     /// Disconnects once every worker has exited: each holds a sender until it returns.
     exited: Receiver<()>,
 }
@@ -171,9 +291,17 @@ impl<R: Send + 'static> Default for Pool<R> {
 impl<R: Send + 'static> Pool<R> {
     /// A pool with no workers yet; see [`Pool::start`].
     pub fn new() -> Self {
+        Self::with_max_spares(MAX_SPARE_WORKERS)
+    }
+
+    /// A pool that adds at most `max_spares` spare workers (rather than [`MAX_SPARE_WORKERS`])
+    /// while every worker is blocked in a wait.
+    pub fn with_max_spares(max_spares: usize) -> Self {
         let (completed_tx, completed_rx) = unbounded();
         Self {
             shared: Arc::new(Shared {
+                uid: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+                max_spares: max_spares.min(MAX_SPARE_WORKERS),
                 running: RwLock::new(None),
                 completed_tx,
                 completed_rx,
@@ -187,6 +315,8 @@ impl<R: Send + 'static> Pool<R> {
                 pending: AtomicI64::new(0),
                 busy: AtomicI64::new(0),
                 busy_workers: AtomicI64::new(0),
+                blocked: AtomicUsize::new(0),
+                spares: AtomicUsize::new(0),
                 run_nanos: AtomicU64::new(0),
                 runs: AtomicU64::new(0),
                 lingering: Mutex::new(Vec::new()),
@@ -215,8 +345,9 @@ impl<R: Send + 'static> Pool<R> {
                 let alive = alive.clone();
                 std::thread::Builder::new()
                     .name(format!("{name_prefix}{index}"))
+                    .stack_size(WORKER_STACK)
                     .spawn(move || {
-                        shared.work(&high_rx, &normal_rx, &stopping);
+                        shared.work(&high_rx, &normal_rx, &stopping, None);
                         drop(alive);
                     })
                     .expect("the OS refused to start a worker thread")
@@ -229,6 +360,10 @@ impl<R: Send + 'static> Pool<R> {
             normal_rx,
             stopping,
             workers,
+            shared: Arc::downgrade(&self.shared),
+            spare_workers: Mutex::new(Vec::new()),
+            name_prefix: name_prefix.to_string(),
+            alive,
             exited,
         });
         Ok(())
@@ -255,7 +390,7 @@ impl<R: Send + 'static> Pool<R> {
             return StopReport::default();
         };
         running.stopping.store(true, Ordering::Release);
-        drop((running.high, running.normal));
+        drop((running.high, running.normal, running.alive));
         let mut report = StopReport::default();
         for task in running
             .high_rx
@@ -285,7 +420,8 @@ impl<R: Send + 'static> Pool<R> {
             }
         };
         let mut left = Vec::new();
-        for worker in running.workers {
+        let spares = running.spare_workers.into_inner();
+        for worker in running.workers.into_iter().chain(spares) {
             if all_exited || (wait != StopWait::No && worker.is_finished()) {
                 let _ = worker.join();
             } else {
@@ -378,7 +514,8 @@ impl<R: Send + 'static> Pool<R> {
         let task = Arc::new(make(id));
         self.shared.tasks.lock().insert(id, task.clone());
         self.shared.submitted.fetch_add(1, Ordering::Relaxed);
-        self.shared.pending.fetch_add(1, Ordering::Relaxed);
+        // SeqCst, then `blocked` read: see `Shared::keep_progress`.
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
         let queue = match priority {
             Priority::High => &running.high,
             Priority::Normal => &running.normal,
@@ -386,6 +523,11 @@ impl<R: Send + 'static> Pool<R> {
         for _ in 0..entries(running.workers.len()) {
             // Cannot fail: the receivers live in `running`, which the read lock keeps alive.
             let _ = queue.send(task.clone());
+        }
+        if self.shared.blocked.load(Ordering::SeqCst) > 0 {
+            // Queued while workers wait: it needs a spare if they all do. If none can be added
+            // it waits for a worker; a task that waits for it is told (`NoWorkerLeft`).
+            let _ = self.shared.keep_progress(running);
         }
         Ok(task)
     }
@@ -438,25 +580,96 @@ impl<R: Send + 'static> Pool<R> {
     }
 
     /// Blocks until `task` has finished, or `timeout` passed; returns whether it finished. On a
-    /// worker of this pool a task that has not started is run right here (and a group is joined),
-    /// so a task waiting for another never deadlocks the pool, however few workers it has.
-    pub fn wait(&self, task: &Arc<Task<R>>, timeout: Option<Duration>) -> bool {
+    /// worker of this pool a task that has not started is run right here (and a group is
+    /// joined), nested at most [`MAX_INLINE_DEPTH`] deep; past that the worker blocks, and while
+    /// every worker is blocked with tasks queued the pool adds spare workers. So a task waiting
+    /// for another never deadlocks the pool, however few workers it has.
+    ///
+    /// Refused (before any waiting) when the task running on this thread would close a cycle of
+    /// waits ([`WaitError::Cycle`]), or when no worker is left to run what is queued
+    /// ([`WaitError::NoWorkerLeft`]).
+    pub fn wait(&self, task: &Arc<Task<R>>, timeout: Option<Duration>) -> Result<bool, WaitError> {
         self.wait_unless(task, timeout, || false)
     }
 
-    /// Like [`Pool::wait`], and also gives up (returning `false`) once `give_up()` holds: it is
-    /// checked again whenever [`Pool::wake_waiters`] runs, so whoever makes it true and then
+    /// Like [`Pool::wait`], and also gives up (returning `Ok(false)`) once `give_up()` holds: it
+    /// is checked again whenever [`Pool::wake_waiters`] runs, so whoever makes it true and then
     /// calls that never leaves a waiter asleep.
     pub fn wait_unless(
         &self,
         task: &Arc<Task<R>>,
         timeout: Option<Duration>,
         give_up: impl Fn() -> bool,
-    ) -> bool {
-        if self.is_own_worker() && !task.status().is_finished() {
-            self.shared.execute(task);
+    ) -> Result<bool, WaitError> {
+        let _edge = self.begin_wait(task).map_err(WaitError::Cycle)?;
+        let own_worker = self.is_own_worker();
+        if own_worker && !task.status().is_finished() {
+            self.run_here(task);
         }
-        task.state().wait_unless(timeout, give_up)
+        if task.status().is_finished() {
+            return Ok(task.state().wait_unless(timeout, give_up));
+        }
+        let _blocked = Blocked::new()?;
+        Ok(task.state().wait_unless(timeout, give_up))
+    }
+
+    /// Records in the wait-for graph, until the returned edge drops, that the task running on
+    /// this thread (if any) waits for `task`; refuses a wait that would close a cycle. For a
+    /// caller that waits in a way of its own (the main thread); [`Pool::wait`] does this itself.
+    pub fn begin_wait(&self, task: &Task<R>) -> Result<Option<Edge<'static>>, WaitCycle> {
+        let Some(waiter) = current_task_ref() else {
+            return Ok(None);
+        };
+        WaitGraph::global()
+            .enter(waiter, self.task_ref(task))
+            .map(Some)
+    }
+
+    /// For a thread that waits for `task` and is not one of the workers (the main thread): runs
+    /// `task` right here if no worker has started it and no worker is free to (every one is
+    /// busy), within [`MAX_INLINE_DEPTH`]. Returns whether it ran it. Calling it again whenever
+    /// the waiter wakes covers workers that became busy meanwhile.
+    pub fn help(&self, task: &Arc<Task<R>>) -> bool {
+        task.status() == Status::Pending && self.idle_workers() == 0 && self.run_here(task)
+    }
+
+    /// Runs (or joins) `task` on this thread, nested in the caller's wait, unless this thread
+    /// already runs [`MAX_INLINE_DEPTH`] tasks so. Returns whether it tried.
+    fn run_here(&self, task: &Arc<Task<R>>) -> bool {
+        let depth = INLINE_DEPTH.get();
+        if depth >= MAX_INLINE_DEPTH {
+            return false;
+        }
+        INLINE_DEPTH.set(depth + 1);
+        // Never unwinds: the task's panics are caught where it runs.
+        self.shared.execute(task);
+        INLINE_DEPTH.set(depth);
+        true
+    }
+
+    /// Workers (spares included) waiting for a task to run now.
+    fn idle_workers(&self) -> usize {
+        let busy = self.shared.busy_workers.load(Ordering::SeqCst).max(0) as usize;
+        (self.worker_count() + self.shared.spares.load(Ordering::SeqCst)).saturating_sub(busy)
+    }
+
+    fn task_ref(&self, task: &Task<R>) -> TaskRef {
+        TaskRef {
+            pool: self.shared.uid,
+            task: task.id(),
+        }
+    }
+
+    /// Names this pool in the descriptions of wait cycles (see [`WaitError::Cycle`]); until
+    /// then it is "pool N".
+    pub fn set_name(&self, name: impl Into<String>) {
+        WaitGraph::global().set_name(self.shared.uid, name);
+    }
+
+    /// Whether the calling thread is running one of this pool's tasks (on a worker, or nested
+    /// in a wait on another thread: [`Pool::help`]).
+    pub fn in_own_task(&self) -> bool {
+        current_task_ref().is_some_and(|task| task.pool == self.shared.uid)
     }
 
     /// Wakes every thread in [`Pool::wait_unless`] (on any task not yet collected: a collected
@@ -484,6 +697,7 @@ impl<R: Send + 'static> Pool<R> {
             running: s.busy.load(Ordering::Relaxed).max(0) as u64,
             busy_workers: s.busy_workers.load(Ordering::Relaxed).max(0) as u64,
             workers: self.worker_count() as u64,
+            spare_workers: s.spares.load(Ordering::Relaxed) as u64,
             mean_task_usec: if runs == 0 {
                 0.0
             } else {
@@ -493,15 +707,35 @@ impl<R: Send + 'static> Pool<R> {
     }
 }
 
+impl<R> Drop for Shared<R> {
+    fn drop(&mut self) {
+        WaitGraph::global().forget(self.uid);
+    }
+}
+
 impl<R: Send + 'static> Shared<R> {
+    /// A worker's loop. A spare (`spare_of`: how many regular workers the pool has) retires once
+    /// it found no work for [`SPARE_KEEP_ALIVE`], unless the pool would stall without it.
     fn work(
         self: &Arc<Self>,
         high: &Receiver<Arc<Task<R>>>,
         normal: &Receiver<Arc<Task<R>>>,
         stopping: &AtomicBool,
+        spare_of: Option<usize>,
     ) {
         WORKER_OF.set(Arc::as_ptr(self) as usize);
-        while let Some(task) = next_task(high, normal) {
+        let crew: Weak<dyn Crew> = Arc::downgrade(self) as Weak<Self>;
+        CREW.with(|c| *c.borrow_mut() = Some(crew));
+        loop {
+            let task = match spare_of {
+                None => next_task(high, normal),
+                Some(workers) => match next_task_within(high, normal, SPARE_KEEP_ALIVE) {
+                    Err(Idle) if self.retire(workers) => None,
+                    Err(Idle) => continue,
+                    Ok(task) => task,
+                },
+            };
+            let Some(task) = task else { break };
             if stopping.load(Ordering::Acquire) {
                 self.cancel_task(&task);
             } else {
@@ -510,11 +744,90 @@ impl<R: Send + 'static> Shared<R> {
         }
     }
 
+    /// Whether tasks are queued while every worker is blocked in a wait, so none will run them.
+    fn stalled(&self, workers: usize) -> bool {
+        self.pending.load(Ordering::SeqCst) > 0
+            && self.blocked.load(Ordering::SeqCst) >= workers + self.spares.load(Ordering::SeqCst)
+    }
+
+    /// Adds a spare worker if the pool is stalled. Called after each change that can stall it:
+    /// a task queued (`pending` up), a worker blocking (`blocked` up), a spare retiring (`spares`
+    /// down). Each makes its change (SeqCst) before reading the other two (SeqCst), so of two
+    /// such changes racing, at least one sees both and adds the spare needed: a stall is never
+    /// missed. Two may both add one; the extra spare retires when idle.
+    fn keep_progress(&self, running: &Running<R>) -> Result<(), WaitError> {
+        let workers = running.workers.len();
+        if !self.stalled(workers) {
+            return Ok(());
+        }
+        let mut spares = running.spare_workers.lock();
+        // Again under the lock that adding and retiring take: another thread may have added one.
+        if !self.stalled(workers) {
+            return Ok(());
+        }
+        let count = self.spares.load(Ordering::SeqCst);
+        if count >= self.max_spares {
+            return Err(WaitError::NoWorkerLeft { spares: count });
+        }
+        // Join the spares that retired: their handles are all that is left of them.
+        for retired in spares.extract_if(.., |spare| spare.is_finished()) {
+            let _ = retired.join();
+        }
+        self.spares.fetch_add(1, Ordering::SeqCst);
+        let shared = running
+            .shared
+            .upgrade()
+            .expect("a running pool's state is alive");
+        let (high, normal) = (running.high_rx.clone(), running.normal_rx.clone());
+        let (stopping, alive) = (running.stopping.clone(), running.alive.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}spare", running.name_prefix))
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                shared.work(&high, &normal, &stopping, Some(workers));
+                drop(alive);
+            });
+        match spawned {
+            Ok(spare) => {
+                spares.push(spare);
+                Ok(())
+            }
+            Err(_) => {
+                self.spares.fetch_sub(1, Ordering::SeqCst);
+                Err(WaitError::NoWorkerLeft { spares: count })
+            }
+        }
+    }
+
+    /// Whether an idle spare may exit: yes, unless the pool would then stall. Under the lock
+    /// that adding a spare takes, so that the two never miss each other.
+    fn retire(&self, workers: usize) -> bool {
+        let running = self.running.read();
+        let Some(running) = running.as_ref() else {
+            return true;
+        };
+        let _spares = running.spare_workers.lock();
+        self.spares.fetch_sub(1, Ordering::SeqCst);
+        if self.stalled(workers) {
+            self.spares.fetch_add(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
     /// Runs `task` on this thread if it is still pending, and delivers its completion.
     fn execute(&self, task: &Arc<Task<R>>) {
-        let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(task.state().clone()));
-        // Nested only when a waiting task runs this one inline: its worker is already busy.
-        let outermost = previous.is_none();
+        let current = Current {
+            task: TaskRef {
+                pool: self.uid,
+                task: task.id(),
+            },
+            state: task.state().clone(),
+        };
+        let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(current));
+        // Nested only when a waiting task runs this one inline: its worker is already busy. A
+        // thread that is not a worker (the main thread, see `Pool::help`) is no busy worker.
+        let outermost = previous.is_none() && WORKER_OF.get() == self as *const Self as usize;
         self.busy.fetch_add(1, Ordering::Relaxed);
         if outermost {
             self.busy_workers.fetch_add(1, Ordering::Relaxed);
@@ -554,6 +867,47 @@ impl<R: Send + 'static> Shared<R> {
         counter.fetch_add(1, Ordering::Relaxed);
         // Cannot fail: `self` owns the receiver.
         let _ = self.completed_tx.send(task.clone());
+    }
+}
+
+impl<R: Send + 'static> Crew for Shared<R> {
+    fn block(&self) -> Result<(), WaitError> {
+        // SeqCst, then `pending` read: see `keep_progress`.
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        let kept = match self.running.read().as_ref() {
+            Some(running) => self.keep_progress(running),
+            None => Ok(()),
+        };
+        if kept.is_err() {
+            self.unblock();
+        }
+        kept
+    }
+
+    fn unblock(&self) {
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// No task came within the time given.
+struct Idle;
+
+/// Like [`next_task`], giving up after `keep_alive` without a task.
+fn next_task_within<T>(
+    high: &Receiver<T>,
+    normal: &Receiver<T>,
+    keep_alive: Duration,
+) -> Result<Option<T>, Idle> {
+    if let Ok(task) = high.try_recv() {
+        return Ok(Some(task));
+    }
+    if let Ok(task) = normal.try_recv() {
+        return Ok(Some(task));
+    }
+    select! {
+        recv(high) -> task => Ok(task.ok().or_else(|| normal.recv().ok())),
+        recv(normal) -> task => Ok(task.ok().or_else(|| high.recv().ok())),
+        default(keep_alive) => Err(Idle),
     }
 }
 

@@ -293,3 +293,32 @@ mod task {
         });
     }
 }
+
+/// The wait-for graph: searching for a cycle and recording the wait are one step, so two waits
+/// that close a cycle together never both get in.
+mod wait_graph {
+    use loom::sync::Arc;
+    use loom::thread;
+    use threadkit_core::{TaskRef, WaitGraph};
+
+    #[test]
+    fn of_two_waits_closing_a_cycle_at_once_exactly_one_is_refused() {
+        loom::model(|| {
+            let graph = Arc::new(WaitGraph::new());
+            let a = TaskRef { pool: 1, task: 1 };
+            let b = TaskRef { pool: 2, task: 1 };
+            // Each wait stays recorded (its edge is never dropped), as while both tasks block.
+            let enter = |graph: &WaitGraph, waiter, awaited| {
+                graph.enter(waiter, awaited).map(std::mem::forget).is_ok()
+            };
+            let other = {
+                let graph = graph.clone();
+                thread::spawn(move || enter(&graph, b, a))
+            };
+            let mine = enter(&graph, a, b);
+            let theirs = other.join().unwrap();
+            assert!(mine != theirs, "exactly one of the two waits is refused");
+            assert_eq!(graph.waits(), 1);
+        });
+    }
+}

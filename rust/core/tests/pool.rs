@@ -213,7 +213,7 @@ fn a_task_waiting_for_a_queued_task_runs_it_inline_instead_of_deadlocking() {
     // queued behind it.
     let outer = pool
         .submit(Priority::High, move |_| {
-            assert!(pool2.wait(&inner, Some(Duration::from_secs(10))));
+            assert_eq!(pool2.wait(&inner, Some(Duration::from_secs(10))), Ok(true));
             match inner.outcome() {
                 Some(Outcome::Completed(v)) => Ok(v * 10),
                 other => Err(format!("{other:?}")),
@@ -241,7 +241,7 @@ fn a_task_run_inline_by_a_waiting_task_is_a_second_run_on_the_same_busy_worker()
         .unwrap();
     let pool2 = pool.clone();
     pool.submit(Priority::High, move |_| {
-        assert!(pool2.wait(&inner, Some(Duration::from_secs(10))));
+        assert_eq!(pool2.wait(&inner, Some(Duration::from_secs(10))), Ok(true));
         Ok(1)
     })
     .unwrap();
@@ -533,7 +533,7 @@ fn a_worker_waiting_for_a_queued_group_joins_it() {
     let pool2 = pool.clone();
     let outer = pool
         .submit(Priority::High, move |_| {
-            assert!(pool2.wait(&group, Some(Duration::from_secs(10))));
+            assert_eq!(pool2.wait(&group, Some(Duration::from_secs(10))), Ok(true));
             match group.outcome() {
                 Some(Outcome::Completed(sum)) => Ok(sum),
                 other => Err(format!("{other:?}")),

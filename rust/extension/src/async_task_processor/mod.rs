@@ -8,7 +8,7 @@ use godot::prelude::*;
 use parking_lot::Mutex;
 use threadkit_core::pool::{StopWait, Stopped};
 use threadkit_core::{
-    CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task, TaskState,
+    CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task, TaskState, WaitError,
 };
 
 use crate::call::{static_name, try_call};
@@ -204,6 +204,7 @@ impl INode for AsyncTaskProcessor {
     #[func(gd_self)]
     fn ready(this: Gd<Self>) {
         let inner = this.bind().inner.clone();
+        name_pool(&this, &inner);
         hook_once(&this, &inner);
         if inner.settings.autostart.load(Ordering::Relaxed) && !inner.pool.is_running() {
             inner.start(inner.settings.worker_count.load(Ordering::Relaxed) as i64);
@@ -491,12 +492,28 @@ impl AsyncTaskProcessor {
     /// limit), and returns its result ([code]null[/code] if it failed, was cancelled or the wait
     /// timed out; check [method get_task_status]). On the main thread it keeps delivering
     /// completions while it waits (the task's own callback runs before this returns), so
-    /// callbacks and signals still flow. From one of this processor's tasks it runs the awaited
-    /// task itself if no worker has started it yet, so waiting never deadlocks the workers.
-    /// A task's result is delivered once: after its callback ran (a later frame), this returns
-    /// [code]null[/code]; keep a [TaskHandle] from [method run] to read a result any time.
-    /// If the processor is freed while this waits (from another thread, or by a callback or a
-    /// dispatched call it runs), it returns [code]null[/code] with an error.
+    /// callbacks and signals still flow. A task's result is delivered once: after its callback
+    /// ran (a later frame), this returns [code]null[/code]; keep a [TaskHandle] from
+    /// [method run] to read a result any time. If the processor is freed while this waits (from
+    /// another thread, or by a callback or a dispatched call it runs), it returns
+    /// [code]null[/code] with an error.
+    ///
+    /// [b]Waits never deadlock and never overflow a stack.[/b]
+    /// - From one of this processor's tasks, a task no worker has started yet is run right
+    ///   here, nested in the wait, at most 128 tasks nested on one thread; past that the worker
+    ///   blocks. While every worker is blocked in a wait and tasks are queued, the processor adds a
+    ///   spare worker (at most 256; each exits after 0.1 s without work; see [method get_stats]),
+    ///   so a chain of tasks each waiting for the next completes on any number of workers, up to
+    ///   about (workers + 256) × 128 links. A wait that would need a worker past that returns
+    ///   [code]null[/code] at once with an error.
+    /// - On the main thread, without a timeout, a task still queued while every worker is busy
+    ///   is run by the main thread itself, inside this call. (With a timeout it is not: the task
+    ///   could run past it.)
+    /// - A wait that would close a cycle (task A waits for task B, of this processor or another,
+    ///   which waits, directly or through other tasks, for A; or a task waits for itself) returns
+    ///   [code]null[/code] at once with an error naming each task of the cycle and its processor
+    ///   (by the node's name when it entered the tree). The other waits of the cycle then end as
+    ///   the task whose wait was refused ends.
     #[func(gd_self)]
     pub fn wait_for_task(
         this: Gd<Self>,
@@ -516,9 +533,19 @@ impl AsyncTaskProcessor {
         let timeout = timeout_from_ms(timeout_ms);
         let _waiting = Waiting::new(&inner);
         let ended = if godot::init::is_main_thread() {
-            wait_on_main_thread(&inner, &this, timeout, || {
-                task.status().is_finished() && inner.pool.task(id).is_none()
-            })
+            // A task run here by an earlier wait may wait in turn: the main thread is then that
+            // task, in the wait-for graph.
+            match inner.pool.begin_wait(&task) {
+                Ok(_edge) => wait_on_main_thread(
+                    &inner,
+                    &this,
+                    timeout,
+                    || task.status().is_finished() && inner.pool.task(id).is_none(),
+                    // Not with a timeout: the task could run past it.
+                    || timeout.is_none() && inner.pool.help(&task),
+                ),
+                Err(cycle) => WaitEnd::Refused(WaitError::Cycle(cycle)),
+            }
         } else {
             inner.wait_off_main_thread(&task, timeout)
         };
@@ -532,19 +559,25 @@ impl AsyncTaskProcessor {
                 report_freed("wait_for_task");
                 Variant::nil()
             }
+            WaitEnd::Refused(error) => {
+                report_refused("wait_for_task", &error, "null");
+                Variant::nil()
+            }
         }
     }
 
     /// Blocks until every task submitted so far (and any they or their callbacks submit) has
     /// ended, or [param timeout_ms] passed (-1: no limit). Returns whether all ended. On the main
     /// thread it keeps delivering completions meanwhile, so every callback has run when it
-    /// returns [code]true[/code]. From inside one of this processor's tasks it would wait for
-    /// itself: it reports an error and returns [code]false[/code]. If the processor is freed
-    /// while this waits, it returns [code]false[/code] with an error.
+    /// returns [code]true[/code]. From inside one of this processor's tasks (also one the main
+    /// thread runs in [method wait_for_task]) it would wait for itself: it reports an error and
+    /// returns [code]false[/code]. If the processor is freed while this waits, it returns
+    /// [code]false[/code] with an error; a wait that would close a cycle (see
+    /// [method wait_for_task]) returns [code]false[/code] at once with an error.
     #[func(gd_self)]
     pub fn wait_all(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> bool {
         let inner = this.bind().inner.clone();
-        if inner.pool.is_own_worker() {
+        if inner.pool.in_own_task() {
             godot_error!(
                 "{CLASS}.wait_all: called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead."
             );
@@ -553,7 +586,13 @@ impl AsyncTaskProcessor {
         let timeout = timeout_from_ms(timeout_ms);
         let _waiting = Waiting::new(&inner);
         let ended = if godot::init::is_main_thread() {
-            wait_on_main_thread(&inner, &this, timeout, || inner.pool.outstanding() == 0)
+            wait_on_main_thread(
+                &inner,
+                &this,
+                timeout,
+                || inner.pool.outstanding() == 0,
+                || false,
+            )
         } else {
             let deadline = timeout.map(|timeout| Instant::now() + timeout);
             inner
@@ -572,6 +611,10 @@ impl AsyncTaskProcessor {
             WaitEnd::TimedOut => false,
             WaitEnd::Freed => {
                 report_freed("wait_all");
+                false
+            }
+            WaitEnd::Refused(error) => {
+                report_refused("wait_all", &error, "false");
                 false
             }
         }
@@ -615,9 +658,11 @@ impl AsyncTaskProcessor {
 
     /// Counters: submitted, completed, failed, cancelled, pending, running (runs in progress,
     /// counting a task that a waiting task runs inline on its worker), workers, busy_workers
-    /// (workers running something), dropped_callbacks (callbacks whose object was freed before
-    /// delivery), waiting (threads blocked in [method wait_for_task] or [method wait_all] now),
-    /// dropped_tasks (tasks whose object was freed before they ran) and mean_task_usec.
+    /// (workers running something, spares included), spare_workers (extra workers alive now,
+    /// added while every worker was blocked in a wait; see [method wait_for_task]),
+    /// dropped_callbacks (callbacks whose object was freed before delivery), waiting (threads
+    /// blocked in [method wait_for_task] or [method wait_all] now), dropped_tasks (tasks whose
+    /// object was freed before they ran) and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
@@ -630,6 +675,7 @@ impl AsyncTaskProcessor {
         dict.set("running", stats.running as i64);
         dict.set("workers", stats.workers as i64);
         dict.set("busy_workers", stats.busy_workers as i64);
+        dict.set("spare_workers", stats.spare_workers as i64);
         dict.set(
             "dropped_callbacks",
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
@@ -825,18 +871,18 @@ impl Inner {
         });
     }
 
-    /// Waits, off the main thread, until `task` ended, `timeout` passed or the node was freed.
+    /// Waits, off the main thread, until `task` ended, `timeout` passed or the node was freed;
+    /// or refuses a wait that could never end (see `Pool::wait`).
     fn wait_off_main_thread(
         &self,
         task: &Arc<Task<SendVariant>>,
         timeout: Option<Duration>,
     ) -> WaitEnd {
-        if self.pool.wait_unless(task, timeout, || self.is_freed()) {
-            WaitEnd::Done
-        } else if self.is_freed() {
-            WaitEnd::Freed
-        } else {
-            WaitEnd::TimedOut
+        match self.pool.wait_unless(task, timeout, || self.is_freed()) {
+            Ok(true) => WaitEnd::Done,
+            Ok(false) if self.is_freed() => WaitEnd::Freed,
+            Ok(false) => WaitEnd::TimedOut,
+            Err(error) => WaitEnd::Refused(error),
         }
     }
 
@@ -921,18 +967,44 @@ impl Inner {
 }
 
 /// How a wait for tasks ended.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum WaitEnd {
     Done,
     TimedOut,
     /// The processor was freed while the caller waited.
     Freed,
+    /// Not waited: the wait could never end.
+    Refused(WaitError),
 }
 
 fn report_freed(method: &str) {
     godot_error!(
         "{CLASS}.{method}: the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread)."
     );
+}
+
+/// Reports a wait refused by the pool; `gives` is what the method returns instead.
+fn report_refused(method: &str, error: &WaitError, gives: &str) {
+    let advice = match error {
+        WaitError::Cycle(_) => {
+            "a task must not wait, directly or through other tasks, for itself; pass results on instead (a callback, a ThreadSafeQueue)"
+        }
+        WaitError::NoWorkerLeft { .. } => {
+            "a chain of tasks each waiting for the next is limited to about (workers + 256) x 128 links; make such a chain a loop in one task"
+        }
+    };
+    godot_error!("{CLASS}.{method}: {error}; this wait returns {gives}: {advice}.");
+}
+
+/// Names the processor's pool after the node, for the error that reports a cycle of waits
+/// running through it. Main thread only.
+fn name_pool(this: &Gd<AsyncTaskProcessor>, inner: &Inner) {
+    let name = this.upcast_ref::<Node>().get_name();
+    inner.pool.set_name(if name.is_empty() {
+        format!("{CLASS} #{}", this.instance_id())
+    } else {
+        format!("{CLASS} '{name}'")
+    });
 }
 
 /// Counts a thread in `Inner::waiting` while it lives.
@@ -985,12 +1057,15 @@ fn release(deliveries: Vec<Delivery>) {
 /// Delivers completions, and runs MainThreadDispatcher work, as they arrive until `done`
 /// holds, `timeout` passed or the node was freed (by a callback or a dispatched call run here).
 /// Running the dispatcher's queue too is what lets a task that waits on the main thread
-/// (`call_blocking`) finish while the main thread waits for it.
+/// (`call_blocking`) finish while the main thread waits for it. Each time it wakes with nothing
+/// left to deliver it calls `help`, which may run an awaited task right here (see
+/// `Pool::help`), and goes round again if it did.
 fn wait_on_main_thread(
     inner: &Inner,
     this: &Gd<AsyncTaskProcessor>,
     timeout: Option<Duration>,
     done: impl Fn() -> bool,
+    help: impl Fn() -> bool,
 ) -> WaitEnd {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let completions = inner.pool.completions();
@@ -1007,6 +1082,9 @@ fn wait_on_main_thread(
         main_thread_dispatcher::drain(Some(DrainLimits::default()));
         if let Some(end) = ended() {
             return end;
+        }
+        if help() {
+            continue;
         }
         // Sleep until either queue has something, without taking it: the drains above do
         // their own bookkeeping.
