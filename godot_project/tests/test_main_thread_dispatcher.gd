@@ -205,15 +205,13 @@ func test_bad_input_is_refused_with_clear_errors() -> void:
 	assert_eq(MainThreadDispatcher.get_stats().capacity, 0, "a refused setting changes nothing")
 
 
-func test_null_freed_and_wrong_objects_are_refused_and_queue_nothing() -> void:
+func test_null_and_wrong_objects_are_refused_and_queue_nothing() -> void:
 	_drain_all()
 	var node := Node2D.new()
-	var freed := Node2D.new()
-	freed.free()
 	var resource := Resource.new()
 	var plain := Node.new()
-	var dispatched: int = MainThreadDispatcher.get_stats().dispatched
-	for bad: Array in [[null, "is null"], [freed, "was freed"], [resource, "is a Resource, not a Node"],
+	var stats := MainThreadDispatcher.get_stats()
+	for bad: Array in [[null, "is null"], [resource, "is a Resource, not a Node"],
 			[7, "is of type INT, not an object"]]:
 		expect_error("MainThreadDispatcher.safe_add_child: the parent %s, so nothing was queued; pass a live Node." % bad[1])
 		MainThreadDispatcher.safe_add_child(bad[0], node)
@@ -221,21 +219,44 @@ func test_null_freed_and_wrong_objects_are_refused_and_queue_nothing() -> void:
 		MainThreadDispatcher.safe_add_child(node, bad[0])
 		expect_error("MainThreadDispatcher.safe_queue_free: the node %s, so nothing was queued; pass a live Node." % bad[1])
 		MainThreadDispatcher.safe_queue_free(bad[0])
-	for bad: Array in [[null, "is null"], [freed, "was freed"], [7, "is of type INT, not an object"]]:
+	for bad: Array in [[null, "is null"], [7, "is of type INT, not an object"]]:
 		expect_error("MainThreadDispatcher.safe_set: the object %s, so nothing was queued; pass a live Object." % bad[1])
 		MainThreadDispatcher.safe_set(bad[0], &"name", "x")
 		expect_error("MainThreadDispatcher.safe_call: the object %s, so nothing was queued; pass a live Object." % bad[1])
 		MainThreadDispatcher.safe_call(bad[0], &"get_name")
-	for bad: Array in [[null, "is null"], [freed, "was freed"], [resource, "is a Resource, not a Node2D"],
+	expect_error("MainThreadDispatcher.dispatch: the owner is of type INT, not an object, so nothing was queued; pass a live Object.")
+	assert_false(MainThreadDispatcher.dispatch(_noop, 7))
+	for bad: Array in [[null, "is null"], [resource, "is a Resource, not a Node2D"],
 			[plain, "is a Node, not a Node2D"]]:
 		expect_error("MainThreadDispatcher.safe_get_node_position: the node %s, so the position is Vector2.ZERO; pass a live Node2D." % bad[1])
 		assert_eq(MainThreadDispatcher.safe_get_node_position(bad[0]), Vector2.ZERO)
 	expect_error("MainThreadDispatcher.safe_add_child: the parent is null")
-	expect_error("MainThreadDispatcher.safe_add_child: the child was freed")
-	MainThreadDispatcher.safe_add_child(null, freed)
+	MainThreadDispatcher.safe_add_child(null, resource)
 	assert_eq(MainThreadDispatcher.pending_count(), 0, "nothing queued")
-	assert_eq(MainThreadDispatcher.get_stats().dispatched, dispatched, "nothing counted as queued")
-	# The usual case: a worker thread holding an object that the main thread freed. Checked there
+	var after := MainThreadDispatcher.get_stats()
+	assert_eq(after.dispatched, stats.dispatched, "nothing counted as queued")
+	assert_eq(after.dropped, stats.dropped, "nor as dropped: each was a mistake, reported")
+	assert_eq(node.get_child_count(), 0)
+	node.free()
+	plain.free()
+
+
+func test_objects_already_freed_are_dropped_and_counted_without_an_error() -> void:
+	_drain_all()
+	var node := Node2D.new()
+	var freed := Node2D.new()
+	freed.free()
+	var before: int = MainThreadDispatcher.get_stats().dropped
+	MainThreadDispatcher.safe_add_child(freed, freed)
+	MainThreadDispatcher.safe_add_child(node, freed)
+	MainThreadDispatcher.safe_queue_free(freed)
+	MainThreadDispatcher.safe_set(freed, &"name", "x")
+	MainThreadDispatcher.safe_call(freed, &"get_name")
+	assert_eq(MainThreadDispatcher.safe_get_node_position(freed), Vector2.ZERO)
+	assert_false(MainThreadDispatcher.dispatch(_noop, freed), "not queued")
+	assert_eq(MainThreadDispatcher.pending_count(), 0, "nothing queued")
+	assert_eq(MainThreadDispatcher.get_stats().dropped - before, 7, "each call counted once")
+	# The usual case: a worker thread holding an object that the main thread freed. Dropped there
 	# too, and safe_get_node_position returns at once instead of waiting for the main thread.
 	var gone := Node2D.new()
 	var holding := Semaphore.new()
@@ -249,14 +270,161 @@ func test_null_freed_and_wrong_objects_are_refused_and_queue_nothing() -> void:
 	holding.wait()
 	gone.free()
 	freed_now.post()
-	expect_error("MainThreadDispatcher.safe_set: the object was freed")
-	expect_error("MainThreadDispatcher.safe_get_node_position: the node was freed")
 	assert_eq(thread.wait_to_finish(), Vector2.ZERO)
 	assert_eq(MainThreadDispatcher.pending_count(), 0, "nothing queued from the thread either")
-	assert_eq(MainThreadDispatcher.get_stats().dispatched, dispatched)
+	assert_eq(MainThreadDispatcher.get_stats().dropped - before, 9)
 	assert_eq(node.get_child_count(), 0)
 	node.free()
-	plain.free()
+
+
+## A node with a script: a call that reaches it counts in [member hits].
+class Counted extends Node2D:
+	var hits: AtomicCounter
+	var value := 0:
+		set(new_value):
+			value = new_value
+			hits.increment()
+
+	func hit() -> void:
+		hits.increment()
+
+
+func test_helpers_racing_the_main_thread_freeing_their_nodes_run_or_drop_silently() -> void:
+	_drain_all()
+	const NODES := 300
+	const THREADS := 3
+	var hits := AtomicCounter.new()
+	var calls := AtomicCounter.new()
+	var nodes := []
+	for i in NODES:
+		var node := Counted.new()
+		node.hits = hits
+		nodes.append(node)
+	var before: int = MainThreadDispatcher.get_stats().dropped
+	var stop := AtomicCounter.new()
+	var threads: Array[Thread] = []
+	for t in THREADS:
+		var thread := Thread.new()
+		thread.start(func() -> void:
+			# Untyped: GDScript itself refuses to assign a freed object to a typed variable.
+			while stop.get_count() == 0:
+				for node in nodes:
+					MainThreadDispatcher.safe_call(node, &"hit")
+					MainThreadDispatcher.safe_set(node, &"value", 1)
+					MainThreadDispatcher.dispatch(func() -> void: hits.increment(), node)
+					calls.add(3))
+		threads.append(thread)
+	for node: Node in nodes:
+		node.free()
+		MainThreadDispatcher.process_queue()
+		OS.delay_usec(50)
+	stop.increment()
+	for thread in threads:
+		thread.wait_to_finish()
+	_drain_all()
+	var dropped: int = MainThreadDispatcher.get_stats().dropped - before
+	assert_true(dropped > 0, "some calls met a freed node")
+	assert_eq(hits.get_count() + dropped, calls.get_count(), "each call ran or was dropped")
+
+
+## An object that is no RefCounted and no Node, so another thread may free it.
+class Plain extends Object:
+	var hits: AtomicCounter
+
+	func hit() -> void:
+		hits.increment()
+
+
+func test_helpers_on_objects_a_worker_freed_before_the_drain_drop_silently() -> void:
+	_drain_all()
+	const OBJECTS := 200
+	var hits := AtomicCounter.new()
+	var before: int = MainThreadDispatcher.get_stats().dropped
+	run_threads(2, func(_t: int) -> void:
+		for i in OBJECTS:
+			var plain := Plain.new()
+			plain.hits = hits
+			MainThreadDispatcher.safe_call(plain, &"hit")
+			MainThreadDispatcher.safe_set(plain, &"hits", null)
+			MainThreadDispatcher.dispatch(plain.hit)
+			MainThreadDispatcher.dispatch(func() -> void: hits.increment(), plain)
+			plain.free())
+	_drain_all()
+	assert_eq(hits.get_count(), 0)
+	assert_eq(MainThreadDispatcher.get_stats().dropped - before, 2 * OBJECTS * 4, "every call dropped, none reported")
+
+
+func test_a_worker_pushing_a_non_node_to_a_node_helper_gets_the_error_when_the_call_runs() -> void:
+	_drain_all()
+	var resource := Resource.new()
+	var node := Node.new()
+	run_threads(1, func(_i: int) -> void:
+		MainThreadDispatcher.safe_add_child(node, resource)
+		MainThreadDispatcher.safe_queue_free(resource))
+	expect_error("MainThreadDispatcher.safe_add_child: the child is a Resource, not a Node, so the call was dropped; pass a live Node.")
+	expect_error("MainThreadDispatcher.safe_queue_free: the node is a Resource, not a Node, so the call was dropped")
+	_drain_all()
+	assert_eq(node.get_child_count(), 0)
+	node.free()
+
+
+func test_safe_call_of_a_missing_method_names_it_shortly() -> void:
+	_drain_all()
+	var node := Node.new()
+	var long_name := "x".repeat(100_000)
+	MainThreadDispatcher.safe_call(node, StringName(long_name))
+	expect_error("MainThreadDispatcher.safe_call: Node object #%d has no method \"xxxx" % node.get_instance_id())
+	expect_error("(100000 characters); check the method name.")
+	_drain_all()
+	node.free()
+
+
+func test_dispatch_tied_to_an_owner_freed_before_the_frame_is_dropped_silently() -> void:
+	await get_tree().process_frame
+	var label := Label.new()
+	add_child(label)
+	var before := MainThreadDispatcher.get_stats()
+	run_threads(1, func(_i: int) -> void:
+		assert_true(MainThreadDispatcher.dispatch(func() -> void: label.text = "too late", label))
+		assert_true(MainThreadDispatcher.dispatch(label.set_text.bind("too late"))))
+	label.free()
+	for i in 3:
+		await get_tree().process_frame
+	var after := MainThreadDispatcher.get_stats()
+	assert_eq(after.dispatched - before.dispatched, 2)
+	assert_eq(after.dropped - before.dropped, 2, "both dropped, without an error")
+	var kept := Label.new()
+	add_child(kept)
+	run_threads(1, func(_i: int) -> void:
+		MainThreadDispatcher.dispatch(func() -> void: kept.text = "in time", kept))
+	await get_tree().process_frame
+	assert_eq(kept.text, "in time", "a live owner runs the call")
+	kept.queue_free()
+
+
+func test_call_blocking_on_a_freed_target_returns_null_with_one_error() -> void:
+	_drain_all()
+	var node := Node.new()
+	var queued := Semaphore.new()
+	var thread := Thread.new()
+	thread.start(func() -> Variant:
+		queued.post()
+		return MainThreadDispatcher.call_blocking(node.get_name, -1))
+	queued.wait()
+	while MainThreadDispatcher.pending_count() == 0:
+		OS.delay_usec(100)
+	node.free()
+	var dropped: int = MainThreadDispatcher.get_stats().dropped
+	expect_error("MainThreadDispatcher.call_blocking: the call did not run: its object was freed")
+	_drain_all()
+	assert_eq(thread.wait_to_finish(), null, "released by the drain, with one error")
+	assert_eq(MainThreadDispatcher.get_stats().dropped - dropped, 1)
+	var freed := Node.new()
+	var get_name := freed.get_name
+	freed.free()
+	expect_error("MainThreadDispatcher.call_blocking: the Callable is invalid")
+	assert_eq(run_threads(1, func(_i: int) -> Variant:
+		return MainThreadDispatcher.call_blocking(get_name, -1)), [null], "at once")
 
 
 func test_a_task_calling_the_main_thread_while_it_waits_does_not_deadlock() -> void:

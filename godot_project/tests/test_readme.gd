@@ -19,6 +19,24 @@ func test_quick_start_runs() -> void:
 	await get_tree().process_frame
 
 
+func test_the_dispatch_example_survives_its_scene_being_freed() -> void:
+	var examples := _gdscript_blocks().filter(func(source: String) -> bool:
+		return "MainThreadDispatcher.dispatch(" in source)
+	assert_eq(examples.size(), 1, "README.md has the dispatch example")
+	var script := GDScript.new()
+	script.source_code = examples[0]
+	assert_eq(script.reload(), OK)
+	var before := MainThreadDispatcher.get_stats()
+	var example: Node = script.new()
+	add_child(example)
+	example.free()  # Before the main thread ran the label's update.
+	for i in 3:
+		await get_tree().process_frame
+	var after := MainThreadDispatcher.get_stats()
+	assert_eq(after.dispatched - before.dispatched, 2, "the update and the print")
+	assert_eq(after.dropped - before.dropped, 1, "the update was dropped, without an error")
+
+
 func _gdscript_blocks() -> Array[String]:
 	var path := ProjectSettings.globalize_path("res://").path_join("../README.md")
 	var text := FileAccess.get_file_as_string(path)

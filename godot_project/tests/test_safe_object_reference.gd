@@ -53,11 +53,10 @@ func test_create_with_null_reports_and_returns_an_empty_reference() -> void:
 	assert_eq(str(ref), "SafeObjectReference(empty)")
 
 
-func test_create_with_a_freed_object_or_a_non_object_reports_and_returns_an_empty_reference() -> void:
+func test_create_with_a_freed_object_returns_an_empty_reference_and_a_non_object_reports() -> void:
 	var node := Node.new()
 	node.free()
-	expect_error("SafeObjectReference.create: the object was freed")
-	var ref := SafeObjectReference.create(node)
+	var ref := SafeObjectReference.create(node)  # No error: another thread may have freed it.
 	assert_false(ref.is_valid())
 	assert_eq(ref.get_id(), 0)
 	expect_error("SafeObjectReference.create: the object is of type INT, not an object")
@@ -174,3 +173,35 @@ func test_threads_share_a_ref_counted_the_main_thread_lets_go_of() -> void:
 		assert_eq(thread.wait_to_finish(), 0, "each lookup gave the resource or null")
 	assert_eq(ref.get_object(), null, "freed once the last thread let go")
 	assert_false(ref.is_valid())
+
+
+func test_threads_creating_references_while_the_main_thread_frees_get_the_node_or_an_empty_one() -> void:
+	var nodes := []
+	var ids := []
+	for i in 300:
+		var node := Node.new()
+		nodes.append(node)
+		ids.append(node.get_instance_id())
+	var stop := AtomicCounter.new()
+	var wrong := AtomicCounter.new()
+	var empty := AtomicCounter.new()
+	var threads: Array[Thread] = []
+	for t in THREADS:
+		var thread := Thread.new()
+		thread.start(func() -> void:
+			while stop.get_count() == 0:
+				for i in nodes.size():
+					var ref := SafeObjectReference.create(nodes[i])
+					if ref.get_id() == 0:
+						empty.increment()
+					elif ref.get_id() != ids[i]:
+						wrong.increment())
+		threads.append(thread)
+	for node: Node in nodes:
+		node.free()
+		OS.delay_usec(50)
+	stop.increment()
+	for thread in threads:
+		thread.wait_to_finish()
+	assert_eq(wrong.get_count(), 0, "a reference names its node or nothing")
+	assert_true(empty.get_count() > 0, "freed nodes gave empty references, silently")

@@ -42,7 +42,7 @@ func test_on_other_threads() -> void:
 
 
 func test_assert_main_thread_elsewhere_reports_the_operation_and_thread() -> void:
-	expect_error("ThreadContext.assert_main_thread: spawn_enemy must run on the main thread, but ran on worker-x")
+	expect_error("ThreadContext.assert_main_thread: \"spawn_enemy\" must run on the main thread, but ran on worker-x")
 	var ok: Array = run_threads(1, func(_i: int) -> bool:
 		ThreadContext.set_thread_name("worker-x")
 		return ThreadContext.assert_main_thread("spawn_enemy"))

@@ -6,6 +6,7 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+mod describe;
 mod lookup;
 pub mod main_thread_dispatcher;
 mod monitors;

@@ -12,6 +12,8 @@
 
 use std::ptr;
 
+use godot::classes::ClassDb;
+use godot::meta::ClassId;
 use godot::prelude::*;
 use godot::sys;
 
@@ -42,22 +44,131 @@ pub(crate) fn live_object(id: InstanceId) -> Variant {
     }
 }
 
-/// `value` as a live `T`, or what it held instead ("is null", "was freed", ...).
+/// What a Variant that should hold an object holds.
+pub(crate) enum Held {
+    /// A live object, by id.
+    Object(InstanceId),
+    Null,
+    /// An object that was freed.
+    Freed,
+    /// A value of another type.
+    Other(VariantType),
+}
+
+/// What `value` holds, found without gdext's `Gd`: converting to one re-checks the object's
+/// liveness after reading it, and that check panics ("access to instance ... after it has been
+/// freed") when another thread frees the object in between, the race every thread that is handed
+/// a node has with the main thread. Here the object is validated by the id the Variant stores, as
+/// Godot's `is_instance_valid()` does, then read for its id, as Godot's own code does after that
+/// check; a freed object's pointer is never followed.
+pub(crate) fn held_object(value: &Variant) -> Held {
+    match value.get_type() {
+        VariantType::NIL => Held::Null,
+        // A freed object is falsy: Godot checks the Variant's id against its object database.
+        VariantType::OBJECT if !value.booleanize() => Held::Freed,
+        VariantType::OBJECT => {
+            let object = object_pointer(value);
+            if object.is_null() {
+                return Held::Null;
+            }
+            // The object was registered a moment ago (the race described above): read its id.
+            // SAFETY: a non-null pointer to an object that was alive when validated.
+            let id = unsafe { sys::interface_fn!(object_get_instance_id)(object) };
+            match InstanceId::try_from_i64(id as i64) {
+                Some(id) if id.lookup_validity() => Held::Object(id),
+                _ => Held::Freed,
+            }
+        }
+        other => Held::Other(other),
+    }
+}
+
+/// The pointer that `value`, a Variant of type OBJECT, carries, copied out without following it.
+fn object_pointer(value: &Variant) -> sys::GDExtensionObjectPtr {
+    let mut object: sys::GDExtensionObjectPtr = ptr::null_mut();
+    // SAFETY: a valid Variant holding an object, and the address of an object pointer to fill.
+    unsafe {
+        sys::builtin_fn!(object_from_variant)(
+            ptr::addr_of_mut!(object) as sys::GDExtensionUninitializedTypePtr,
+            sys::SysPtr::force_mut(value.var_sys()),
+        )
+    };
+    object
+}
+
+/// The class of the object `id` (as [method Object.get_class] gives it: the engine or extension
+/// class, never user code), or `None` if it was freed.
+///
+/// Read through the extension interface rather than by calling `get_class`: a method called on an
+/// object through Godot's `call` locks it for its duration (in debug builds), and the main thread
+/// freeing it at that moment would fail ("Object is locked and can't be freed").
+pub(crate) fn class_of(id: InstanceId) -> Option<String> {
+    let object = live_object(id);
+    if object.is_nil() {
+        return None;
+    }
+    let object = object_pointer(&object);
+    // `object` is alive: `live_object` just found it (and holds a reference to a RefCounted).
+    // `object_get_class_name` always writes the name, as `new_with_string_uninit` requires.
+    // SAFETY: a live object, this library's token and a name slot that is always written.
+    let class = unsafe {
+        StringName::new_with_string_uninit(|name| {
+            sys::interface_fn!(object_get_class_name)(
+                object.cast_const(),
+                sys::get_library(),
+                name,
+            );
+        })
+    };
+    Some(class.to_string())
+}
+
+/// Why an object parameter was refused; its `Display` completes "the object ...".
+pub(crate) enum Refusal {
+    Null,
+    Freed,
+    NotAnObject(VariantType),
+    WrongClass { class: String, expected: ClassId },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => write!(f, "is null"),
+            Self::Freed => write!(f, "was freed"),
+            Self::NotAnObject(kind) => write!(f, "is of type {kind:?}, not an object"),
+            Self::WrongClass { class, expected } => write!(f, "is a {class}, not a {expected}"),
+        }
+    }
+}
+
+/// The id of the live `T` that `value` holds, or why not.
 ///
 /// For `#[func]` parameters that may receive a freed object: gdext converts a typed `Gd`
 /// parameter before our code runs, and a freed object there becomes its own panic or error (or,
 /// through a ptrcall, a read of freed memory), never our message. A Variant parameter is checked
-/// here by id instead.
-pub(crate) fn object_argument<T: Inherits<Object>>(value: &Variant) -> Result<Gd<T>, String> {
-    match value.get_type() {
-        VariantType::NIL => Err("is null".into()),
-        // For an object Variant, the only failure is a dead object (checked by id).
-        VariantType::OBJECT => match value.try_to::<Gd<Object>>() {
-            Ok(object) => object
-                .try_cast::<T>()
-                .map_err(|object| format!("is a {}, not a {}", object.get_class(), T::class_id())),
-            Err(_) => Err("was freed".into()),
-        },
-        other => Err(format!("is of type {other:?}, not an object")),
+/// here by id instead (see [`held_object`]).
+pub(crate) fn object_argument<T: Inherits<Object>>(value: &Variant) -> Result<InstanceId, Refusal> {
+    let id = match held_object(value) {
+        Held::Object(id) => id,
+        Held::Null => return Err(Refusal::Null),
+        Held::Freed => return Err(Refusal::Freed),
+        Held::Other(kind) => return Err(Refusal::NotAnObject(kind)),
+    };
+    check_class::<T>(id)
+}
+
+/// `id` if its object is a `T`; for a class check done apart from the lookup. Asks ClassDB, not
+/// the object, for the reason given at [`class_of`].
+pub(crate) fn check_class<T: Inherits<Object>>(id: InstanceId) -> Result<InstanceId, Refusal> {
+    let expected = T::class_id();
+    if expected == Object::class_id() {
+        return Ok(id);
+    }
+    let class = class_of(id).ok_or(Refusal::Freed)?;
+    if ClassDb::singleton().is_parent_class(&StringName::from(&class), &expected.to_string_name()) {
+        Ok(id)
+    } else {
+        Err(Refusal::WrongClass { class, expected })
     }
 }

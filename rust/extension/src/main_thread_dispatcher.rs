@@ -11,7 +11,8 @@ use threadkit_core::dispatch::{Dispatcher, Overflow};
 use threadkit_core::oneshot::{CallError, oneshot};
 
 use crate::call::try_call;
-use crate::lookup::{live_object, object_argument};
+use crate::describe;
+use crate::lookup::{Refusal, check_class, live_object, object_argument};
 use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
@@ -19,6 +20,8 @@ use crate::thread_context::ThreadContext;
 /// common case: no allocation per item), or any other job as a closure.
 pub(crate) enum MainJob {
     Call(SendCallable),
+    /// A dispatched Callable tied to an owner: dropped if the owner was freed before it runs.
+    Owned(SendCallable, InstanceId),
     Run(Box<dyn FnOnce() + Send>),
 }
 
@@ -31,16 +34,22 @@ impl<F: FnOnce() + Send + 'static> From<Box<F>> for MainJob {
 impl MainJob {
     fn run(self) {
         match self {
-            Self::Call(callable) => {
-                let callable = callable.into_inner();
-                if !callable.is_valid() {
-                    QUEUE.record_dropped(1);
-                } else if let Err(message) = try_call(&callable, &[]) {
-                    godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
-                }
+            Self::Call(callable) => run_dispatched(callable.into_inner()),
+            Self::Owned(callable, owner) if owner.lookup_validity() => {
+                run_dispatched(callable.into_inner())
             }
+            Self::Owned(..) => QUEUE.record_dropped(1),
             Self::Run(job) => job(),
         }
+    }
+}
+
+/// Runs a dispatched Callable; one whose object was freed meanwhile is dropped and counted.
+fn run_dispatched(callable: Callable) {
+    if !callable.is_valid() {
+        QUEUE.record_dropped(1);
+    } else if let Err(message) = try_call(&callable, &[]) {
+        godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
     }
 }
 
@@ -185,17 +194,50 @@ impl MainThreadDispatcher {
     pub const OVERFLOW_DROP_OLDEST: i64 = 2;
 
     /// Queues [param callable] (taking no arguments) to run on the main thread at the next drain.
-    /// Returns [code]false[/code] with an error for an invalid callable or a full bounded queue.
-    /// A callable whose object is freed before it runs is skipped and counted as dropped.
+    /// Returns [code]false[/code] with an error for a null or invalid callable or a full bounded
+    /// queue.
+    ///
+    /// A callable whose object is freed before it runs is skipped and counted as dropped
+    /// ([method get_stats]), without an error. A lambda's object is the script it was written
+    /// in, not the nodes it uses, so tie it to the node it works on with [param owner]: it is
+    /// skipped and counted as dropped, silently, if [param owner] was freed before it runs.
+    /// [codeblock]
+    /// MainThreadDispatcher.dispatch(func(): label.text = "done", label)
+    /// [/codeblock]
+    /// A callable or [param owner] already freed when this is called (another thread freed it)
+    /// is dropped and counted the same way, and this returns [code]false[/code]. [param owner]
+    /// is typed [Variant] so that a freed object reaches this check (a typed parameter would fail
+    /// before it).
     #[func]
-    pub fn dispatch(callable: Callable) -> bool {
+    pub fn dispatch(
+        callable: Callable,
+        #[opt(default = Optional::null())] owner: Optional<Variant>,
+    ) -> bool {
+        let method = "dispatch";
         if !callable.is_valid() {
-            godot_error!(
-                "{CLASS}.dispatch: the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): update_ui()."
-            );
+            if callable.object_id().is_some_and(|id| !id.lookup_validity()) {
+                QUEUE.record_dropped(1);
+            } else {
+                godot_error!(
+                    "{CLASS}.{method}: the Callable is invalid (null, or the method does not exist); pass a valid Callable such as func(): update_ui()."
+                );
+            }
             return false;
         }
-        push("dispatch", MainJob::Call(SendCallable::new(callable)))
+        let callable = SendCallable::new(callable);
+        let Optional(owner) = owner;
+        if owner.is_nil() {
+            return push(method, MainJob::Call(callable));
+        }
+        match live_or_dropped(object_parameter::<Object>(
+            method,
+            "owner",
+            &owner,
+            NOTHING_QUEUED,
+        )) {
+            Some(owner) => push(method, MainJob::Owned(callable, owner)),
+            None => false,
+        }
     }
 
     /// Runs [param callable] on the main thread and returns its result. On the main thread it
@@ -350,10 +392,11 @@ impl MainThreadDispatcher {
     }
 
     /// Adds [param child] to [param parent] on the main thread; skipped (and counted as dropped)
-    /// if either was freed meanwhile. A child whose parent was freed, and that has no other
-    /// parent, is freed too, rather than leaked.
+    /// if either was freed, before this call or before it runs, without an error. A child whose
+    /// parent was freed, and that has no other parent, is freed too, rather than leaked.
     ///
-    /// Both must be live [Node]s; otherwise it reports an error and queues nothing. They are
+    /// Both must be [Node]s; otherwise it reports an error and queues nothing (off the main
+    /// thread, a non-Node object is reported when the call runs, see [method safe_set]). They are
     /// typed [Variant] so that a freed node reaches this check (a typed parameter would fail
     /// before it).
     #[func]
@@ -362,131 +405,165 @@ impl MainThreadDispatcher {
         // Both checked, so one call reports every bad argument.
         let parent = object_parameter::<Node>(method, "parent", &parent, NOTHING_QUEUED);
         let child = object_parameter::<Node>(method, "child", &child, NOTHING_QUEUED);
-        let (Some(parent), Some(child)) = (parent, child) else {
-            return;
+        let (parent, child) = match (parent, child) {
+            (Param::Refused, _) | (_, Param::Refused) => return,
+            (_, Param::Freed) => return QUEUE.record_dropped(1),
+            // Queued all the same: the child may have to be freed rather than leaked.
+            (Param::Live(parent), Param::Live(child)) => (Some(parent), child),
+            (Param::Freed, Param::Live(child)) => (None, child),
         };
-        let (parent, child) = (parent.instance_id(), child.instance_id());
         push(
             method,
-            Box::new(
-                move || match (revive::<Node>(parent), revive::<Node>(child)) {
-                    (Some(mut parent), Some(child)) => parent.add_child(&child),
-                    (None, Some(mut orphan)) if orphan.get_parent().is_none() => {
+            Box::new(move || {
+                let Ok(mut child) = revive::<Node>(method, "child", child) else {
+                    return QUEUE.record_dropped(1);
+                };
+                let parent = parent.map_or(Err(Refusal::Freed), |parent| {
+                    revive::<Node>(method, "parent", parent)
+                });
+                match parent {
+                    Ok(mut parent) => parent.add_child(&child),
+                    Err(Refusal::Freed) if child.get_parent().is_none() => {
                         // Handed over to be added, and now nothing owns it: free it, not leak it.
-                        orphan.queue_free();
+                        child.queue_free();
                         QUEUE.record_dropped(1);
                     }
-                    _ => QUEUE.record_dropped(1),
-                },
-            ),
+                    Err(_) => QUEUE.record_dropped(1),
+                }
+            }),
         );
     }
 
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
-    /// counted as dropped) if the object was freed meanwhile. Arrays, Dictionaries and
-    /// Packed*Arrays are copied when queued, so later changes by the calling thread do not race the
-    /// main thread.
+    /// counted as dropped, [method get_stats]) if the object was freed, before this call or
+    /// before it runs, without an error: another thread freeing it is a race to expect, not a
+    /// mistake. Arrays, Dictionaries and Packed*Arrays are copied when queued, so later changes by
+    /// the calling thread do not race the main thread.
     ///
-    /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
-    /// an error and queues nothing. It is typed [Variant] so that a freed object reaches this
-    /// check (a typed parameter would fail before it).
+    /// [param object] must be an [Object] (a [Node], a [Resource], ...); null or another value
+    /// is reported with an error and queues nothing. It is typed [Variant] so that a freed object
+    /// reaches this check (a typed parameter would fail before it).
+    ///
+    /// An object that is not a [RefCounted] must be freed on the main thread (or with
+    /// [method safe_queue_free]): freed by another thread [i]while[/i] the main thread runs its
+    /// call, it would be used as it is destroyed, the race Godot's own
+    /// [method Object.call_deferred] has.
     #[func]
     pub fn safe_set(object: Variant, property: StringName, value: Variant) {
         let method = "safe_set";
-        let Some(object) = object_parameter::<Object>(method, "object", &object, NOTHING_QUEUED)
-        else {
+        let Some(object) = live_or_dropped(object_parameter::<Object>(
+            method,
+            "object",
+            &object,
+            NOTHING_QUEUED,
+        )) else {
             return;
         };
-        let (object, property) = (object.instance_id(), property.to_string());
+        let property = property.to_string();
         let value = SendVariant::detach(value);
         push(
             method,
-            Box::new(move || match revive::<Object>(object) {
-                Some(mut object) => object.set(&property, &value.into_inner()),
-                None => QUEUE.record_dropped(1),
+            Box::new(move || match revive::<Object>(method, "object", object) {
+                Ok(mut object) => object.set(&property, &value.into_inner()),
+                Err(_) => QUEUE.record_dropped(1),
             }),
         );
     }
 
     /// Calls [param method] of [param object] with [param args] on the main thread; skipped (and
-    /// counted as dropped) if the object was freed meanwhile. The arguments are copied when
-    /// queued.
+    /// counted as dropped) if the object was freed, before this call or before it runs, without
+    /// an error (as [method safe_set]). The arguments are copied when queued. An object that
+    /// has no such method is reported when the call runs.
     ///
-    /// [param object] must be a live [Object] (a [Node], a [Resource], ...); otherwise it reports
-    /// an error and queues nothing. It is typed [Variant] so that a freed object reaches this
-    /// check (a typed parameter would fail before it).
+    /// [param object] must be an [Object] (a [Node], a [Resource], ...); null or another value
+    /// is reported with an error and queues nothing. It is typed [Variant] so that a freed object
+    /// reaches this check (a typed parameter would fail before it).
     #[func]
     pub fn safe_call(
         object: Variant,
         method: StringName,
         #[opt(default = Optional::<VarArray>::empty())] args: Optional<VarArray>,
     ) {
-        let Some(object) =
-            object_parameter::<Object>("safe_call", "object", &object, NOTHING_QUEUED)
-        else {
+        let Some(object) = live_or_dropped(object_parameter::<Object>(
+            "safe_call",
+            "object",
+            &object,
+            NOTHING_QUEUED,
+        )) else {
             return;
         };
-        let (object, name) = (object.instance_id(), method.to_string());
+        let name = method.to_string();
         let args = SendVariant::detach(args.0.to_variant());
         push(
             "safe_call",
-            Box::new(move || match revive::<Object>(object) {
-                Some(mut object) if object.has_method(&name) => {
-                    object.callv(&name, &args.into_inner().to::<VarArray>());
-                }
-                Some(object) => godot_error!(
-                    "{CLASS}.safe_call: {} has no method \"{name}\"; check the method name.",
-                    object.get_class()
-                ),
-                None => QUEUE.record_dropped(1),
-            }),
+            Box::new(
+                move || match revive::<Object>("safe_call", "object", object) {
+                    Ok(mut target) if target.has_method(&name) => {
+                        target.callv(&name, &args.into_inner().to::<VarArray>());
+                    }
+                    // Freed by another thread right now: dropped like any call on a freed object.
+                    _ if !object.lookup_validity() => QUEUE.record_dropped(1),
+                    Ok(target) => godot_error!(
+                        "{CLASS}.safe_call: {} object #{object} has no method {}; check the method name.",
+                        target.get_class(),
+                        describe::text(&GString::from(&name))
+                    ),
+                    Err(_) => QUEUE.record_dropped(1),
+                },
+            ),
         );
     }
 
     /// Calls [method Node.queue_free] on [param node] on the main thread; skipped (and counted as
-    /// dropped) if it was freed meanwhile.
+    /// dropped) if it was freed, before this call or before it runs, without an error.
     ///
-    /// [param node] must be a live [Node]; otherwise it reports an error and queues nothing. It
-    /// is typed [Variant] so that a freed node reaches this check (a typed parameter would fail
-    /// before it).
+    /// [param node] must be a [Node]; otherwise it reports an error and queues nothing (see
+    /// [method safe_add_child]). It is typed [Variant] so that a freed node reaches this check (a
+    /// typed parameter would fail before it).
     #[func]
     pub fn safe_queue_free(node: Variant) {
         let method = "safe_queue_free";
-        let Some(node) = object_parameter::<Node>(method, "node", &node, NOTHING_QUEUED) else {
+        let Some(node) = live_or_dropped(object_parameter::<Node>(
+            method,
+            "node",
+            &node,
+            NOTHING_QUEUED,
+        )) else {
             return;
         };
-        let node = node.instance_id();
         push(
             method,
-            Box::new(move || match revive::<Node>(node) {
-                Some(mut node) => node.queue_free(),
-                None => QUEUE.record_dropped(1),
+            Box::new(move || match revive::<Node>(method, "node", node) {
+                Ok(mut node) => node.queue_free(),
+                Err(_) => QUEUE.record_dropped(1),
             }),
         );
     }
 
     /// [member Node2D.position] of [param node], read on the main thread (blocking, like
-    /// [method call_blocking] with its default timeout). [code]Vector2.ZERO[/code] with an error
-    /// if the node was freed or the main thread did not get to it in time.
+    /// [method call_blocking] with its default timeout). [code]Vector2.ZERO[/code] if the node
+    /// was freed, before this call or before the main thread got to it (counted as dropped,
+    /// without an error), and with an error if the main thread did not get to it in time.
     ///
-    /// [param node] must be a live [Node2D]; otherwise it reports an error and returns
-    /// [code]Vector2.ZERO[/code] at once. It is typed [Variant] so that a freed node reaches this
-    /// check (a typed parameter would fail before it).
+    /// [param node] must be a [Node2D]; otherwise it reports an error and returns
+    /// [code]Vector2.ZERO[/code] (at once on the main thread). It is typed [Variant] so that a
+    /// freed node reaches this check (a typed parameter would fail before it).
     #[func]
     pub fn safe_get_node_position(node: Variant) -> Vector2 {
         let method = "safe_get_node_position";
-        let Some(node) =
-            object_parameter::<Node2D>(method, "node", &node, "the position is Vector2.ZERO")
+        let outcome = "the position is Vector2.ZERO";
+        let Some(id) = live_or_dropped(object_parameter::<Node2D>(method, "node", &node, outcome))
         else {
             return Vector2::ZERO;
         };
         if ThreadContext::is_main_thread() {
-            return node.get_position();
+            return revive::<Node2D>(method, "node", id)
+                .map_or(Vector2::ZERO, |node| node.get_position());
         }
-        let id = node.instance_id();
-        drop(node);
         block_on_main(method, 1000, move || {
-            revive::<Node2D>(id).map(|node| node.get_position())
+            revive::<Node2D>(method, "node", id)
+                .ok()
+                .map(|node| node.get_position())
         })
         .unwrap_or(Vector2::ZERO)
     }
@@ -620,34 +697,82 @@ pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
     .processed
 }
 
-/// The object `id` if it is still alive (checked on the main thread, where it is used). Looked
-/// up as `live_object` does it, not with `Gd::try_from_instance_id`, which panics when another
-/// thread is destroying a RefCounted at this moment; such an object counts as freed. The
-/// Variant holds a reference to a RefCounted, so the conversion only fails for a node that
-/// another thread freed in between (checked by id), which counts as freed too.
-fn revive<T: Inherits<Object>>(id: InstanceId) -> Option<Gd<T>> {
-    live_object(id).try_to::<Gd<T>>().ok()
+/// The `T` whose id is `id`, looked up on the main thread, where it is used: `Err(Freed)` if it
+/// was freed; `Err(WrongClass)`, after an error naming the `#[func]` parameter `name` of `method`,
+/// for a call queued off the main thread, where the class was not checked. Looked up as
+/// `live_object` does it, not with `Gd::try_from_instance_id`, which panics when another thread is
+/// destroying a RefCounted at this moment; such an object counts as freed. The Variant holds a
+/// reference to a RefCounted, so it stays alive while it is used.
+fn revive<T: Inherits<Object>>(method: &str, name: &str, id: InstanceId) -> Result<Gd<T>, Refusal> {
+    let checked = check_class::<T>(id).and_then(|_| {
+        live_object(id)
+            .try_to::<Gd<T>>()
+            .map_err(|_| Refusal::Freed)
+    });
+    if let Err(why @ Refusal::WrongClass { .. }) = &checked {
+        godot_error!(
+            "{CLASS}.{method}: the {name} {why}, so the call was dropped; pass a live {}.",
+            T::class_id()
+        );
+    }
+    checked
 }
 
 /// What a helper does instead when an object parameter is refused.
 const NOTHING_QUEUED: &str = "nothing was queued";
 
-/// The `T` that the `#[func]` parameter `name` holds, or `None` after an error saying what it
-/// held instead and what `method` did about it (`outcome`).
+/// What an object parameter of a helper held.
+enum Param {
+    /// A live object (a `T`, when checked on the main thread), by id.
+    Live(InstanceId),
+    /// A freed object: the call is dropped, counted by the caller.
+    Freed,
+    /// Anything else, reported already.
+    Refused,
+}
+
+/// The id of a live object parameter; `None` for a refused one, and for a freed one, whose call is
+/// counted as dropped.
+fn live_or_dropped(param: Param) -> Option<InstanceId> {
+    match param {
+        Param::Live(id) => Some(id),
+        Param::Freed => {
+            QUEUE.record_dropped(1);
+            None
+        }
+        Param::Refused => None,
+    }
+}
+
+/// What the `#[func]` parameter `name` holds; after an error saying what it held instead and
+/// what `method` did about it (`outcome`), `Refused`. A freed object is no mistake: another thread
+/// may free it at any instant. For the same reason the class is checked only on the main thread:
+/// elsewhere a node the main thread is destroying already reads as a plain Object, so the class is
+/// checked when the call runs (see `revive`).
 fn object_parameter<T: Inherits<Object>>(
     method: &str,
     name: &str,
     value: &Variant,
     outcome: &str,
-) -> Option<Gd<T>> {
-    object_argument::<T>(value)
-        .map_err(|why| {
+) -> Param {
+    let checked = object_argument::<Object>(value).and_then(|id| {
+        if godot::init::is_main_thread() {
+            check_class::<T>(id)
+        } else {
+            Ok(id)
+        }
+    });
+    match checked {
+        Ok(id) => Param::Live(id),
+        Err(Refusal::Freed) => Param::Freed,
+        Err(why) => {
             godot_error!(
                 "{CLASS}.{method}: the {name} {why}, so {outcome}; pass a live {}.",
                 T::class_id()
-            )
-        })
-        .ok()
+            );
+            Param::Refused
+        }
+    }
 }
 
 /// Adds the built-in dispatcher node to the scene tree's root, once the main loop runs. Called

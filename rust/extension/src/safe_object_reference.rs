@@ -1,7 +1,7 @@
 use godot::classes::IRefCounted;
 use godot::prelude::*;
 
-use crate::lookup::{live_object, object_argument};
+use crate::lookup::{Refusal, class_of, live_object, object_argument};
 
 /// A weak reference to an object that any thread may hold and look up.
 ///
@@ -77,20 +77,26 @@ impl IRefCounted for SafeObjectReference {
 
 #[godot_api]
 impl SafeObjectReference {
-    /// A reference to [param object]. For [code]null[/code], a freed object or a value that is
-    /// not an object it reports an error and returns an empty reference (never valid,
-    /// [method get_object] returns [code]null[/code]), so the caller does not crash on a missing
-    /// object. [code]SafeObjectReference.new()[/code] makes an empty one too.
+    /// A reference to [param object]. An object already freed (another thread may free it at
+    /// any moment) gives an empty reference, without an error, as one freed right after would:
+    /// never valid, [method get_object] returns [code]null[/code]. For [code]null[/code] or a
+    /// value that is not an object it reports an error and returns an empty reference too, so the
+    /// caller does not crash on a missing object. [code]SafeObjectReference.new()[/code] makes an
+    /// empty one.
     ///
     /// [param object] is typed [Variant] so that a freed object reaches this check (a typed
-    /// parameter would fail before it).
+    /// parameter would fail before it). Any thread may call it on any object, also while the main
+    /// thread frees it.
     #[func]
     pub fn create(object: Variant) -> Gd<Self> {
-        match object_argument::<Object>(&object) {
-            Ok(object) => Gd::from_object(Self {
-                id: Some(object.instance_id()),
-                class: object.get_class().to_string(),
+        let found = object_argument::<Object>(&object)
+            .and_then(|id| class_of(id).map(|class| (id, class)).ok_or(Refusal::Freed));
+        match found {
+            Ok((id, class)) => Gd::from_object(Self {
+                id: Some(id),
+                class,
             }),
+            Err(Refusal::Freed) => Self::new_gd(),
             Err(why) => {
                 godot_error!(
                     "SafeObjectReference.create: the object {why}, so the reference is empty; pass a live object, e.g. SafeObjectReference.create(self)."

@@ -4,6 +4,7 @@ use godot::prelude::*;
 use threadkit_core::{Reentrant, SharedMap};
 
 use crate::call::try_call;
+use crate::describe;
 use crate::send::{Optional, SharedVariant, deep_copy};
 
 /// A key of the store: GDScript's String and StringName keys are the same key (as in a
@@ -284,7 +285,7 @@ impl SharedResource {
         if converted.is_none() {
             godot_error!(
                 "SharedResource.{method}: a key must be a String, StringName or int, not {}; convert it, for example with str(key).",
-                godot::global::type_string(key.get_type().ord() as i64)
+                describe::value(key)
             );
         }
         converted

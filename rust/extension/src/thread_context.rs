@@ -1,6 +1,11 @@
 use godot::classes::Os;
 use godot::prelude::*;
 
+use crate::describe;
+
+/// The longest thread name kept, in characters: names appear in messages.
+const MAX_NAME_CHARS: usize = 64;
+
 /// Which thread is running, from any thread: main, a ThreadKit worker, or another thread.
 ///
 /// Godot's own answer is [method OS.get_thread_caller_id] compared with
@@ -49,7 +54,8 @@ impl ThreadContext {
         Os::singleton().get_main_thread_id() as i64
     }
 
-    /// Names the calling thread for [method get_thread_name] and ThreadKit's messages. The main
+    /// Names the calling thread for [method get_thread_name] and ThreadKit's messages; a name is
+    /// kept to its first 64 characters, so that messages naming the thread stay short. The main
     /// thread is always "main" and AsyncTaskProcessor workers keep "threadkit-worker-N" (tasks
     /// share them), so calling it there reports an error and changes nothing.
     #[func]
@@ -61,7 +67,10 @@ impl ThreadContext {
             Self::CONTEXT_WORKER => godot_error!(
                 "ThreadContext.set_thread_name: AsyncTaskProcessor workers keep their names (threadkit-worker-N) because many tasks share them; name your own Thread instead."
             ),
-            _ => threadkit_core::context::set_thread_name(&name.to_string()),
+            _ => {
+                let name: String = name.chars().iter().take(MAX_NAME_CHARS).collect();
+                threadkit_core::context::set_thread_name(&name);
+            }
         }
     }
 
@@ -93,7 +102,8 @@ impl ThreadContext {
             return true;
         }
         godot_error!(
-            "ThreadContext.assert_main_thread: {operation} must run on the main thread, but ran on {} (thread {}); run it from a callback, MainThreadDispatcher.dispatch(...) or call_deferred(...).",
+            "ThreadContext.assert_main_thread: {} must run on the main thread, but ran on {} (thread {}); run it from a callback, MainThreadDispatcher.dispatch(...) or call_deferred(...).",
+            describe::text(&operation),
             Self::thread_name(),
             Self::get_thread_id()
         );

@@ -4,6 +4,7 @@ use std::sync::LazyLock;
 use godot::prelude::*;
 use parking_lot::RwLock;
 
+use crate::describe;
 use crate::lookup::{live_object, object_argument};
 
 const CLASS: &str = "ThreadSafeNodeManager";
@@ -76,29 +77,35 @@ impl Drop for ThreadSafeNodeManager {
 impl ThreadSafeNodeManager {
     /// Registers [param node] as [param name] and returns [code]true[/code]. Registering the same
     /// node under the same name again also returns [code]true[/code]; a name whose node was freed
-    /// is simply taken over. Returns [code]false[/code] with an error for an empty name, a
-    /// [code]null[/code] or freed node (or anything but a [Node]), or a name that another live
-    /// node holds (unregister it first).
+    /// is simply taken over. Returns [code]false[/code] with an error for an empty name or one
+    /// that is not a String or StringName, a [code]null[/code] or freed node (or anything but a
+    /// [Node]), or a name that another live node holds (unregister it first).
     ///
-    /// [param node] is typed [Variant] so that a freed node reaches this check (a typed parameter
-    /// would fail before it).
+    /// [param name] and [param node] are typed [Variant] so that a wrong value reaches this check,
+    /// which names it by type and size (a typed parameter would fail before it, in a message that
+    /// prints the whole value), and a freed node gets its own message.
     #[func(gd_self)]
-    pub fn register_node(this: Gd<Self>, name: GString, node: Variant) -> bool {
+    pub fn register_node(this: Gd<Self>, name: Variant, node: Variant) -> bool {
         let method = "register_node";
+        let Some(name) = name_of(method, &name) else {
+            return false;
+        };
         if name.is_empty() {
             godot_error!(
                 "{CLASS}.{method}: the name is empty; pass the name threads will look the node up by."
             );
             return false;
         }
-        let node = match object_argument::<Node>(&node) {
-            Ok(node) => node,
+        let id = match object_argument::<Node>(&node) {
+            Ok(id) => id,
             Err(why) => {
-                godot_error!("{CLASS}.{method}: the node for \"{name}\" {why}; pass a live Node.");
+                godot_error!(
+                    "{CLASS}.{method}: the node for {} {why}; pass a live Node.",
+                    describe::text(&name)
+                );
                 return false;
             }
         };
-        let id = node.instance_id();
         let holder = {
             let mut registries = REGISTRIES.write();
             let nodes = registries.entry(this.instance_id_unchecked()).or_default();
@@ -114,16 +121,21 @@ impl ThreadSafeNodeManager {
         let Some(holder) = holder else {
             return true;
         };
+        let name = describe::text(&name);
         godot_error!(
-            "{CLASS}.{method}: \"{name}\" is already registered to another live node (instance #{holder}); call unregister_node(\"{name}\") first, or pick another name."
+            "{CLASS}.{method}: {name} is already registered to another live node (instance #{holder}); call unregister_node({name}) first, or pick another name."
         );
         false
     }
 
     /// Forgets [param name]; returns whether it was registered (even to a node that was freed
-    /// since). Unknown names return [code]false[/code] without an error.
+    /// since). Unknown names return [code]false[/code] without an error; a [param name] that is
+    /// not a String or StringName, with one.
     #[func(gd_self)]
-    pub fn unregister_node(this: Gd<Self>, name: GString) -> bool {
+    pub fn unregister_node(this: Gd<Self>, name: Variant) -> bool {
+        let Some(name) = name_of("unregister_node", &name) else {
+            return false;
+        };
         REGISTRIES
             .write()
             .get_mut(&this.instance_id_unchecked())
@@ -132,17 +144,22 @@ impl ThreadSafeNodeManager {
 
     /// The node registered as [param name], or [code]null[/code] if the name is unknown (a normal
     /// answer, not an error) or its node was freed. Typed [Variant], as
-    /// [method SafeObjectReference.get_object] is; assign it to a [Node] variable.
+    /// [method SafeObjectReference.get_object] is; assign it to a [Node] variable. A
+    /// [param name] that is not a String or StringName is reported with an error.
     #[func(gd_self)]
-    pub fn get_managed_node(this: Gd<Self>, name: GString) -> Variant {
-        Self::id_of(&this, &name).map_or_else(Variant::nil, live_object)
+    pub fn get_managed_node(this: Gd<Self>, name: Variant) -> Variant {
+        name_of("get_managed_node", &name)
+            .and_then(|name| Self::id_of(&this, &name))
+            .map_or_else(Variant::nil, live_object)
     }
 
     /// Whether [param name] is registered to a node that still exists. A hint: the main thread may
     /// free the node right after this returns.
     #[func(gd_self)]
-    pub fn has_managed_node(this: Gd<Self>, name: GString) -> bool {
-        Self::id_of(&this, &name).is_some_and(InstanceId::lookup_validity)
+    pub fn has_managed_node(this: Gd<Self>, name: Variant) -> bool {
+        name_of("has_managed_node", &name)
+            .and_then(|name| Self::id_of(&this, &name))
+            .is_some_and(InstanceId::lookup_validity)
     }
 
     /// The names whose nodes still exist, sorted.
@@ -170,6 +187,20 @@ impl ThreadSafeNodeManager {
         let before = nodes.len();
         nodes.retain(|_, id| id.lookup_validity());
         (before - nodes.len()) as i64
+    }
+}
+
+/// The name a `#[func]` was given, as a String; `None` after an error for any other value.
+fn name_of(method: &str, name: &Variant) -> Option<GString> {
+    match name.get_type() {
+        VariantType::STRING | VariantType::STRING_NAME => name.try_to_relaxed::<GString>().ok(),
+        _ => {
+            godot_error!(
+                "{CLASS}.{method}: the name is {}, not a String; pass the node's name as a String or StringName.",
+                describe::value(name)
+            );
+            None
+        }
     }
 }
 
