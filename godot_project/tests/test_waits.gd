@@ -189,18 +189,20 @@ func test_a_cycle_of_waits_through_three_processors_is_reported_and_released() -
 
 
 func test_a_task_waiting_for_itself_is_reported_not_hung() -> void:
-	var processor := new_processor(1)
+	# Never in the tree, so it has no name: the error names it by its instance id.
+	var processor := AsyncTaskProcessor.new()
+	assert_true(processor.start_workers(1))
 	var ids := {}
 	var known := Semaphore.new()
 	ids.me = processor.submit_task(func() -> Variant:
 		known.wait()
 		return processor.wait_for_task(ids.me))
-	expect_error("AsyncTaskProcessor.wait_for_task: task %d of AsyncTaskProcessor '" % ids.me)
-	expect_error("' waits for itself: a cycle of waits that could never end")
+	expect_error(("AsyncTaskProcessor.wait_for_task: task %d of AsyncTaskProcessor #%d waits for "
+			+ "itself: a cycle of waits that could never end") % [ids.me, processor.get_instance_id()])
 	known.post()
 	assert_eq(processor.wait_for_task(ids.me, 10000), null)
 	assert_eq(processor.get_task_status(ids.me), AsyncTaskProcessor.STATUS_COMPLETED)
-	processor.queue_free()
+	processor.free()
 
 
 ## Holds every worker of [param processor] until [param release] gets an item or 5 s passed,

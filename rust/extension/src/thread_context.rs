@@ -74,8 +74,9 @@ impl ThreadContext {
         }
     }
 
-    /// "main" on the main thread; "threadkit-worker-N" on an AsyncTaskProcessor worker; otherwise
-    /// the name given with [method set_thread_name], or "thread-<id>".
+    /// "main" on the main thread; "threadkit-worker-N" on an AsyncTaskProcessor worker
+    /// ("threadkit-worker-spare" on a spare one, see [method AsyncTaskProcessor.wait_for_task]);
+    /// otherwise the name given with [method set_thread_name], or "thread-<id>".
     #[func]
     pub fn get_thread_name() -> GString {
         GString::from(&Self::thread_name())

@@ -172,6 +172,8 @@ const MAX_GROUP: i64 = 1 << 24;
 impl INode for AsyncTaskProcessor {
     fn init(base: Base<Node>) -> Self {
         let pool = Pool::new();
+        // Until `ready` names it after the node, for the error reporting a cycle of waits.
+        pool.set_name(format!("{CLASS} #{}", base.to_init_gd().instance_id()));
         Self {
             worker_count: PhantomVar::default(),
             autostart: PhantomVar::default(),
@@ -512,8 +514,8 @@ impl AsyncTaskProcessor {
     /// - A wait that would close a cycle (task A waits for task B, of this processor or another,
     ///   which waits, directly or through other tasks, for A; or a task waits for itself) returns
     ///   [code]null[/code] at once with an error naming each task of the cycle and its processor
-    ///   (by the node's name when it entered the tree). The other waits of the cycle then end as
-    ///   the task whose wait was refused ends.
+    ///   (by the node's name when it entered the tree, or else by its instance id). The other
+    ///   waits of the cycle then end as the task whose wait was refused ends.
     #[func(gd_self)]
     pub fn wait_for_task(
         this: Gd<Self>,
@@ -987,24 +989,20 @@ fn report_freed(method: &str) {
 fn report_refused(method: &str, error: &WaitError, gives: &str) {
     let advice = match error {
         WaitError::Cycle(_) => {
-            "a task must not wait, directly or through other tasks, for itself; pass results on instead (a callback, a ThreadSafeQueue)"
+            "A task must not wait, directly or through other tasks, for itself: pass results on instead (a callback, a ThreadSafeQueue)"
         }
         WaitError::NoWorkerLeft { .. } => {
-            "a chain of tasks each waiting for the next is limited to about (workers + 256) x 128 links; make such a chain a loop in one task"
+            "A chain of tasks each waiting for the next is limited to about (workers + 256) x 128 links: make such a chain a loop in one task"
         }
     };
-    godot_error!("{CLASS}.{method}: {error}; this wait returns {gives}: {advice}.");
+    godot_error!("{CLASS}.{method}: {error}; this wait returns {gives}. {advice}.");
 }
 
-/// Names the processor's pool after the node, for the error that reports a cycle of waits
-/// running through it. Main thread only.
+/// Names the processor's pool after the node (in the tree, so it has a name), for the error that
+/// reports a cycle of waits running through it. Main thread only.
 fn name_pool(this: &Gd<AsyncTaskProcessor>, inner: &Inner) {
     let name = this.upcast_ref::<Node>().get_name();
-    inner.pool.set_name(if name.is_empty() {
-        format!("{CLASS} #{}", this.instance_id())
-    } else {
-        format!("{CLASS} '{name}'")
-    });
+    inner.pool.set_name(format!("{CLASS} '{name}'"));
 }
 
 /// Counts a thread in `Inner::waiting` while it lives.
