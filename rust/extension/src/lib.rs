@@ -6,11 +6,15 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+mod coroutine;
+mod held_locks;
+mod kept_call;
 mod lookup;
 pub mod main_thread_dispatcher;
 mod monitors;
 pub mod read_write_lock;
 pub mod safe_object_reference;
+mod script_errors;
 mod send;
 pub mod shared_resource;
 pub mod task_handle;
@@ -42,6 +46,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
             monitors::install();
+            script_errors::install();
             // The scene tree does not exist yet: install the dispatcher's node once the main loop
             // runs its first deferred calls.
             Callable::from_fn("ThreadKit.install_dispatcher", |_| {
@@ -55,6 +60,8 @@ unsafe impl ExtensionLibrary for ThreadKit {
         if stage == InitStage::Scene {
             main_thread_dispatcher::discard_queue();
             monitors::uninstall();
+            held_locks::uninstall();
+            script_errors::uninstall();
         }
     }
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 use godot::prelude::*;
 use threadkit_core::{LockError, TrackedRwLock, UnlockError};
 
-use crate::call::try_call;
+use crate::coroutine;
+use crate::held_locks::{self, Mode};
+use crate::kept_call::{self, Failure};
+use crate::script_errors::Nesting;
 use crate::thread_context::ThreadContext;
 
 /// A reader-writer lock: many threads may read at once, a writer is alone.
@@ -74,14 +77,15 @@ impl ReadWriteLock {
     /// waits. Undo it with [method read_unlock].
     #[func(gd_self)]
     pub fn read_lock(this: Gd<Self>) -> bool {
-        lock_read("read_lock", &Self::shared(this), None)
+        let lock = Self::shared(this);
+        lock_read("read_lock", &lock, None) && held(&lock, Mode::Read, "read_lock")
     }
 
     /// Releases one read lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread holds none.
     #[func]
     pub fn read_unlock(&self) -> bool {
-        unlock_read("read_unlock", &self.lock)
+        unlock_read("read_unlock", &self.lock) && unheld(&self.lock, Mode::Read)
     }
 
     /// Takes the write lock, waiting until no other thread reads or writes. Returns
@@ -89,14 +93,15 @@ impl ReadWriteLock {
     /// description) or the lock is freed while this waits. Undo it with [method write_unlock].
     #[func(gd_self)]
     pub fn write_lock(this: Gd<Self>) -> bool {
-        lock_write("write_lock", &Self::shared(this), None)
+        let lock = Self::shared(this);
+        lock_write("write_lock", &lock, None) && held(&lock, Mode::Write, "write_lock")
     }
 
     /// Releases one write lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread does not hold the write lock, or still holds read locks it took under it.
     #[func]
     pub fn write_unlock(&self) -> bool {
-        unlock_write("write_unlock", &self.lock)
+        unlock_write("write_unlock", &self.lock) && unheld(&self.lock, Mode::Write)
     }
 
     /// Takes a read lock if it can within [param timeout_ms] milliseconds (0: only if it is free
@@ -106,6 +111,7 @@ impl ReadWriteLock {
         let lock = Self::shared(this);
         Self::timeout("try_read_lock", timeout_ms)
             .is_some_and(|t| lock_read("try_read_lock", &lock, Some(t)))
+            && held(&lock, Mode::Read, "try_read_lock")
     }
 
     /// Takes the write lock if it can within [param timeout_ms] milliseconds (0: only if it is
@@ -115,6 +121,7 @@ impl ReadWriteLock {
         let lock = Self::shared(this);
         Self::timeout("try_write_lock", timeout_ms)
             .is_some_and(|t| lock_write("try_write_lock", &lock, Some(t)))
+            && held(&lock, Mode::Write, "try_write_lock")
     }
 
     /// Calls [param function] holding a read lock and returns what it returns; the lock is released
@@ -207,11 +214,24 @@ impl ReadWriteLock {
         ok
     }
 
+    /// Calls the Callable of `with_*`; null when it produced no result. A script error was
+    /// printed by Godot already; it also fails the task this runs in, if any.
     fn call(method: &str, callable: &Callable) -> Variant {
-        try_call(callable, &[]).unwrap_or_else(|why| {
-            godot_error!("ReadWriteLock.{method}: {why}; the lock was released.");
-            Variant::nil()
-        })
+        match kept_call::call(callable, &[], Nesting::Shared) {
+            Ok(result) => result,
+            Err(Failure::NotCalled(why)) => {
+                godot_error!("ReadWriteLock.{method}: {why}; the lock was released.");
+                Variant::nil()
+            }
+            Err(Failure::ScriptError(_)) => Variant::nil(),
+            Err(Failure::Coroutine) => {
+                godot_error!(
+                    "ReadWriteLock.{method}: the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.",
+                    coroutine::HINT
+                );
+                Variant::nil()
+            }
+        }
     }
 }
 
@@ -256,4 +276,16 @@ fn unlock_write(method: &str, lock: &TrackedRwLock) -> bool {
     lock.unlock_write()
         .map_err(|e| ReadWriteLock::report_unlock(method, "write", e))
         .is_ok()
+}
+
+/// Records a hold taken by a raw lock call (see `held_locks`); always `true`, for `&&` chains.
+fn held(lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) -> bool {
+    held_locks::acquired(lock, mode, method);
+    true
+}
+
+/// Records a hold released by a raw unlock call; always `true`, for `&&` chains.
+fn unheld(lock: &Arc<TrackedRwLock>, mode: Mode) -> bool {
+    held_locks::released(lock, mode);
+    true
 }

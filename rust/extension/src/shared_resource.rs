@@ -3,7 +3,9 @@ use std::sync::Arc;
 use godot::prelude::*;
 use threadkit_core::{Reentrant, SharedMap};
 
-use crate::call::try_call;
+use crate::coroutine;
+use crate::kept_call::{self, Failure};
+use crate::script_errors::Nesting;
 use crate::send::{Optional, SharedVariant, deep_copy};
 
 /// A key of the store: GDScript's String and StringName keys are the same key (as in a
@@ -193,14 +195,28 @@ impl SharedResource {
         let mut result = Variant::nil();
         let outcome = map.update(key, |old| {
             let old = old.map_or_else(Variant::nil, SharedVariant::copy);
-            match try_call(&function, &[old]) {
+            match kept_call::call(&function, &[old], Nesting::Shared) {
                 Ok(new_value) => {
                     result = deep_copy(new_value.clone());
                     Some(SharedVariant::store(new_value))
                 }
-                Err(why) => {
+                Err(Failure::NotCalled(why)) => {
                     godot_error!(
                         "SharedResource.update_value: {why}; the value was left unchanged."
+                    );
+                    None
+                }
+                Err(Failure::ScriptError(error)) => {
+                    godot_error!(
+                        "SharedResource.update_value: the Callable stopped at a script error, so it returned no new value; the value was left unchanged. The error: {}",
+                        error.summary()
+                    );
+                    None
+                }
+                Err(Failure::Coroutine) => {
+                    godot_error!(
+                        "SharedResource.update_value: the Callable is a coroutine (it uses await): it returned at its first await, before computing the new value; it was stopped there and the value left unchanged. To fix it, {}.",
+                        coroutine::HINT
                     );
                     None
                 }

@@ -10,8 +10,12 @@ use threadkit_core::pool::{StopWait, Stopped};
 use threadkit_core::{CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task};
 
 use crate::call::{static_name, try_call};
+use crate::coroutine;
+use crate::held_locks::TaskHolds;
+use crate::kept_call::{self, Failure};
 use crate::main_thread_dispatcher;
 use crate::monitors;
+use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
@@ -394,6 +398,8 @@ impl AsyncTaskProcessor {
             let priority = parse_priority(method, priority)?;
             check_task(method, &task)?;
             let body = SharedCallable::new(task);
+            let id = TaskId::default();
+            let known = id.clone();
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
@@ -402,11 +408,14 @@ impl AsyncTaskProcessor {
                 pool.submit_group(
                     priority,
                     count as usize,
-                    move |index, _state| call_task(body.get(), &[(index as i64).to_variant()]),
+                    move |index, _state| {
+                        call_task(body.get(), &[(index as i64).to_variant()], &id, Some(index))
+                    },
                     |results| {
                         results.into_iter().collect::<SendVariant>()
                     },
                 )
+                .inspect(|task| known.set(task.id()))
             })
         })
     }
@@ -768,8 +777,13 @@ impl Inner {
         let priority = parse_priority(method, priority)?;
         check_task(method, &task)?;
         let task = SendCallable::new(task);
+        let id = TaskId::default();
+        let known = id.clone();
         self.submit(method, delivery, |pool| {
-            pool.submit(priority, move |_state| call_task(&task.into_inner(), &[]))
+            pool.submit(priority, move |_state| {
+                call_task(&task.into_inner(), &[], &id, None)
+            })
+            .inspect(|task| known.set(task.id()))
         })
     }
 
@@ -1033,13 +1047,54 @@ fn check_task(method: &str, task: &Callable) -> Result<(), String> {
     }
 }
 
-/// Runs a task's Callable on a worker; a call Godot refuses becomes the task's failure.
-fn call_task(task: &Callable, args: &[Variant]) -> Result<SendVariant, String> {
+/// Runs a task's Callable (one call of it for a group, `call`) on a worker. A call Godot
+/// refuses, a script error and a coroutine become the task's failure; ReadWriteLock holds it
+/// leaves behind are released.
+fn call_task(
+    task: &Callable,
+    args: &[Variant],
+    id: &TaskId,
+    call: Option<usize>,
+) -> Result<SendVariant, String> {
     // Checked again here: the target may have been freed while the task waited.
     if !task.is_valid() {
         return Err("the task's object was freed (or lost its method) before the task ran".into());
     }
-    try_call(task, args).map(SendVariant::detach)
+    let _holds = TaskHolds::begin(|| match call {
+        None => format!("task {}", id.get()),
+        Some(index) => format!("task {} (its call {index})", id.get()),
+    });
+    match kept_call::call(task, args, Nesting::Isolated) {
+        Ok(result) => Ok(SendVariant::detach(result)),
+        Err(Failure::NotCalled(message)) => Err(message),
+        Err(Failure::ScriptError(error)) => Err(error.to_string()),
+        Err(Failure::Coroutine) => Err(format!(
+            "the task's function is a coroutine (it uses await): it returned at its first await, and the rest of it would have run later, outside the task; it was stopped there. To fix it, {}.",
+            coroutine::HINT
+        )),
+    }
+}
+
+/// A task's id for the task's own messages. The pool numbers a task when it queues it, after the
+/// task's job was made; the submitting thread sets it right after, and the task may already run.
+#[derive(Clone, Default)]
+struct TaskId(Arc<AtomicU64>);
+
+impl TaskId {
+    fn set(&self, id: u64) {
+        self.0.store(id, Ordering::Release);
+    }
+
+    /// The id; if the task got here first, waits the few instructions until it is set (the
+    /// submitting thread sets it as soon as the pool returns, and a task never runs unqueued).
+    fn get(&self) -> u64 {
+        loop {
+            match self.0.load(Ordering::Acquire) {
+                0 => std::thread::yield_now(),
+                id => return id,
+            }
+        }
+    }
 }
 
 fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
