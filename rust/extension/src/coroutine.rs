@@ -29,8 +29,12 @@ pub fn stop(state: &Variant) {
         return;
     };
     for connection in state.get_incoming_connections().iter_shared() {
-        let signal = connection.get("signal").and_then(|s| s.try_to::<Signal>().ok());
-        let callable = connection.get("callable").and_then(|c| c.try_to::<Callable>().ok());
+        let signal = connection
+            .get("signal")
+            .and_then(|s| s.try_to::<Signal>().ok());
+        let callable = connection
+            .get("callable")
+            .and_then(|c| c.try_to::<Callable>().ok());
         if let (Some(signal), Some(callable)) = (signal, callable)
             && signal.is_connected(&callable)
         {

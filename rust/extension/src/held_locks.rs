@@ -202,7 +202,8 @@ fn check_at_next_frame() {
         CHECK_PENDING.set(false);
         release_main_holds();
     });
-    Signal::from_object_signal(&tree, "process_frame").connect_flags(&check, ConnectFlags::ONE_SHOT);
+    Signal::from_object_signal(&tree, "process_frame")
+        .connect_flags(&check, ConnectFlags::ONE_SHOT);
     CHECK.with(|pending| *pending.borrow_mut() = Some((tree, check)));
 }
 

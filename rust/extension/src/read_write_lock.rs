@@ -39,6 +39,20 @@ use crate::thread_context::ThreadContext;
 ///
 /// Every lock must be undone by an unlock on the same thread; each unlock undoes one lock.
 ///
+/// [b]Locks left held.[/b] A lock is never left held for good, which would keep every other
+/// thread waiting forever:
+/// - a lock an [AsyncTaskProcessor] task still holds when it ends (it stopped at an error, or
+///   did not unlock) is released, with an error naming the task;
+/// - a lock the main thread still holds when the next frame starts is released, with an error.
+///   On the main thread a lock held into the next frame was either forgotten or held across an
+///   [code]await[/code], which may never resume (its node freed) and, if it does, has kept other
+///   threads out meanwhile. So on the main thread, unlock before the function awaits or returns.
+///   The coroutine's later unlock then reports that nothing is held.
+///
+/// A [Thread] of your own keeps what it holds. A [param function] given to [method with_read] or
+/// [method with_write] that is a coroutine is refused: its code after the await would run
+/// without the lock.
+///
 /// [b]Freeing.[/b] A thread waiting for the lock does not keep it alive. When the last reference
 /// goes (the lock is freed), locks still held can never be undone, so they are released, and
 /// every thread still waiting wakes: its call returns [code]false[/code] (or null for
@@ -126,9 +140,11 @@ impl ReadWriteLock {
 
     /// Calls [param function] holding a read lock and returns what it returns; the lock is released
     /// afterwards whatever happens. If Godot cannot call [param function] the error says why and
-    /// null is returned. [param function] may call this lock's methods (another [method with_read],
-    /// for example), and may drop the last reference to it: the lock is freed when the last call
-    /// using it returns.
+    /// null is returned; a [param function] that stops at a script error returns null (inside a
+    /// task, the task fails too), and one that is a coroutine (uses [code]await[/code]) is
+    /// stopped at its await: null, with an error. [param function] may call this lock's methods
+    /// (another [method with_read], for example), and may drop the last reference to it: the lock
+    /// is freed when the last call using it returns.
     #[func(gd_self)]
     pub fn with_read(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);
@@ -141,9 +157,10 @@ impl ReadWriteLock {
     }
 
     /// Calls [param function] holding the write lock and returns what it returns; the lock is
-    /// released afterwards whatever happens. Refused (null, with an error) when this thread holds a
-    /// read lock. [param function] may call this lock's methods (read under its own write lock, for
-    /// example), and may drop the last reference to it, as for [method with_read].
+    /// released afterwards whatever happens (a script error and a coroutine are handled as for
+    /// [method with_read]). Refused (null, with an error) when this thread holds a read lock.
+    /// [param function] may call this lock's methods (read under its own write lock, for example),
+    /// and may drop the last reference to it, as for [method with_read].
     #[func(gd_self)]
     pub fn with_write(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);

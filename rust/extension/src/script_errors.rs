@@ -3,19 +3,29 @@
 //! Godot prints a GDScript runtime error and leaves the failing function as if it had returned
 //! null (or its return type's default): the caller gets no error code. Since Godot 4.5 an
 //! extension can register a `Logger`, which Godot calls synchronously, on the thread that raised
-//! the error, before the failing function returns (`_err_print_error` in
-//! core/error/error_macros.cpp calls `OS::print_error`, whose composite logger calls every
-//! registered logger in turn, without a lock of its own). ThreadKit registers one at start-up and
-//! marks a thread as watched while it runs user code whose result it keeps (a task, an
-//! `update_value` Callable): the logger records the first script error raised on a watched
-//! thread. It only touches a thread-local, so concurrent errors on several threads never meet,
-//! and an error raised on a thread nobody watches costs one thread-local read.
+//! the error, before the failing function returns: `_err_print_error` (core/error/error_macros.cpp)
+//! calls `OS::print_error`, whose composite logger calls the script loggers' `LoggerBind`
+//! (core/core_bind.cpp), which calls each registered logger in turn. None of that takes a lock,
+//! and adding or removing a logger is not synchronised with it either: ThreadKit registers its
+//! logger once, on the main thread at start-up, before any of its threads exists, and removes it
+//! when the extension is unloaded, after they are gone.
+//!
+//! While ThreadKit runs user code whose result it keeps (a task, an `update_value` Callable), it
+//! marks the thread as watched, and the logger records the first script error raised there. It
+//! only touches a thread-local, so concurrent errors on several threads never meet, and an error
+//! raised on a thread nobody watches costs a thread-local read (after Godot's own formatting of
+//! the error for every logger). Godot calls no logger at all while error printing is off
+//! (`Engine.print_error_messages`).
 //!
 //! Only `ERROR_TYPE_SCRIPT` counts: a runtime error (and a failed `assert`) stops the
 //! function, so what it returns is not its answer. `push_error`, `push_warning` and the engine's
 //! own errors leave the function running to its end: its result is still the one it chose.
 //! Godot reports runtime errors in debug builds (the editor, debug exports) only; a release
 //! export leaves the function silently, as before.
+
+// `log_error` has Godot's nine parameters; gdext moves a `gd_self` virtual method out of the
+// trait impl, and an attribute on the method does not follow it.
+#![allow(clippy::too_many_arguments)]
 
 use std::cell::RefCell;
 use std::fmt::Write;
@@ -24,7 +34,7 @@ use godot::classes::logger::ErrorType;
 use godot::classes::{ILogger, Logger, Os, ScriptBacktrace};
 use godot::prelude::*;
 
-/// The most characters kept of each piece of an error (its text, a function or file name), and
+/// The most bytes kept of each piece of an error (its text, a function or file name), and
 /// the most backtrace frames shown: a message built from a script error stays a few KB whatever
 /// the script put in it.
 const MAX_TEXT: usize = 400;
@@ -71,7 +81,11 @@ impl Watch {
     fn into_error(self) -> Option<ScriptError> {
         let mut error = self.first?;
         if self.more > 0 {
-            let _ = write!(error.message, "\n({} more script error(s) followed)", self.more);
+            let _ = write!(
+                error.message,
+                "\n({} more script error(s) followed)",
+                self.more
+            );
         }
         Some(error)
     }
@@ -154,7 +168,6 @@ impl ILogger for ScriptErrorWatch {
     /// Called by Godot, on the thread that raised the error. Takes no borrow of the object:
     /// several threads may report errors at once.
     #[func(gd_self)]
-    #[allow(clippy::too_many_arguments)] // Godot's virtual method, as declared.
     fn log_error(
         _this: Gd<Self>,
         function: GString,
@@ -177,7 +190,11 @@ impl ILogger for ScriptErrorWatch {
             };
             if let Some(watch) = watch.as_mut() {
                 watch.record(|| {
-                    let text = if rationale.is_empty() { code } else { rationale };
+                    let text = if rationale.is_empty() {
+                        code
+                    } else {
+                        rationale
+                    };
                     describe(&text, &function, &file, line, &script_backtraces)
                 });
             }
@@ -215,7 +232,11 @@ fn describe(
             );
         }
         if frames > MAX_FRAMES as i32 {
-            let _ = write!(message, "\n    ... {} more frame(s)", frames - MAX_FRAMES as i32);
+            let _ = write!(
+                message,
+                "\n    ... {} more frame(s)",
+                frames - MAX_FRAMES as i32
+            );
         }
     }
     ScriptError { message }

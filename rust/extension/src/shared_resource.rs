@@ -177,9 +177,12 @@ impl SharedResource {
     /// Atomic read-modify-write: calls [param function] with a copy of the current value (null when
     /// there is none), stores what it returns, and returns a copy of it. No other change happens
     /// in between, so no update is lost; readers meanwhile see the value before it. If Godot
-    /// cannot call [param function] (invalid, freed, wrong argument count) nothing changes and null
-    /// is returned with an error. [param function] may read this SharedResource but not change it
-    /// (see the class description); it may drop the last reference to it.
+    /// cannot call [param function] (invalid, freed, wrong argument count), if it stops at a
+    /// script error, or if it is a coroutine (it uses [code]await[/code]), nothing changes and null
+    /// is returned with an error (a runtime error inside it would otherwise store null). Inside a
+    /// task, such a script error fails the task too. [param function] may read this
+    /// SharedResource but not change it (see the class description); it may drop the last
+    /// reference to it.
     #[func(gd_self)]
     pub fn update_value(this: Gd<Self>, key: Variant, function: Callable) -> Variant {
         let map = Self::map(&this);

@@ -48,11 +48,17 @@ pub use rust_api::SpawnError;
 /// take effect quickly.
 ///
 /// [b]Errors inside a task.[/b] A call Godot refuses (wrong argument count, missing method,
-/// freed object) fails the task with a message. A GDScript runtime error inside the task's code
-/// (for example calling a method on null) is printed by Godot as a SCRIPT ERROR, but Godot gives
-/// the caller no error code for it: the function just returns (null, or the default of its
-/// declared return type), so such a task completes with that value. To fail a task on purpose,
-/// return a value your callback checks.
+/// freed object) fails the task with a message. So does a GDScript runtime error raised while the
+/// task runs, in its code or in anything it calls (for example a method called on null): Godot
+/// alone would print it and let the task complete with null, but ThreadKit sees it (through a
+/// [Logger]) and the task fails with the error, where it happened and the script backtrace
+/// (see [method TaskHandle.get_error]). [method @GlobalScope.push_error] and
+/// [method @GlobalScope.push_warning] do not fail a task: the function runs on and its result
+/// stands. Godot reports runtime errors in debug builds only (the editor, debug exports): in a
+/// release export such a task completes with null. A task that uses [code]await[/code] (a
+/// coroutine) returns at its first await: it fails with an error saying so, and the rest of it
+/// never runs. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
+/// is released, with an error naming the task.
 ///
 /// Summed over every processor, the queued tasks, busy workers and completions per second
 /// appear in the debugger's Monitors tab as [code]ThreadKit/tasks_pending[/code],
