@@ -9,6 +9,7 @@ const TESTS_DIR := "res://tests"
 var _passed := 0
 var _failed := 0
 var _errors: Object  # support/error_capture.gd where the engine has Logger (4.5+), else null
+var _last_test := "the start"
 
 
 func _initialize() -> void:
@@ -23,6 +24,7 @@ func _run_all() -> void:
 	var filter := _filter_argument()
 	for file in _test_files():
 		await _run_file(file, filter)
+	_report_stray_script_errors()
 	print("%d passed, %d failed" % [_passed, _failed])
 	quit(1 if _failed > 0 else 0)
 
@@ -61,15 +63,25 @@ func _run_file(path: String, filter: String) -> void:
 
 
 func _run_test(suite: Node, method_name: String, test_name: String) -> void:
+	_report_stray_script_errors()
 	print("RUN ", test_name)
-	if _errors:
-		_errors.take()
 	suite.begin_test()
 	await suite.call(method_name)
 	var failures: Array[String] = suite._failures.duplicate()
 	if _errors:
 		failures.append_array(_unexplained_errors(_errors.take(), suite._expected_errors))
 	_report(test_name, failures)
+	_last_test = test_name
+
+
+## Script errors logged between two tests (a late delivery, loading a test script) fail the run as
+## one more result; other errors there are not attributed to anything and are dropped.
+func _report_stray_script_errors() -> void:
+	if not _errors:
+		return
+	var stray: Array = _errors.take().filter(func(error: String) -> bool: return error.begins_with("SCRIPT ERROR"))
+	if not stray.is_empty():
+		_report("script errors after %s" % _last_test, stray.map(func(error: String) -> String: return "unexpected error: " + error))
 
 
 ## Errors the test did not declare with expect_error fail it; declared ones must have happened.

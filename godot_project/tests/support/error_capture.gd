@@ -1,7 +1,7 @@
 extends Logger
 ## Collects engine and script errors (from any thread) so the runner can fail the test that caused
 ## them, and so a test can assert that bad input produced the documented error.
-## Godot 4.5+ only (Logger); on older engines the runner falls back to xtask's output scan.
+## Script errors are marked "SCRIPT ERROR: ", as Godot prints them.
 
 var _mutex := Mutex.new()
 var _errors: Array[String] = []
@@ -12,6 +12,8 @@ func _log_error(function: String, _file: String, _line: int, code: String, ratio
 	if error_type == ERROR_TYPE_WARNING:
 		return
 	var text := code if rationale.is_empty() else "%s: %s" % [code, rationale]
+	if error_type == ERROR_TYPE_SCRIPT:
+		text = "SCRIPT ERROR: " + text
 	_mutex.lock()
 	_errors.append("%s (in %s)" % [text, function])
 	_mutex.unlock()

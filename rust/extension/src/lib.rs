@@ -6,12 +6,16 @@ use godot::prelude::*;
 pub mod async_task_processor;
 pub mod atomic_counter;
 mod call;
+mod coroutine;
 mod describe;
+mod held_locks;
+mod kept_call;
 mod lookup;
 pub mod main_thread_dispatcher;
 mod monitors;
 pub mod read_write_lock;
 pub mod safe_object_reference;
+mod script_errors;
 mod send;
 pub mod shared_resource;
 mod shutdown;
@@ -44,6 +48,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
             monitors::install();
+            script_errors::install();
             // The scene tree does not exist yet: install the dispatcher's node once the main loop
             // runs its first deferred calls.
             Callable::from_fn("ThreadKit.install_dispatcher", |_| {
@@ -58,6 +63,8 @@ unsafe impl ExtensionLibrary for ThreadKit {
             shutdown::begin();
             main_thread_dispatcher::discard_queue();
             monitors::uninstall();
+            held_locks::uninstall();
+            script_errors::uninstall();
         }
     }
 }

@@ -4,7 +4,10 @@ use std::time::Duration;
 use godot::prelude::*;
 use threadkit_core::{LockError, TrackedRwLock, UnlockError};
 
-use crate::call::try_call;
+use crate::coroutine;
+use crate::held_locks::{self, Mode};
+use crate::kept_call::{self, Failure};
+use crate::script_errors::Nesting;
 use crate::thread_context::ThreadContext;
 
 /// A reader-writer lock: many threads may read at once, a writer is alone.
@@ -35,6 +38,20 @@ use crate::thread_context::ThreadContext;
 ///   with an error and changes nothing: only the thread that locked may unlock.
 ///
 /// Every lock must be undone by an unlock on the same thread; each unlock undoes one lock.
+///
+/// [b]Locks left held.[/b] A lock is never left held for good, which would keep every other
+/// thread waiting forever:
+/// - a lock an [AsyncTaskProcessor] task still holds when it ends (it stopped at an error, or
+///   did not unlock) is released, with an error naming the task;
+/// - a lock the main thread still holds when the next frame starts is released, with an error.
+///   On the main thread a lock held into the next frame was either forgotten or held across an
+///   [code]await[/code], which may never resume (its node freed) and, if it does, has kept other
+///   threads out meanwhile. So on the main thread, unlock before the function awaits or returns.
+///   The coroutine's later unlock then reports that nothing is held.
+///
+/// A [Thread] of your own keeps what it holds. A [param function] given to [method with_read] or
+/// [method with_write] that is a coroutine is refused: its code after the await would run
+/// without the lock.
 ///
 /// [b]Freeing.[/b] A thread waiting for the lock does not keep it alive. When the last reference
 /// goes (the lock is freed), locks still held can never be undone, so they are released, and
@@ -74,14 +91,15 @@ impl ReadWriteLock {
     /// waits. Undo it with [method read_unlock].
     #[func(gd_self)]
     pub fn read_lock(this: Gd<Self>) -> bool {
-        lock_read("read_lock", &Self::shared(this), None)
+        let lock = Self::shared(this);
+        lock_read("read_lock", &lock, None) && held(&lock, Mode::Read, "read_lock")
     }
 
     /// Releases one read lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread holds none.
     #[func]
     pub fn read_unlock(&self) -> bool {
-        unlock_read("read_unlock", &self.lock)
+        unlock_read("read_unlock", &self.lock) && unheld(&self.lock, Mode::Read)
     }
 
     /// Takes the write lock, waiting until no other thread reads or writes. Returns
@@ -89,14 +107,15 @@ impl ReadWriteLock {
     /// description) or the lock is freed while this waits. Undo it with [method write_unlock].
     #[func(gd_self)]
     pub fn write_lock(this: Gd<Self>) -> bool {
-        lock_write("write_lock", &Self::shared(this), None)
+        let lock = Self::shared(this);
+        lock_write("write_lock", &lock, None) && held(&lock, Mode::Write, "write_lock")
     }
 
     /// Releases one write lock this thread holds. Returns [code]false[/code], with an error, when
     /// this thread does not hold the write lock, or still holds read locks it took under it.
     #[func]
     pub fn write_unlock(&self) -> bool {
-        unlock_write("write_unlock", &self.lock)
+        unlock_write("write_unlock", &self.lock) && unheld(&self.lock, Mode::Write)
     }
 
     /// Takes a read lock if it can within [param timeout_ms] milliseconds (0: only if it is free
@@ -106,6 +125,7 @@ impl ReadWriteLock {
         let lock = Self::shared(this);
         Self::timeout("try_read_lock", timeout_ms)
             .is_some_and(|t| lock_read("try_read_lock", &lock, Some(t)))
+            && held(&lock, Mode::Read, "try_read_lock")
     }
 
     /// Takes the write lock if it can within [param timeout_ms] milliseconds (0: only if it is
@@ -115,13 +135,16 @@ impl ReadWriteLock {
         let lock = Self::shared(this);
         Self::timeout("try_write_lock", timeout_ms)
             .is_some_and(|t| lock_write("try_write_lock", &lock, Some(t)))
+            && held(&lock, Mode::Write, "try_write_lock")
     }
 
     /// Calls [param function] holding a read lock and returns what it returns; the lock is released
     /// afterwards whatever happens. If Godot cannot call [param function] the error says why and
-    /// null is returned. [param function] may call this lock's methods (another [method with_read],
-    /// for example), and may drop the last reference to it: the lock is freed when the last call
-    /// using it returns.
+    /// null is returned; a [param function] that stops at a script error returns null (inside a
+    /// task, the task fails too), and one that is a coroutine (uses [code]await[/code]) is
+    /// stopped at its await: null, with an error. [param function] may call this lock's methods
+    /// (another [method with_read], for example), and may drop the last reference to it: the lock
+    /// is freed when the last call using it returns.
     #[func(gd_self)]
     pub fn with_read(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);
@@ -134,9 +157,10 @@ impl ReadWriteLock {
     }
 
     /// Calls [param function] holding the write lock and returns what it returns; the lock is
-    /// released afterwards whatever happens. Refused (null, with an error) when this thread holds a
-    /// read lock. [param function] may call this lock's methods (read under its own write lock, for
-    /// example), and may drop the last reference to it, as for [method with_read].
+    /// released afterwards whatever happens (a script error and a coroutine are handled as for
+    /// [method with_read]). Refused (null, with an error) when this thread holds a read lock.
+    /// [param function] may call this lock's methods (read under its own write lock, for example),
+    /// and may drop the last reference to it, as for [method with_read].
     #[func(gd_self)]
     pub fn with_write(this: Gd<Self>, function: Callable) -> Variant {
         let lock = Self::shared(this);
@@ -207,11 +231,24 @@ impl ReadWriteLock {
         ok
     }
 
+    /// Calls the Callable of `with_*`; null when it produced no result. A script error was
+    /// printed by Godot already; it also fails the task this runs in, if any.
     fn call(method: &str, callable: &Callable) -> Variant {
-        try_call(callable, &[]).unwrap_or_else(|why| {
-            godot_error!("ReadWriteLock.{method}: {why}; the lock was released.");
-            Variant::nil()
-        })
+        match kept_call::call(callable, &[], Nesting::Shared) {
+            Ok(result) => result,
+            Err(Failure::NotCalled(why)) => {
+                godot_error!("ReadWriteLock.{method}: {why}; the lock was released.");
+                Variant::nil()
+            }
+            Err(Failure::ScriptError(_)) => Variant::nil(),
+            Err(Failure::Coroutine) => {
+                godot_error!(
+                    "ReadWriteLock.{method}: the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.",
+                    coroutine::HINT
+                );
+                Variant::nil()
+            }
+        }
     }
 }
 
@@ -256,4 +293,16 @@ fn unlock_write(method: &str, lock: &TrackedRwLock) -> bool {
     lock.unlock_write()
         .map_err(|e| ReadWriteLock::report_unlock(method, "write", e))
         .is_ok()
+}
+
+/// Records a hold taken by a raw lock call (see `held_locks`); always `true`, for `&&` chains.
+fn held(lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) -> bool {
+    held_locks::acquired(lock, mode, method);
+    true
+}
+
+/// Records a hold released by a raw unlock call; always `true`, for `&&` chains.
+fn unheld(lock: &Arc<TrackedRwLock>, mode: Mode) -> bool {
+    held_locks::released(lock, mode);
+    true
 }

@@ -3,8 +3,10 @@ use std::sync::Arc;
 use godot::prelude::*;
 use threadkit_core::{Reentrant, SharedMap};
 
-use crate::call::try_call;
+use crate::coroutine;
 use crate::describe;
+use crate::kept_call::{self, Failure};
+use crate::script_errors::Nesting;
 use crate::send::{Optional, SharedVariant, deep_copy};
 
 /// A key of the store: GDScript's String and StringName keys are the same key (as in a
@@ -176,9 +178,12 @@ impl SharedResource {
     /// Atomic read-modify-write: calls [param function] with a copy of the current value (null when
     /// there is none), stores what it returns, and returns a copy of it. No other change happens
     /// in between, so no update is lost; readers meanwhile see the value before it. If Godot
-    /// cannot call [param function] (invalid, freed, wrong argument count) nothing changes and null
-    /// is returned with an error. [param function] may read this SharedResource but not change it
-    /// (see the class description); it may drop the last reference to it.
+    /// cannot call [param function] (invalid, freed, wrong argument count), if it stops at a
+    /// script error, or if it is a coroutine (it uses [code]await[/code]), nothing changes and null
+    /// is returned with an error (a runtime error inside it would otherwise store null). Inside a
+    /// task, such a script error fails the task too. [param function] may read this
+    /// SharedResource but not change it (see the class description); it may drop the last
+    /// reference to it.
     #[func(gd_self)]
     pub fn update_value(this: Gd<Self>, key: Variant, function: Callable) -> Variant {
         let map = Self::map(&this);
@@ -194,14 +199,28 @@ impl SharedResource {
         let mut result = Variant::nil();
         let outcome = map.update(key, |old| {
             let old = old.map_or_else(Variant::nil, SharedVariant::copy);
-            match try_call(&function, &[old]) {
+            match kept_call::call(&function, &[old], Nesting::Shared) {
                 Ok(new_value) => {
                     result = deep_copy(new_value.clone());
                     Some(SharedVariant::store(new_value))
                 }
-                Err(why) => {
+                Err(Failure::NotCalled(why)) => {
                     godot_error!(
                         "SharedResource.update_value: {why}; the value was left unchanged."
+                    );
+                    None
+                }
+                Err(Failure::ScriptError(error)) => {
+                    godot_error!(
+                        "SharedResource.update_value: the Callable stopped at a script error, so it returned no new value; the value was left unchanged. The error: {}",
+                        error.summary()
+                    );
+                    None
+                }
+                Err(Failure::Coroutine) => {
+                    godot_error!(
+                        "SharedResource.update_value: the Callable is a coroutine (it uses await): it returned at its first await, before computing the new value; it was stopped there and the value left unchanged. To fix it, {}.",
+                        coroutine::HINT
                     );
                     None
                 }

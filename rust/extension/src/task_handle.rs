@@ -77,7 +77,8 @@ impl TaskHandle {
     }
 
     /// Why the task failed; empty unless [method get_status] is
-    /// [constant AsyncTaskProcessor.STATUS_FAILED].
+    /// [constant AsyncTaskProcessor.STATUS_FAILED]. For a GDScript runtime error: its text and
+    /// where it happened, then the script backtrace (the first 8 frames; a few KB at most).
     #[func]
     pub fn get_error(&self) -> GString {
         self.task.with_outcome(|outcome| match outcome {

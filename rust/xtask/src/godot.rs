@@ -182,6 +182,21 @@ mod tests {
     fn minimum_version_comes_from_the_gdextension_file() {
         let v = minimum_version().unwrap();
         assert_eq!(v.major, 4);
-        assert!(v.minor >= 3);
+        assert!(v.minor >= 5, "the script-error Logger needs Godot 4.5");
+    }
+
+    /// The extension is built against one Godot API (gdext's `api-4-N` feature); it loads in that
+    /// Godot and later ones only, so the .gdextension must not claim an older one.
+    #[test]
+    fn minimum_version_is_the_api_the_extension_is_built_against() {
+        let v = minimum_version().unwrap();
+        let manifest = std::fs::read_to_string(crate::workspace_root().join("Cargo.toml")).unwrap();
+        let feature = format!("\"api-{}-{}\"", v.major, v.minor);
+        assert!(
+            manifest.contains(&feature),
+            "Cargo.toml's godot dependency should have the feature {feature}, as compatibility_minimum is {}.{}",
+            v.major,
+            v.minor
+        );
     }
 }

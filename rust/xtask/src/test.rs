@@ -188,7 +188,7 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     if let Some(filter) = filter {
         args.extend(["--".into(), format!("--filter={filter}")]);
     }
-    let outcome = watch(
+    let mut outcome = watch(
         godot.command(&args),
         Watch {
             total: Duration::from_secs(600),
@@ -196,6 +196,12 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
             echo: true,
         },
     )?;
+    // The runner's Logger sees every script error and fails the test that raised it unless the
+    // test expected it (tests of script-error handling raise them on purpose), and fails the run
+    // for one raised between tests: its verdict replaces this scan's.
+    outcome
+        .failure_lines
+        .retain(|line| !line.contains("SCRIPT ERROR"));
     match outcome.stdout.iter().rev().find_map(|l| parse_summary(l)) {
         Some((passed, failed)) => {
             tally.passed += passed;

@@ -12,9 +12,13 @@ use threadkit_core::{
 };
 
 use crate::call::{static_name, try_call};
+use crate::coroutine;
+use crate::held_locks::TaskHolds;
+use crate::kept_call::{self, Failure};
 use crate::lookup::live_object;
 use crate::main_thread_dispatcher;
 use crate::monitors;
+use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
@@ -56,11 +60,17 @@ pub use rust_api::SpawnError;
 /// processor is freed; every [TaskHandle] still emits [signal TaskHandle.finished].
 ///
 /// [b]Errors inside a task.[/b] A call Godot refuses (wrong argument count, missing method,
-/// freed object) fails the task with a message. A GDScript runtime error inside the task's code
-/// (for example calling a method on null) is printed by Godot as a SCRIPT ERROR, but Godot gives
-/// the caller no error code for it: the function just returns (null, or the default of its
-/// declared return type), so such a task completes with that value. To fail a task on purpose,
-/// return a value your callback checks.
+/// freed object) fails the task with a message. So does a GDScript runtime error raised while the
+/// task runs, in its code or in anything it calls (for example a method called on null): Godot
+/// alone would print it and let the task complete with null, but ThreadKit sees it (through a
+/// [Logger]) and the task fails with the error, where it happened and the script backtrace
+/// (see [method TaskHandle.get_error]). [method @GlobalScope.push_error] and
+/// [method @GlobalScope.push_warning] do not fail a task: the function runs on and its result
+/// stands. Godot reports runtime errors in debug builds only (the editor, debug exports): in a
+/// release export such a task completes with null. A task that uses [code]await[/code] (a
+/// coroutine) returns at its first await: it fails with an error saying so, and the rest of it
+/// never runs. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
+/// is released, with an error naming the task.
 ///
 /// Summed over every processor, the queued tasks, busy workers and completions per second
 /// appear in the debugger's Monitors tab as [code]ThreadKit/tasks_pending[/code],
@@ -445,6 +455,8 @@ impl AsyncTaskProcessor {
             let label = label_of(&task);
             let body = SharedCallable::new(task);
             let dropped = inner.dropped_tasks.clone();
+            let id = TaskId::default();
+            let known = id.clone();
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
@@ -454,12 +466,14 @@ impl AsyncTaskProcessor {
                     priority,
                     count as usize,
                     move |index, state| {
-                        call_task(state, &dropped, body.get(), &[(index as i64).to_variant()])
+                        let args = [(index as i64).to_variant()];
+                        call_task(state, &dropped, body.get(), &args, &id, Some(index))
                     },
                     |results| {
                         results.into_iter().collect::<SendVariant>()
                     },
                 )
+                .inspect(|task| known.set(task.id()))
             })?;
             submitted.set_label(label);
             Ok(submitted)
@@ -901,10 +915,13 @@ impl Inner {
         let label = label_of(&task);
         let task = SendCallable::new(task);
         let dropped = self.dropped_tasks.clone();
+        let id = TaskId::default();
+        let known = id.clone();
         let submitted = self.submit(method, delivery, |pool| {
             pool.submit(priority, move |state| {
-                call_task(state, &dropped, &task.into_inner(), &[])
+                call_task(state, &dropped, &task.into_inner(), &[], &id, None)
             })
+            .inspect(|task| known.set(task.id()))
         })?;
         submitted.set_label(label);
         Ok(submitted)
@@ -1206,12 +1223,16 @@ fn check_task(method: &str, task: &Callable) -> Result<(), String> {
     }
 }
 
-/// Runs a task's Callable on a worker; a call Godot refuses becomes the task's failure.
+/// Runs a task's Callable (one call of it for a group, `call`) on a worker. A call Godot
+/// refuses, a script error and a coroutine become the task's failure; ReadWriteLock holds it
+/// leaves behind are released.
 fn call_task(
     state: &TaskState,
     dropped: &AtomicU64,
     task: &Callable,
     args: &[Variant],
+    id: &TaskId,
+    call: Option<usize>,
 ) -> Result<SendVariant, String> {
     // Checked again here: the target may have been freed while the task waited (a scene change
     // freed the level whose work a long-lived processor queued). Like a callback of a freed
@@ -1226,7 +1247,41 @@ fn call_task(
         }
         return Err("the task's object was freed before the task ran".into());
     }
-    try_call(task, args).map(SendVariant::detach)
+    let _holds = TaskHolds::begin(|| match call {
+        None => format!("task {}", id.get()),
+        Some(index) => format!("task {} (its call {index})", id.get()),
+    });
+    match kept_call::call(task, args, Nesting::Isolated) {
+        Ok(result) => Ok(SendVariant::detach(result)),
+        Err(Failure::NotCalled(message)) => Err(message),
+        Err(Failure::ScriptError(error)) => Err(error.to_string()),
+        Err(Failure::Coroutine) => Err(format!(
+            "the task's function is a coroutine (it uses await): it returned at its first await, and the rest of it would have run later, outside the task; it was stopped there. To fix it, {}.",
+            coroutine::HINT
+        )),
+    }
+}
+
+/// A task's id for the task's own messages. The pool numbers a task when it queues it, after the
+/// task's job was made; the submitting thread sets it right after, and the task may already run.
+#[derive(Clone, Default)]
+struct TaskId(Arc<AtomicU64>);
+
+impl TaskId {
+    fn set(&self, id: u64) {
+        self.0.store(id, Ordering::Release);
+    }
+
+    /// The id; if the task got here first, waits the few instructions until it is set (the
+    /// submitting thread sets it as soon as the pool returns, and a task never runs unqueued).
+    fn get(&self) -> u64 {
+        loop {
+            match self.0.load(Ordering::Acquire) {
+                0 => std::thread::yield_now(),
+                id => return id,
+            }
+        }
+    }
 }
 
 /// What a task runs, for the warnings that name it: the method and, on the main thread (where

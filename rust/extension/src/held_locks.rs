@@ -1,0 +1,232 @@
+//! ReadWriteLock holds that outlive the code that took them, released with an error instead of
+//! locking other threads out forever.
+//!
+//! GDScript has no destructors, so a `write_lock()` whose `write_unlock()` never comes (the code
+//! stopped at a script error, returned early, or is a coroutine that awaits and is never resumed)
+//! would keep every other thread waiting. Each thread records the holds its raw lock calls take
+//! (`with_read`/`with_write` release theirs themselves), under the task running on it if any:
+//! - when a task ends, what it still holds is released, with an error naming the task;
+//! - on the main thread outside tasks, what is still held when the next frame starts is released
+//!   the same way. The main thread runs one function at a time between frames, so a hold that
+//!   lasts into the next frame was either forgotten or held across an `await`, which may never
+//!   resume (its node freed) and, if it does, resumes with other threads shut out all along.
+//!
+//! Other threads (a `Thread` of your own) keep what they hold: they are never resumed from an
+//! `await`, and they end only when your code returns.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use godot::classes::object::ConnectFlags;
+use godot::classes::{Engine, SceneTree};
+use godot::prelude::*;
+use threadkit_core::TrackedRwLock;
+
+/// Which side of the lock a hold is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
+/// One lock's holds taken in one place (a task, or the main thread this frame), net of the
+/// unlocks made there, and the method that took them.
+struct Hold {
+    lock: Arc<TrackedRwLock>,
+    reads: u32,
+    writes: u32,
+    read_method: &'static str,
+    write_method: &'static str,
+}
+
+#[derive(Default)]
+struct Holds(Vec<Hold>);
+
+impl Holds {
+    fn add(&mut self, lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) {
+        let index = match self.0.iter().position(|h| Arc::ptr_eq(&h.lock, lock)) {
+            Some(index) => index,
+            None => {
+                self.0.push(Hold {
+                    lock: lock.clone(),
+                    reads: 0,
+                    writes: 0,
+                    read_method: "",
+                    write_method: "",
+                });
+                self.0.len() - 1
+            }
+        };
+        let hold = &mut self.0[index];
+        match mode {
+            Mode::Read => (hold.reads, hold.read_method) = (hold.reads + 1, method),
+            Mode::Write => (hold.writes, hold.write_method) = (hold.writes + 1, method),
+        }
+    }
+
+    /// Counts an unlock against a hold taken here; `false` when none was (the hold was taken
+    /// elsewhere: by the code around a task run inline, for example).
+    fn remove(&mut self, lock: &Arc<TrackedRwLock>, mode: Mode) -> bool {
+        let Some(index) = self.0.iter().position(|h| Arc::ptr_eq(&h.lock, lock)) else {
+            return false;
+        };
+        let hold = &mut self.0[index];
+        let count = match mode {
+            Mode::Read => &mut hold.reads,
+            Mode::Write => &mut hold.writes,
+        };
+        if *count == 0 {
+            return false;
+        }
+        *count -= 1;
+        if hold.reads == 0 && hold.writes == 0 {
+            self.0.swap_remove(index);
+        }
+        true
+    }
+
+    /// Releases, on this thread, every hold still counted, and reports each with `report(mode,
+    /// count, method)`. Reads first: the writer's reads under its own write lock must go before
+    /// the write lock can.
+    fn release(self, report: impl Fn(Mode, u32, &str)) {
+        for hold in self.0 {
+            let reads = (0..hold.reads)
+                .take_while(|_| hold.lock.unlock_read().is_ok())
+                .count();
+            let writes = (0..hold.writes)
+                .take_while(|_| hold.lock.unlock_write().is_ok())
+                .count();
+            if reads > 0 {
+                report(Mode::Read, reads as u32, hold.read_method);
+            }
+            if writes > 0 {
+                report(Mode::Write, writes as u32, hold.write_method);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The holds of the tasks running on this thread, innermost (a task run inline) last.
+    static TASKS: RefCell<Vec<Holds>> = const { RefCell::new(Vec::new()) };
+    /// The main thread's holds outside tasks, since the last check.
+    static MAIN: RefCell<Holds> = const { RefCell::new(Holds(Vec::new())) };
+    /// The main thread's check connected to the next `process_frame`, if any.
+    static CHECK: RefCell<Option<(Gd<SceneTree>, Callable)>> = const { RefCell::new(None) };
+    /// Guards the check against connecting twice (set while connecting).
+    static CHECK_PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Records that this thread took `mode` on `lock` with `method` (a raw lock call, not
+/// `with_*`).
+pub fn acquired(lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) {
+    let in_task = TASKS.with(|tasks| match tasks.borrow_mut().last_mut() {
+        Some(holds) => {
+            holds.add(lock, mode, method);
+            true
+        }
+        None => false,
+    });
+    if !in_task && godot::init::is_main_thread() {
+        MAIN.with(|main| main.borrow_mut().add(lock, mode, method));
+        check_at_next_frame();
+    }
+}
+
+/// Records that this thread released `mode` on `lock` (a raw unlock call that succeeded).
+pub fn released(lock: &Arc<TrackedRwLock>, mode: Mode) {
+    let in_task = TASKS.with(|tasks| {
+        tasks
+            .borrow_mut()
+            .iter_mut()
+            .rev()
+            .any(|holds| holds.remove(lock, mode))
+    });
+    if !in_task && godot::init::is_main_thread() {
+        MAIN.with(|main| main.borrow_mut().remove(lock, mode));
+    }
+}
+
+/// The holds of one task run on this thread: alive while it runs; when dropped (the task ended,
+/// however), releases what it still holds with an error naming it (`task` says how).
+pub struct TaskHolds<F: Fn() -> String> {
+    task: F,
+}
+
+impl<F: Fn() -> String> TaskHolds<F> {
+    pub fn begin(task: F) -> Self {
+        TASKS.with(|tasks| tasks.borrow_mut().push(Holds::default()));
+        Self { task }
+    }
+}
+
+impl<F: Fn() -> String> Drop for TaskHolds<F> {
+    fn drop(&mut self) {
+        let Some(holds) = TASKS.with(|tasks| tasks.borrow_mut().pop()) else {
+            return;
+        };
+        holds.release(|mode, count, method| {
+            let side = mode.name();
+            godot_error!(
+                "ReadWriteLock.{method}: {} ended still holding {count} {side} lock(s) it took (it stopped at an error, or did not unlock); ThreadKit released them so that other threads do not wait forever. Call {side}_unlock() before the task returns, or use with_{side}().",
+                (self.task)()
+            );
+        });
+    }
+}
+
+/// Connects `release_main_holds` to the scene tree's next `process_frame` (once). Without a
+/// SceneTree (a custom MainLoop) there is no frame to check at, and holds stay as they are.
+fn check_at_next_frame() {
+    if CHECK_PENDING.replace(true) {
+        return;
+    }
+    let tree = Engine::singleton()
+        .get_main_loop()
+        .and_then(|main_loop| main_loop.try_cast::<SceneTree>().ok());
+    let Some(tree) = tree else {
+        CHECK_PENDING.set(false);
+        return;
+    };
+    let check = Callable::from_fn("ReadWriteLock.release_locks_held_across_frames", |_| {
+        CHECK.with(|check| check.borrow_mut().take());
+        CHECK_PENDING.set(false);
+        release_main_holds();
+    });
+    Signal::from_object_signal(&tree, "process_frame")
+        .connect_flags(&check, ConnectFlags::ONE_SHOT);
+    CHECK.with(|pending| *pending.borrow_mut() = Some((tree, check)));
+}
+
+fn release_main_holds() {
+    let holds = MAIN.with(|main| std::mem::take(&mut *main.borrow_mut()));
+    holds.release(|mode, count, method| {
+        let side = mode.name();
+        godot_error!(
+            "ReadWriteLock.{method}: the main thread still held {count} {side} lock(s) when the next frame started (held across an await, or never unlocked); ThreadKit released them so that other threads do not wait forever. On the main thread, call {side}_unlock() before the function awaits or returns, or use with_{side}()."
+        );
+    });
+}
+
+/// Disconnects a pending check: it is code of this library, which is about to be unloaded.
+/// Main thread, when the extension is unloaded.
+pub fn uninstall() {
+    // The tree is usually freed by now (at exit Godot frees it before unloading extensions).
+    if let Some((mut tree, check)) = CHECK.with(|check| check.borrow_mut().take())
+        && tree.is_instance_valid()
+        && tree.is_connected("process_frame", &check)
+    {
+        tree.disconnect("process_frame", &check);
+    }
+    CHECK_PENDING.set(false);
+    MAIN.with(|main| main.borrow_mut().0.clear());
+}
