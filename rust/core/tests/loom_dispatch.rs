@@ -53,6 +53,7 @@ fn call_timeout_versus_run_has_exactly_one_winner() {
             Ok(value) => assert!(ran && value == 7),
             Err(CallError::TimedOut) => assert!(!ran),
             Err(CallError::Dropped) => panic!("a runner that completes is never Dropped"),
+            Err(CallError::Interrupted) => panic!("no interrupt was given"),
         }
     });
 }

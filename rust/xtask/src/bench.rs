@@ -722,6 +722,7 @@ mod tests {
             failure_lines: Vec::new(),
             hang: None,
             stdout: Vec::new(),
+            stderr: Vec::new(),
         };
         assert!(cargo_problems(&outcome).is_empty());
         outcome.status = Some(std::process::ExitStatus::from_raw(1 << 8));
