@@ -66,7 +66,8 @@ pub(crate) fn type_name(kind: VariantType) -> String {
     godot::global::type_string(kind.ord() as i64).to_string()
 }
 
-fn is_packed_array(kind: VariantType) -> bool {
+/// Whether `kind` is one of the Packed*Array types (shared by reference in Godot 4).
+pub(crate) fn is_packed_array(kind: VariantType) -> bool {
     matches!(
         kind,
         VariantType::PACKED_BYTE_ARRAY

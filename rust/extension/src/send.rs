@@ -146,16 +146,7 @@ pub fn deep_copy(value: Variant) -> Variant {
     let duplicate = static_name!(c"duplicate");
     match value.get_type() {
         VariantType::ARRAY | VariantType::DICTIONARY => value.call(duplicate, &[true.to_variant()]),
-        VariantType::PACKED_BYTE_ARRAY
-        | VariantType::PACKED_INT32_ARRAY
-        | VariantType::PACKED_INT64_ARRAY
-        | VariantType::PACKED_FLOAT32_ARRAY
-        | VariantType::PACKED_FLOAT64_ARRAY
-        | VariantType::PACKED_STRING_ARRAY
-        | VariantType::PACKED_VECTOR2_ARRAY
-        | VariantType::PACKED_VECTOR3_ARRAY
-        | VariantType::PACKED_COLOR_ARRAY
-        | VariantType::PACKED_VECTOR4_ARRAY => value.call(duplicate, &[]),
+        kind if crate::describe::is_packed_array(kind) => value.call(duplicate, &[]),
         _ => value,
     }
 }
