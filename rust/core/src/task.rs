@@ -63,6 +63,8 @@ const CANCEL_REQUESTED: u8 = 6;
 /// `is_cancelled` and `report_progress`) and with anyone who waits on it.
 #[derive(Debug)]
 pub struct TaskState {
+    /// The task's id, so that the code running it can name it.
+    id: u64,
     state: AtomicU8,
     progress: AtomicF64,
     finished: Latch,
@@ -70,20 +72,19 @@ pub struct TaskState {
     cancelled: OnceLock<Interrupt>,
 }
 
-impl Default for TaskState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl TaskState {
-    pub fn new() -> Self {
+    pub fn new(id: u64) -> Self {
         Self {
+            id,
             state: AtomicU8::new(Status::Pending as u8),
             progress: AtomicF64::new(0.0),
             finished: Latch::new(),
             cancelled: OnceLock::new(),
         }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn status(&self) -> Status {
@@ -253,7 +254,7 @@ impl<R> Task<R> {
     fn with_work(id: u64, work: Work<R>) -> Self {
         Self {
             id,
-            state: Default::default(),
+            state: crate::sync::Arc::new(TaskState::new(id)),
             work,
             outcome: Mutex::new(None),
             label: OnceLock::new(),
@@ -453,7 +454,7 @@ mod tests {
 
     #[test]
     fn progress_is_clamped() {
-        let s = TaskState::new();
+        let s = TaskState::new(1);
         s.report_progress(1.5);
         assert_eq!(s.progress(), 1.0);
         s.report_progress(-1.0);

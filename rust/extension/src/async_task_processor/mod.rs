@@ -455,8 +455,6 @@ impl AsyncTaskProcessor {
             let label = label_of(&task);
             let body = SharedCallable::new(task);
             let dropped = inner.dropped_tasks.clone();
-            let id = TaskId::default();
-            let known = id.clone();
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
@@ -467,13 +465,12 @@ impl AsyncTaskProcessor {
                     count as usize,
                     move |index, state| {
                         let args = [(index as i64).to_variant()];
-                        call_task(state, &dropped, body.get(), &args, &id, Some(index))
+                        call_task(state, &dropped, body.get(), &args, Some(index))
                     },
                     |results| {
                         results.into_iter().collect::<SendVariant>()
                     },
                 )
-                .inspect(|task| known.set(task.id()))
             })?;
             submitted.set_label(label);
             Ok(submitted)
@@ -915,13 +912,10 @@ impl Inner {
         let label = label_of(&task);
         let task = SendCallable::new(task);
         let dropped = self.dropped_tasks.clone();
-        let id = TaskId::default();
-        let known = id.clone();
         let submitted = self.submit(method, delivery, |pool| {
             pool.submit(priority, move |state| {
-                call_task(state, &dropped, &task.into_inner(), &[], &id, None)
+                call_task(state, &dropped, &task.into_inner(), &[], None)
             })
-            .inspect(|task| known.set(task.id()))
         })?;
         submitted.set_label(label);
         Ok(submitted)
@@ -1231,7 +1225,6 @@ fn call_task(
     dropped: &AtomicU64,
     task: &Callable,
     args: &[Variant],
-    id: &TaskId,
     call: Option<usize>,
 ) -> Result<SendVariant, String> {
     // Checked again here: the target may have been freed while the task waited (a scene change
@@ -1248,8 +1241,8 @@ fn call_task(
         return Err("the task's object was freed before the task ran".into());
     }
     let _holds = TaskHolds::begin(|| match call {
-        None => format!("task {}", id.get()),
-        Some(index) => format!("task {} (its call {index})", id.get()),
+        None => format!("task {}", state.id()),
+        Some(index) => format!("task {} (its call {index})", state.id()),
     });
     match kept_call::call(task, args, Nesting::Isolated) {
         Ok(result) => Ok(SendVariant::detach(result)),
@@ -1259,28 +1252,6 @@ fn call_task(
             "the task's function is a coroutine (it uses await): it returned at its first await, and the rest of it would have run later, outside the task; it was stopped there. To fix it, {}.",
             coroutine::HINT
         )),
-    }
-}
-
-/// A task's id for the task's own messages. The pool numbers a task when it queues it, after the
-/// task's job was made; the submitting thread sets it right after, and the task may already run.
-#[derive(Clone, Default)]
-struct TaskId(Arc<AtomicU64>);
-
-impl TaskId {
-    fn set(&self, id: u64) {
-        self.0.store(id, Ordering::Release);
-    }
-
-    /// The id; if the task got here first, waits the few instructions until it is set (the
-    /// submitting thread sets it as soon as the pool returns, and a task never runs unqueued).
-    fn get(&self) -> u64 {
-        loop {
-            match self.0.load(Ordering::Acquire) {
-                0 => std::thread::yield_now(),
-                id => return id,
-            }
-        }
     }
 }
 
