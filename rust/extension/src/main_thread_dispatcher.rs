@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use godot::classes::node::{InternalMode, ProcessMode};
@@ -67,10 +67,7 @@ const DEFAULT_BUDGET_USEC: u64 = 2000;
 const BLOCK_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// MainThreadDispatcher nodes a user put in the tree; while there is one, the built-in one
-/// leaves the draining to it.
-static USER_NODES: AtomicUsize = AtomicUsize::new(0);
-
-/// Those nodes, so that the built-in one can tell whether any of them drains.
+/// leaves the draining to it, and tells whether any of them drains.
 static USER_NODE_IDS: Mutex<Vec<InstanceId>> = Mutex::new(Vec::new());
 
 /// Why the user's dispatcher nodes cannot drain now ([`Stall`] as a number), as the built-in
@@ -152,7 +149,6 @@ impl INode for MainThreadDispatcher {
     fn enter_tree(&mut self) {
         if !self.internal {
             USER_NODE_IDS.lock().push(self.base().instance_id());
-            USER_NODES.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -160,21 +156,19 @@ impl INode for MainThreadDispatcher {
         if !self.internal {
             let id = self.base().instance_id();
             USER_NODE_IDS.lock().retain(|node| *node != id);
-            USER_NODES.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
     // Not `&mut self`: the work it runs may free this node, or call into it.
     #[func(gd_self)]
     fn process(this: Gd<Self>, _delta: f64) {
-        let internal = this.bind().internal;
-        if internal && USER_NODES.load(Ordering::Relaxed) > 0 {
+        if this.bind().internal {
             // The built-in node processes even while paused: it is the one that can tell.
-            STALL.store(user_nodes_stall() as u8, Ordering::Relaxed);
-            return;
-        }
-        if internal {
-            STALL.store(Stall::None as u8, Ordering::Relaxed);
+            let stall = user_nodes_stall();
+            STALL.store(stall.unwrap_or(Stall::None) as u8, Ordering::Relaxed);
+            if stall.is_some() {
+                return; // A user node drains (or holds the work back on purpose).
+            }
         }
         drain(None);
     }
@@ -606,23 +600,26 @@ pub(crate) fn run_on_main(job: Box<dyn FnOnce() + Send>) {
     }
 }
 
-/// Whether the user's dispatcher nodes can drain: [`Stall::None`] as soon as one can.
-fn user_nodes_stall() -> Stall {
-    let mut stall = Stall::None;
-    for id in USER_NODE_IDS.lock().iter() {
+/// `None` without user dispatcher nodes; else whether they can drain: [`Stall::None`] as soon as
+/// one can.
+fn user_nodes_stall() -> Option<Stall> {
+    let nodes = USER_NODE_IDS.lock();
+    let mut stall = (!nodes.is_empty()).then_some(Stall::None);
+    for id in nodes.iter() {
         let Ok(node) = live_object(*id).try_to::<Gd<Node>>() else {
             continue;
         };
         if node.can_process() {
-            return Stall::None;
+            return Some(Stall::None);
         }
-        stall = if node.get_process_mode() == ProcessMode::DISABLED || !node.is_inside_tree() {
-            Stall::Disabled
-        } else if node.get_tree().is_paused() {
+        // In the tree (they leave the list when they leave it) and not processing.
+        let paused =
+            node.get_tree().is_paused() && node.get_process_mode() != ProcessMode::DISABLED;
+        stall = Some(if paused {
             Stall::Paused
         } else {
             Stall::Disabled
-        };
+        });
     }
     stall
 }
@@ -636,9 +633,6 @@ fn block_on_main<T: Send + 'static>(
     timeout_ms: i64,
     work: impl FnOnce() -> Option<T> + Send + 'static,
 ) -> Option<T> {
-    if crate::shutdown::is_shutting_down() {
-        return None; // The main thread will not drain again.
-    }
     if let Some(why) = Stall::now().explain() {
         godot_error!("{CLASS}.{method}: {why}. The call did not run.");
         return None;
