@@ -99,7 +99,8 @@ pub enum StopWait {
 pub struct StopReport {
     /// Queued tasks that were cancelled before they started.
     pub cancelled: usize,
-    /// Workers still running a task when the wait ended (left to exit on their own).
+    /// Workers still running a task when the wait ended (left to exit on their own); 0 for a
+    /// stop that did not wait.
     pub still_running: usize,
 }
 
@@ -422,13 +423,15 @@ impl<R: Send + 'static> Pool<R> {
         let mut left = Vec::new();
         let spares = running.spare_workers.into_inner();
         for worker in running.workers.into_iter().chain(spares) {
-            if all_exited || (wait != StopWait::No && worker.is_finished()) {
+            if all_exited || worker.is_finished() {
                 let _ = worker.join();
             } else {
                 // Left to exit when its task returns; `join_all` can still wait for it.
-                report.still_running += usize::from(!worker.is_finished());
                 left.push(worker);
             }
+        }
+        if wait != StopWait::No {
+            report.still_running = left.len();
         }
         if !left.is_empty() {
             self.shared.lingering.lock().push(Lingering {
