@@ -733,7 +733,8 @@ impl<R: Send + 'static> Shared<R> {
             let task = match spare_of {
                 None => next_task(high, normal),
                 Some(workers) => match next_task_within(high, normal, SPARE_KEEP_ALIVE) {
-                    Err(Idle) if self.retire(workers) => None,
+                    // `retire` uncounted it.
+                    Err(Idle) if self.retire(workers) => return,
                     Err(Idle) => continue,
                     Ok(task) => task,
                 },
@@ -744,6 +745,11 @@ impl<R: Send + 'static> Shared<R> {
             } else {
                 self.execute(&task);
             }
+        }
+        // The queues closed: the pool stopped. A spare is uncounted here, so that a restarted
+        // pool does not count it.
+        if spare_of.is_some() {
+            self.spares.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -804,14 +810,12 @@ impl<R: Send + 'static> Shared<R> {
 
     /// Whether an idle spare may exit: yes, unless the pool would then stall. Under the lock
     /// that adding a spare takes, so that the two never miss each other.
+    /// Uncounts the spare when it may.
     fn retire(&self, workers: usize) -> bool {
         let running = self.running.read();
-        let Some(running) = running.as_ref() else {
-            return true;
-        };
-        let _spares = running.spare_workers.lock();
+        let _spares = running.as_ref().map(|running| running.spare_workers.lock());
         self.spares.fetch_sub(1, Ordering::SeqCst);
-        if self.stalled(workers) {
+        if running.is_some() && self.stalled(workers) {
             self.spares.fetch_add(1, Ordering::SeqCst);
             return false;
         }

@@ -162,10 +162,32 @@ fn past_the_spare_limit_the_wait_needing_one_more_worker_is_refused_not_hung() {
 
 #[test]
 fn a_task_queued_while_every_worker_waits_on_another_pool_gets_a_spare() {
-    // P's only worker waits for Q's task, which queues a task on P and waits for it: without a
-    // spare worker for P nothing would ever run it.
-    let p = started(1, Pool::new());
-    let q = started(1, Pool::new());
+    let (p, q) = (started(1, Pool::new()), started(1, Pool::new()));
+    assert_eq!(needs_a_spare(&p, &q), Some(Outcome::Completed(51)));
+    p.stop(StopWait::Forever);
+    q.stop(StopWait::Forever);
+}
+
+#[test]
+fn a_restarted_pool_forgets_the_spares_of_its_last_run() {
+    let (p, q) = (started(1, Pool::new()), started(1, Pool::new()));
+    assert_eq!(needs_a_spare(&p, &q), Some(Outcome::Completed(51)));
+    // At once: the spare is still alive (it retires after 100 ms without work), so the stop ends it.
+    p.stop(StopWait::Forever);
+    assert_eq!(p.stats().spare_workers, 0, "every spare exited with the stop");
+    p.start(1, "waits-").unwrap();
+    assert_eq!(
+        needs_a_spare(&p, &q),
+        Some(Outcome::Completed(51)),
+        "the restarted pool adds the spare it needs again"
+    );
+    p.stop(StopWait::Forever);
+    q.stop(StopWait::Forever);
+}
+
+/// P's only worker waits for Q's task, which queues a task on P and waits for it: without a
+/// spare worker for P nothing would ever run it. Returns the outer task's outcome.
+fn needs_a_spare(p: &Pool<u64>, q: &Pool<u64>) -> Option<Outcome<u64>> {
     let (p2, q2) = (p.clone(), q.clone());
     let outer = p
         .submit(Priority::Normal, move |_| {
@@ -187,11 +209,9 @@ fn a_task_queued_while_every_worker_waits_on_another_pool_gets_a_spare() {
             }
         })
         .unwrap();
-    collect(&q, 1);
-    collect(&p, 2);
-    assert_eq!(outer.outcome(), Some(Outcome::Completed(51)));
-    p.stop(StopWait::Forever);
-    q.stop(StopWait::Forever);
+    collect(q, 1);
+    collect(p, 2);
+    outer.outcome()
 }
 
 /// A task of `pool` that gets the task of `other` to wait for from `awaited` and waits for it:
