@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, select, unbounded};
 use parking_lot::{Mutex, RwLock};
 
 use crate::group::Group;
@@ -265,6 +265,12 @@ struct Lingering {
     workers: Vec<JoinHandle<()>>,
 }
 
+impl Lingering {
+    fn has_exited(&self) -> bool {
+        self.exited.try_recv() == Err(TryRecvError::Disconnected)
+    }
+}
+
 struct Running<R> {
     high: Sender<Arc<Task<R>>>,
     normal: Sender<Arc<Task<R>>>,
@@ -433,8 +439,16 @@ impl<R: Send + 'static> Pool<R> {
         if wait != StopWait::No {
             report.still_running = left.len();
         }
+        let mut lingering = self.shared.lingering.lock();
+        // Earlier runs whose workers have all exited since: joined now, so that a pool started
+        // and stopped over and over does not keep every exited thread's stack until it is freed.
+        for run in lingering.extract_if(.., |run| run.has_exited()) {
+            run.workers
+                .into_iter()
+                .for_each(|worker| drop(worker.join()));
+        }
         if !left.is_empty() {
-            self.shared.lingering.lock().push(Lingering {
+            lingering.push(Lingering {
                 exited: running.exited,
                 workers: left,
             });
@@ -930,5 +944,35 @@ fn next_task<T>(high: &Receiver<T>, normal: &Receiver<T>) -> Option<T> {
     select! {
         recv(high) -> task => task.ok().or_else(|| normal.recv().ok()),
         recv(normal) -> task => task.ok().or_else(|| high.recv().ok()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_a_stop_left_behind_are_joined_once_their_workers_exited() {
+        let pool = Pool::<u64>::new();
+        for _ in 0..50 {
+            pool.start(2, "lingering-").unwrap();
+            pool.stop(StopWait::No);
+            // Idle workers exit at once; the next stop joins them.
+            let exited = Instant::now() + Duration::from_secs(30);
+            while !pool
+                .shared
+                .lingering
+                .lock()
+                .iter()
+                .all(Lingering::has_exited)
+            {
+                assert!(Instant::now() < exited, "idle workers exit after a stop");
+                std::thread::yield_now();
+            }
+        }
+        assert!(
+            pool.shared.lingering.lock().len() <= 1,
+            "only the last stop's run is kept, until the next stop or join_all"
+        );
     }
 }

@@ -513,7 +513,10 @@ fn stop_cancels_a_queued_group_once() {
     submit_squares(&pool, 50, &runs);
     let report = pool.stop(StopWait::No);
     assert_eq!(report.cancelled, 1, "one group, however many queue entries");
-    assert_eq!(report.still_running, 0, "a stop that does not wait counts none");
+    assert_eq!(
+        report.still_running, 0,
+        "a stop that does not wait counts none"
+    );
     drop((first, second));
     let done = collect(&pool, 3);
     assert_eq!(

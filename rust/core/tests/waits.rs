@@ -174,7 +174,11 @@ fn a_restarted_pool_forgets_the_spares_of_its_last_run() {
     assert_eq!(needs_a_spare(&p, &q), Some(Outcome::Completed(51)));
     // At once: the spare is still alive (it retires after 100 ms without work), so the stop ends it.
     p.stop(StopWait::Forever);
-    assert_eq!(p.stats().spare_workers, 0, "every spare exited with the stop");
+    assert_eq!(
+        p.stats().spare_workers,
+        0,
+        "every spare exited with the stop"
+    );
     p.start(1, "waits-").unwrap();
     assert_eq!(
         needs_a_spare(&p, &q),
