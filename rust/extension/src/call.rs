@@ -187,8 +187,8 @@ fn declared_parameters(
         return Vec::new();
     };
     // Godot lets only the main thread ask a node in the tree for anything, its script included.
-    let may_ask = godot::init::is_main_thread()
-        || !ClassDb::singleton().is_parent_class(&StringName::from(&class), "Node");
+    let may_ask =
+        godot::init::is_main_thread() || !ClassDb::singleton().is_parent_class(&class, "Node");
     let script = may_ask
         .then(|| call_variant(&live_object(id), static_name!(c"get_script"), &[]).ok())
         .flatten()
@@ -198,7 +198,7 @@ fn declared_parameters(
     });
     let class_methods = || {
         ClassDb::singleton()
-            .class_get_method_list(&StringName::from(&class))
+            .class_get_method_list(&class)
             .to_variant()
     };
     let wanted = method.to_variant();
@@ -255,7 +255,7 @@ fn dictionaries(list: Option<Variant>) -> Vec<VarDictionary> {
 /// What an argument is, for a message: its type, or an object's class.
 fn argument_kind(argument: &Variant) -> String {
     match held_object(argument) {
-        Held::Object(id) => class_of(id).unwrap_or_else(|| "a freed object".into()),
+        Held::Object(id) => class_of(id).map_or_else(|| "a freed object".into(), |c| c.to_string()),
         Held::Freed => "a freed object".into(),
         Held::Null | Held::Other(_) => describe::type_name(argument.get_type()),
     }

@@ -12,12 +12,15 @@
 
 use godot::prelude::*;
 
+use crate::call::static_name;
+use crate::lookup::{Held, class_of, held_object};
+
 /// Whether `value` is what a coroutine returns at an `await` (a `GDScriptFunctionState`).
+/// Looked up by id (see `lookup::held_object`): a task may return a node the main thread is
+/// freeing right now.
 pub fn is_coroutine_state(value: &Variant) -> bool {
-    value.get_type() == VariantType::OBJECT
-        && value
-            .try_to::<Gd<Object>>()
-            .is_ok_and(|object| object.is_class("GDScriptFunctionState"))
+    matches!(held_object(value), Held::Object(id)
+        if class_of(id).is_some_and(|class| class == *static_name!(c"GDScriptFunctionState")))
 }
 
 /// Stops the coroutine that returned `state` (see [`is_coroutine_state`]) at its `await`: its

@@ -58,27 +58,16 @@ pub(crate) enum Held {
 /// What `value` holds, found without gdext's `Gd`: converting to one re-checks the object's
 /// liveness after reading it, and that check panics ("access to instance ... after it has been
 /// freed") when another thread frees the object in between, the race every thread that is handed
-/// a node has with the main thread. Here the object is validated by the id the Variant stores, as
-/// Godot's `is_instance_valid()` does, then read for its id, as Godot's own code does after that
-/// check; a freed object's pointer is never followed.
+/// a node has with the main thread. Here only the id the Variant stores is read and looked up, as
+/// Godot's `is_instance_valid()` does: the object itself is never touched.
 pub(crate) fn held_object(value: &Variant) -> Held {
     match value.get_type() {
         VariantType::NIL => Held::Null,
-        // A freed object is falsy: Godot checks the Variant's id against its object database.
-        VariantType::OBJECT if !value.booleanize() => Held::Freed,
-        VariantType::OBJECT => {
-            let object = object_pointer(value);
-            if object.is_null() {
-                return Held::Null;
-            }
-            // The object was registered a moment ago (the race described above): read its id.
-            // SAFETY: a non-null pointer to an object that was alive when validated.
-            let id = unsafe { sys::interface_fn!(object_get_instance_id)(object) };
-            match InstanceId::try_from_i64(id as i64) {
-                Some(id) if id.lookup_validity() => Held::Object(id),
-                _ => Held::Freed,
-            }
-        }
+        VariantType::OBJECT => match value.object_id_unchecked() {
+            None => Held::Null,
+            Some(id) if id.lookup_validity() => Held::Object(id),
+            Some(_) => Held::Freed,
+        },
         other => Held::Other(other),
     }
 }
@@ -102,7 +91,7 @@ fn object_pointer(value: &Variant) -> sys::GDExtensionObjectPtr {
 /// Read through the extension interface rather than by calling `get_class`: a method called on an
 /// object through Godot's `call` locks it for its duration (in debug builds), and the main thread
 /// freeing it at that moment would fail ("Object is locked and can't be freed").
-pub(crate) fn class_of(id: InstanceId) -> Option<String> {
+pub(crate) fn class_of(id: InstanceId) -> Option<StringName> {
     let object = live_object(id);
     if object.is_nil() {
         return None;
@@ -120,7 +109,7 @@ pub(crate) fn class_of(id: InstanceId) -> Option<String> {
             );
         })
     };
-    Some(class.to_string())
+    Some(class)
 }
 
 /// Why an object parameter was refused; its `Display` completes "the object ...".
@@ -128,7 +117,10 @@ pub(crate) enum Refusal {
     Null,
     Freed,
     NotAnObject(VariantType),
-    WrongClass { class: String, expected: ClassId },
+    WrongClass {
+        class: StringName,
+        expected: ClassId,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -166,7 +158,7 @@ pub(crate) fn check_class<T: Inherits<Object>>(id: InstanceId) -> Result<Instanc
         return Ok(id);
     }
     let class = class_of(id).ok_or(Refusal::Freed)?;
-    if ClassDb::singleton().is_parent_class(&StringName::from(&class), &expected.to_string_name()) {
+    if ClassDb::singleton().is_parent_class(&class, &expected.to_string_name()) {
         Ok(id)
     } else {
         Err(Refusal::WrongClass { class, expected })

@@ -89,8 +89,11 @@ impl SafeObjectReference {
     /// thread frees it.
     #[func]
     pub fn create(object: Variant) -> Gd<Self> {
-        let found = object_argument::<Object>(&object)
-            .and_then(|id| class_of(id).map(|class| (id, class)).ok_or(Refusal::Freed));
+        let found = object_argument::<Object>(&object).and_then(|id| {
+            class_of(id)
+                .map(|class| (id, class.to_string()))
+                .ok_or(Refusal::Freed)
+        });
         match found {
             Ok((id, class)) => Gd::from_object(Self {
                 id: Some(id),
