@@ -618,15 +618,18 @@ impl<R: Send + 'static> Pool<R> {
         timeout: Option<Duration>,
         give_up: impl Fn() -> bool,
     ) -> Result<bool, WaitError> {
-        let _edge = self.begin_wait(task).map_err(WaitError::Cycle)?;
-        let own_worker = self.is_own_worker();
-        if own_worker && !task.status().is_finished() {
-            self.run_here(task);
+        // A finished task needs no edge in the wait-for graph (it waits for nothing), no inline
+        // run and no spare: only its latch, set as it finished.
+        if !task.status().is_finished() {
+            let _edge = self.begin_wait(task).map_err(WaitError::Cycle)?;
+            if self.is_own_worker() {
+                self.run_here(task);
+            }
+            if !task.status().is_finished() {
+                let _blocked = Blocked::new()?;
+                return Ok(task.state().wait_unless(timeout, give_up));
+            }
         }
-        if task.status().is_finished() {
-            return Ok(task.state().wait_unless(timeout, give_up));
-        }
-        let _blocked = Blocked::new()?;
         Ok(task.state().wait_unless(timeout, give_up))
     }
 

@@ -124,6 +124,10 @@ impl WaitGraph {
 impl Graph {
     /// The tasks from `from` to `to` along the edges, both included, if `to` can be reached.
     fn path(&self, from: TaskRef, to: TaskRef) -> Option<Vec<TaskRef>> {
+        // The usual case, without allocating: the awaited task waits for nothing.
+        if from != to && !self.edges.contains_key(&from) {
+            return None;
+        }
         // Depth first, remembering how each task was reached to rebuild the path.
         let mut reached_from = BTreeMap::new();
         let mut seen = BTreeSet::from([from]);
