@@ -16,11 +16,17 @@ use crate::call::static_name;
 use crate::lookup::{Held, class_of, held_object};
 
 /// Whether `value` is what a coroutine returns at an `await` (a `GDScriptFunctionState`).
-/// Looked up by id (see `lookup::held_object`): a task may return a node the main thread is
-/// freeing right now.
+///
+/// A task may return a node the main thread is freeing right now, so the object is first looked
+/// up by id (see `lookup::held_object`). The extension interface names a GDScriptFunctionState
+/// by its nearest exposed class, RefCounted; only such an object, which `value` keeps alive with
+/// its reference, is asked for its real class.
 pub fn is_coroutine_state(value: &Variant) -> bool {
     matches!(held_object(value), Held::Object(id)
-        if class_of(id).is_some_and(|class| class == *static_name!(c"GDScriptFunctionState")))
+        if class_of(id).is_some_and(|class| class == *static_name!(c"RefCounted")))
+        && value
+            .try_to::<Gd<Object>>()
+            .is_ok_and(|object| object.is_class("GDScriptFunctionState"))
 }
 
 /// Stops the coroutine that returned `state` (see [`is_coroutine_state`]) at its `await`: its
