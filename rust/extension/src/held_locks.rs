@@ -14,7 +14,7 @@
 //! Other threads (a `Thread` of your own) keep what they hold: they are never resumed from an
 //! `await`, and they end only when your code returns.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use godot::classes::object::ConnectFlags;
@@ -38,12 +38,14 @@ impl Mode {
     }
 }
 
-/// One lock's holds taken in one place (a task, or the main thread this frame), net of the
-/// unlocks made there, and the method that took them.
+/// A lock first taken in one place (a task, or the main thread this frame): how many read and
+/// write locks this thread held on it before, so that what is held past that at the end was
+/// taken there and not undone; and the method that took them last. The lock counts each
+/// thread's holds itself, so unlocks need no bookkeeping here.
 struct Hold {
     lock: Arc<TrackedRwLock>,
-    reads: u32,
-    writes: u32,
+    reads_before: u32,
+    writes_before: u32,
     read_method: &'static str,
     write_method: &'static str,
 }
@@ -52,57 +54,39 @@ struct Hold {
 struct Holds(Vec<Hold>);
 
 impl Holds {
+    /// Records that this thread just took `mode` on `lock` with `method`.
     fn add(&mut self, lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) {
-        let index = match self.0.iter().position(|h| Arc::ptr_eq(&h.lock, lock)) {
-            Some(index) => index,
+        let hold = match self.0.iter().position(|h| Arc::ptr_eq(&h.lock, lock)) {
+            Some(index) => &mut self.0[index],
             None => {
+                let (reads, writes) = (lock.reads_held(), lock.writes_held());
                 self.0.push(Hold {
                     lock: lock.clone(),
-                    reads: 0,
-                    writes: 0,
+                    reads_before: reads - u32::from(mode == Mode::Read),
+                    writes_before: writes - u32::from(mode == Mode::Write),
                     read_method: "",
                     write_method: "",
                 });
-                self.0.len() - 1
+                self.0.last_mut().expect("just pushed")
             }
         };
-        let hold = &mut self.0[index];
         match mode {
-            Mode::Read => (hold.reads, hold.read_method) = (hold.reads + 1, method),
-            Mode::Write => (hold.writes, hold.write_method) = (hold.writes + 1, method),
+            Mode::Read => hold.read_method = method,
+            Mode::Write => hold.write_method = method,
         }
     }
 
-    /// Counts an unlock against a hold taken here; `false` when none was (the hold was taken
-    /// elsewhere: by the code around a task run inline, for example).
-    fn remove(&mut self, lock: &Arc<TrackedRwLock>, mode: Mode) -> bool {
-        let Some(index) = self.0.iter().position(|h| Arc::ptr_eq(&h.lock, lock)) else {
-            return false;
-        };
-        let hold = &mut self.0[index];
-        let count = match mode {
-            Mode::Read => &mut hold.reads,
-            Mode::Write => &mut hold.writes,
-        };
-        if *count == 0 {
-            return false;
-        }
-        *count -= 1;
-        if hold.reads == 0 && hold.writes == 0 {
-            self.0.swap_remove(index);
-        }
-        true
-    }
-
-    /// Releases, on this thread, every hold still counted, and reports each with `report(mode,
-    /// count, method)`. Reads first: the writer's reads under its own write lock must go before
-    /// the write lock can.
+    /// Releases, on this thread, what it holds past what it held before each lock was first
+    /// taken here, and reports each with `report(mode, count, method)`. Reads first: the
+    /// writer's reads under its own write lock must go before the write lock can.
     fn release(self, report: impl Fn(Mode, u32, &str)) {
         for hold in self.0 {
-            let reads = (0..hold.reads)
+            let extra_reads = hold.lock.reads_held().saturating_sub(hold.reads_before);
+            let reads = (0..extra_reads)
                 .take_while(|_| hold.lock.unlock_read().is_ok())
                 .count();
-            let writes = (0..hold.writes)
+            let extra_writes = hold.lock.writes_held().saturating_sub(hold.writes_before);
+            let writes = (0..extra_writes)
                 .take_while(|_| hold.lock.unlock_write().is_ok())
                 .count();
             if reads > 0 {
@@ -122,8 +106,6 @@ thread_local! {
     static MAIN: RefCell<Holds> = const { RefCell::new(Holds(Vec::new())) };
     /// The main thread's check connected to the next `process_frame`, if any.
     static CHECK: RefCell<Option<(Gd<SceneTree>, Callable)>> = const { RefCell::new(None) };
-    /// Guards the check against connecting twice (set while connecting).
-    static CHECK_PENDING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Records that this thread took `mode` on `lock` with `method` (a raw lock call, not
@@ -139,20 +121,6 @@ pub fn acquired(lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) {
     if !in_task && godot::init::is_main_thread() {
         MAIN.with(|main| main.borrow_mut().add(lock, mode, method));
         check_at_next_frame();
-    }
-}
-
-/// Records that this thread released `mode` on `lock` (a raw unlock call that succeeded).
-pub fn released(lock: &Arc<TrackedRwLock>, mode: Mode) {
-    let in_task = TASKS.with(|tasks| {
-        tasks
-            .borrow_mut()
-            .iter_mut()
-            .rev()
-            .any(|holds| holds.remove(lock, mode))
-    });
-    if !in_task && godot::init::is_main_thread() {
-        MAIN.with(|main| main.borrow_mut().remove(lock, mode));
     }
 }
 
@@ -187,19 +155,17 @@ impl<F: Fn() -> String> Drop for TaskHolds<F> {
 /// Connects `release_main_holds` to the scene tree's next `process_frame` (once). Without a
 /// SceneTree (a custom MainLoop) there is no frame to check at, and holds stay as they are.
 fn check_at_next_frame() {
-    if CHECK_PENDING.replace(true) {
+    if CHECK.with(|check| check.borrow().is_some()) {
         return;
     }
     let tree = Engine::singleton()
         .get_main_loop()
         .and_then(|main_loop| main_loop.try_cast::<SceneTree>().ok());
     let Some(tree) = tree else {
-        CHECK_PENDING.set(false);
         return;
     };
     let check = Callable::from_fn("ReadWriteLock.release_locks_held_across_frames", |_| {
         CHECK.with(|check| check.borrow_mut().take());
-        CHECK_PENDING.set(false);
         release_main_holds();
     });
     Signal::from_object_signal(&tree, "process_frame")
@@ -227,6 +193,5 @@ pub fn uninstall() {
     {
         tree.disconnect("process_frame", &check);
     }
-    CHECK_PENDING.set(false);
     MAIN.with(|main| main.borrow_mut().0.clear());
 }

@@ -99,7 +99,7 @@ impl ReadWriteLock {
     /// this thread holds none.
     #[func]
     pub fn read_unlock(&self) -> bool {
-        unlock_read("read_unlock", &self.lock) && unheld(&self.lock, Mode::Read)
+        unlock_read("read_unlock", &self.lock)
     }
 
     /// Takes the write lock, waiting until no other thread reads or writes. Returns
@@ -115,7 +115,7 @@ impl ReadWriteLock {
     /// this thread does not hold the write lock, or still holds read locks it took under it.
     #[func]
     pub fn write_unlock(&self) -> bool {
-        unlock_write("write_unlock", &self.lock) && unheld(&self.lock, Mode::Write)
+        unlock_write("write_unlock", &self.lock)
     }
 
     /// Takes a read lock if it can within [param timeout_ms] milliseconds (0: only if it is free
@@ -298,11 +298,5 @@ fn unlock_write(method: &str, lock: &TrackedRwLock) -> bool {
 /// Records a hold taken by a raw lock call (see `held_locks`); always `true`, for `&&` chains.
 fn held(lock: &Arc<TrackedRwLock>, mode: Mode, method: &'static str) -> bool {
     held_locks::acquired(lock, mode, method);
-    true
-}
-
-/// Records a hold released by a raw unlock call; always `true`, for `&&` chains.
-fn unheld(lock: &Arc<TrackedRwLock>, mode: Mode) -> bool {
-    held_locks::released(lock, mode);
     true
 }
