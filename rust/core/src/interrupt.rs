@@ -8,9 +8,10 @@
 //! blocking call's hand-off) register it with [`Interrupt::watch`] instead; a fire wakes it.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use parking_lot::Mutex;
 
 use crate::latch::Latch;
@@ -18,6 +19,9 @@ use crate::latch::Latch;
 /// Fires once; see the module documentation.
 #[derive(Debug)]
 pub struct Interrupt {
+    /// Set first by `fire`: the cheap check for hot paths (a zero-capacity channel's `try_recv`
+    /// takes a lock).
+    fired: AtomicBool,
     sender: Mutex<Option<Sender<Infallible>>>,
     receiver: Receiver<Infallible>,
     /// Latches to wake on fire; dead ones are pruned as new ones come.
@@ -34,6 +38,7 @@ impl Interrupt {
     pub fn new() -> Self {
         let (sender, receiver) = bounded(0);
         Self {
+            fired: AtomicBool::new(false),
             sender: Mutex::new(Some(sender)),
             receiver,
             latches: Mutex::new(Vec::new()),
@@ -43,6 +48,7 @@ impl Interrupt {
     /// Wakes every wait on [`Interrupt::receiver`], now and later, and every watched latch.
     /// Later calls do nothing.
     pub fn fire(&self) {
+        self.fired.store(true, Ordering::SeqCst);
         self.sender.lock().take();
         // After the disconnect, so that a woken `Latch::wait_unless` sees `is_fired`.
         for latch in std::mem::take(&mut *self.latches.lock()) {
@@ -61,7 +67,7 @@ impl Interrupt {
     }
 
     pub fn is_fired(&self) -> bool {
-        self.receiver.try_recv() == Err(TryRecvError::Disconnected)
+        self.fired.load(Ordering::SeqCst)
     }
 
     /// Ready (disconnected) in a `Select` once fired; it never yields a value.
