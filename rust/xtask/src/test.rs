@@ -250,7 +250,7 @@ const PROCESS_CHECKS: [ProcessCheck; 4] = [
     ProcessCheck {
         name: "quit_with_a_blind_task",
         editor: false,
-        // The warning names the task by its method, and repeats every second.
+        // The warning names the task by its id and method.
         expect: &["still waiting for 1 task(s)", "task 1: blind_work"],
     },
     ProcessCheck {
