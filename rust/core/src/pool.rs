@@ -747,14 +747,12 @@ impl<R: Send + 'static> Shared<R> {
         let crew: Weak<dyn Crew> = Arc::downgrade(self) as Weak<Self>;
         CREW.with(|c| *c.borrow_mut() = Some(crew));
         loop {
-            let task = match spare_of {
-                None => next_task(high, normal),
-                Some(workers) => match next_task_within(high, normal, SPARE_KEEP_ALIVE) {
-                    // `retire` uncounted it.
-                    Err(Idle) if self.retire(workers) => return,
-                    Err(Idle) => continue,
-                    Ok(task) => task,
-                },
+            let keep_alive = spare_of.map(|_| SPARE_KEEP_ALIVE);
+            let task = match next_task(high, normal, keep_alive) {
+                Ok(task) => task,
+                // `retire` uncounted it.
+                Err(Idle) if spare_of.is_some_and(|workers| self.retire(workers)) => return,
+                Err(Idle) => continue,
             };
             let Some(task) = task else { break };
             if stopping.load(Ordering::Acquire) {
@@ -916,11 +914,12 @@ impl<R: Send + 'static> Crew for Shared<R> {
 /// No task came within the time given.
 struct Idle;
 
-/// Like [`next_task`], giving up after `keep_alive` without a task.
-fn next_task_within<T>(
+/// High priority first; blocks while both queues are empty, up to `keep_alive` if given;
+/// `Ok(None)` once they are closed and drained.
+fn next_task<T>(
     high: &Receiver<T>,
     normal: &Receiver<T>,
-    keep_alive: Duration,
+    keep_alive: Option<Duration>,
 ) -> Result<Option<T>, Idle> {
     if let Ok(task) = high.try_recv() {
         return Ok(Some(task));
@@ -928,25 +927,11 @@ fn next_task_within<T>(
     if let Ok(task) = normal.try_recv() {
         return Ok(Some(task));
     }
+    let idle = keep_alive.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
     select! {
         recv(high) -> task => Ok(task.ok().or_else(|| normal.recv().ok())),
         recv(normal) -> task => Ok(task.ok().or_else(|| high.recv().ok())),
-        default(keep_alive) => Err(Idle),
-    }
-}
-
-/// High priority first; blocks while both queues are empty; `None` once they are closed and
-/// drained.
-fn next_task<T>(high: &Receiver<T>, normal: &Receiver<T>) -> Option<T> {
-    if let Ok(task) = high.try_recv() {
-        return Some(task);
-    }
-    if let Ok(task) = normal.try_recv() {
-        return Some(task);
-    }
-    select! {
-        recv(high) -> task => task.ok().or_else(|| normal.recv().ok()),
-        recv(normal) -> task => task.ok().or_else(|| high.recv().ok()),
+        recv(idle) -> _ => Err(Idle),
     }
 }
 
