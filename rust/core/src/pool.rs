@@ -136,7 +136,10 @@ pub struct PoolStats {
     pub submitted: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Cancelled tasks, those that dropped their work included.
     pub cancelled: u64,
+    /// Tasks that ended because their work no longer applied ([`TaskState::drop_work`]).
+    pub dropped: u64,
     /// Queued, not yet started.
     pub pending: u64,
     /// Runs in progress now: one per worker running a task or part of a group, plus one per task
@@ -245,6 +248,7 @@ struct Shared<R> {
     completed: AtomicU64,
     failed: AtomicU64,
     cancelled: AtomicU64,
+    dropped: AtomicU64,
     pending: AtomicI64,
     busy: AtomicI64,
     busy_workers: AtomicI64,
@@ -319,6 +323,7 @@ impl<R: Send + 'static> Pool<R> {
                 completed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
                 pending: AtomicI64::new(0),
                 busy: AtomicI64::new(0),
                 busy_workers: AtomicI64::new(0),
@@ -713,6 +718,7 @@ impl<R: Send + 'static> Pool<R> {
             completed: s.completed.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
             cancelled: s.cancelled.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
             pending: s.pending.load(Ordering::Relaxed).max(0) as u64,
             running: s.busy.load(Ordering::Relaxed).max(0) as u64,
             busy_workers: s.busy_workers.load(Ordering::Relaxed).max(0) as u64,
@@ -887,6 +893,9 @@ impl<R: Send + 'static> Shared<R> {
             _ => &self.cancelled,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if status == Status::Cancelled && task.state().is_dropped() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
         // Cannot fail: `self` owns the receiver.
         let _ = self.completed_tx.send(task.clone());
     }

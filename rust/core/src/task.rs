@@ -13,7 +13,7 @@ use crate::counter::AtomicF64;
 use crate::group::Group;
 use crate::interrupt::Interrupt;
 use crate::latch::Latch;
-use crate::sync::{AtomicU8, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, Mutex, Ordering};
 
 /// Where a task is in its life. The numbers are the GDScript `STATUS_*` constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub struct TaskState {
     finished: Latch,
     /// Made on first use: by a blocking call inside the task, or by a cancel request.
     cancelled: OnceLock<Interrupt>,
+    /// Set by [`TaskState::drop_work`].
+    dropped: AtomicBool,
 }
 
 impl TaskState {
@@ -80,6 +82,7 @@ impl TaskState {
             progress: AtomicF64::new(0.0),
             finished: Latch::new(),
             cancelled: OnceLock::new(),
+            dropped: AtomicBool::new(false),
         }
     }
 
@@ -123,6 +126,19 @@ impl TaskState {
             }
             Err(_) => CancelOutcome::TooLate,
         }
+    }
+
+    /// For the running task's own code: its work no longer applies (what it works on is gone).
+    /// The task ends [`Status::Cancelled`], and its pool counts it as dropped
+    /// ([`crate::PoolStats::dropped`]) rather than as cancelled by someone.
+    pub fn drop_work(&self) {
+        self.dropped.store(true, Ordering::Relaxed);
+        self.cancel();
+    }
+
+    /// Whether [`TaskState::drop_work`] ended it.
+    pub fn is_dropped(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Fires when this task is asked to cancel: blocking calls made inside the task add it to

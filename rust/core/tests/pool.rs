@@ -641,3 +641,22 @@ fn join_all_waits_for_workers_a_stop_left_running_and_says_what_runs_meanwhile()
     assert!(nags.iter().all(|running| running == &vec![label.clone()]));
     assert!(blind.status().is_finished());
 }
+
+#[test]
+fn a_task_that_drops_its_work_ends_cancelled_and_is_counted_as_dropped() {
+    let pool = pool(1);
+    let dropped = pool
+        .submit(Priority::Normal, |state| {
+            state.drop_work();
+            Err("what it worked on is gone".into())
+        })
+        .unwrap();
+    let kept = pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
+    pool.cancel(kept.id());
+    let done = collect(&pool, 2);
+    assert!(done.contains(&(dropped.id(), Outcome::Cancelled)));
+    let stats = pool.stats();
+    assert_eq!(stats.dropped, 1, "only the task that dropped its work");
+    assert_eq!(stats.cancelled + stats.completed, 2);
+    pool.stop(StopWait::Forever);
+}

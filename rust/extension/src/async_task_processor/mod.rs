@@ -139,8 +139,6 @@ struct Inner {
     /// Whether the workers were ever started: a processor outside the tree starts them at its
     /// first submit (with autostart), but never restarts workers someone stopped.
     ever_started: AtomicBool,
-    /// Tasks whose Callable's object was freed before they ran, so they were dropped.
-    dropped_tasks: Arc<AtomicU64>,
 }
 
 /// The exported properties: atomics, so that any thread may set them while others read them.
@@ -207,7 +205,6 @@ impl INode for AsyncTaskProcessor {
                 freed: AtomicBool::new(false),
                 frame_hooked: AtomicBool::new(false),
                 ever_started: AtomicBool::new(false),
-                dropped_tasks: Arc::new(AtomicU64::new(0)),
             }),
             base,
         }
@@ -454,7 +451,6 @@ impl AsyncTaskProcessor {
             check_task(method, &task)?;
             let label = label_of(&task);
             let body = SharedCallable::new(task);
-            let dropped = inner.dropped_tasks.clone();
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: (!callback.is_null()).then(|| Then::Callable(callback)),
                 handle: Some(attach(task)),
@@ -465,7 +461,7 @@ impl AsyncTaskProcessor {
                     count as usize,
                     move |index, state| {
                         let args = [(index as i64).to_variant()];
-                        call_task(state, &dropped, body.get(), &args, Some(index))
+                        call_task(state, body.get(), &args, Some(index))
                     },
                     |results| {
                         results.into_iter().collect::<SendVariant>()
@@ -694,10 +690,7 @@ impl AsyncTaskProcessor {
             self.inner.dropped_callbacks.load(Ordering::Relaxed) as i64,
         );
         dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
-        dict.set(
-            "dropped_tasks",
-            self.inner.dropped_tasks.load(Ordering::Relaxed) as i64,
-        );
+        dict.set("dropped_tasks", stats.dropped as i64);
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
@@ -911,10 +904,9 @@ impl Inner {
         check_task(method, &task)?;
         let label = label_of(&task);
         let task = SendCallable::new(task);
-        let dropped = self.dropped_tasks.clone();
         let submitted = self.submit(method, delivery, |pool| {
             pool.submit(priority, move |state| {
-                call_task(state, &dropped, &task.into_inner(), &[], None)
+                call_task(state, &task.into_inner(), &[], None)
             })
         })?;
         submitted.set_label(label);
@@ -1222,7 +1214,6 @@ fn check_task(method: &str, task: &Callable) -> Result<(), String> {
 /// leaves behind are released.
 fn call_task(
     state: &TaskState,
-    dropped: &AtomicU64,
     task: &Callable,
     args: &[Variant],
     call: Option<usize>,
@@ -1235,9 +1226,7 @@ fn call_task(
         if !freed {
             return Err("Godot could not call it: the method does not exist".into());
         }
-        if state.cancel() == CancelOutcome::Requested {
-            dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        state.drop_work();
         return Err("the task's object was freed before the task ran".into());
     }
     let _holds = TaskHolds::begin(|| match call {
