@@ -163,6 +163,8 @@ impl INode for MainThreadDispatcher {
     #[func(gd_self)]
     fn process(this: Gd<Self>, _delta: f64) {
         if this.bind().internal {
+            // Here no script runs below: switches requested outside a resumption may go.
+            crate::thread_switch::tick();
             // The built-in node processes even while paused: it is the one that can tell.
             let stall = user_nodes_stall();
             STALL.store(stall.unwrap_or(Stall::None) as u8, Ordering::Relaxed);
@@ -275,6 +277,32 @@ impl MainThreadDispatcher {
             }
         });
         result.map_or_else(Variant::nil, SendVariant::into_inner)
+    }
+
+    /// Moves the rest of the calling coroutine to the main thread:
+    /// [codeblock]
+    /// var mesh := build_mesh()  # On a worker, after await processor.switch_to_worker().
+    /// await MainThreadDispatcher.switch_to_main_thread()
+    /// $MeshInstance3D.mesh = mesh  # On the main thread.
+    /// [/codeblock]
+    /// Returns a [Signal] that the main thread emits at its next drain (also while the tree is
+    /// paused: ThreadKit's own dispatcher node processes then), where the coroutine resumes. On
+    /// the main thread it returns [code]null[/code], which [code]await[/code] passes through at
+    /// once. Only [code]await[/code] it right away: a Signal nobody awaited is reported with an
+    /// error. From a [Thread] of your own, the main thread emits it at the first frame that finds
+    /// the [code]await[/code] connected (within 2 s, else the error). Work the coroutine does after
+    /// a switch to the main thread runs on it like any main-thread code (it may touch the scene
+    /// tree), within the dispatcher's frame budget only as one item: keep it short or switch back
+    /// with [method AsyncTaskProcessor.switch_to_worker].
+    #[func]
+    pub fn switch_to_main_thread() -> Variant {
+        if godot::init::is_main_thread() {
+            return Variant::nil();
+        }
+        crate::thread_switch::request(
+            "MainThreadDispatcher.switch_to_main_thread",
+            crate::thread_switch::Target::Main,
+        )
     }
 
     /// Runs queued work now, within the frame budget and the per-frame maximum; returns how many

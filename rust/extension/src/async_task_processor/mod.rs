@@ -23,6 +23,7 @@ use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
+mod switch;
 
 pub use rust_api::SpawnError;
 
