@@ -51,6 +51,7 @@ impl AsyncTaskProcessor {
         }
         self.ensure_delivery();
         let will_run = inner.pool.is_running()
+            || inner.pool.is_local()
             || (!inner.ever_started.load(Ordering::Relaxed)
                 && inner.settings.autostart.load(Ordering::Relaxed));
         if !will_run {
