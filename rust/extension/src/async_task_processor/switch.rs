@@ -42,7 +42,8 @@ impl AsyncTaskProcessor {
     ///
     /// When no worker can run it (the workers are stopped, or stop or the processor is freed
     /// before the switch ran), it reports an error and the coroutine resumes on the main thread
-    /// instead (at once, when called there), so the [code]await[/code] never hangs.
+    /// instead (at once, when called there), so the [code]await[/code] never hangs. With
+    /// [member synchronous] on, the task that resumes it runs on the main thread, as every task.
     #[func]
     pub fn switch_to_worker(&self) -> Variant {
         let inner = &self.inner;
