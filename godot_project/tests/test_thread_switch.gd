@@ -54,6 +54,17 @@ class Hopper extends RefCounted:
 		count(true)
 		done.increment()
 
+	## Started on a Thread of the test's own: to the main thread, then to a worker.
+	func from_thread(processor: AsyncTaskProcessor) -> void:
+		count(false)
+		await MainThreadDispatcher.switch_to_main_thread()
+		count(true)
+		await processor.switch_to_worker()
+		count(false)
+		await MainThreadDispatcher.switch_to_main_thread()
+		count(true)
+		done.increment()
+
 	func explode_on_worker(processor: AsyncTaskProcessor) -> void:
 		await processor.switch_to_worker()
 		count(false)
@@ -196,3 +207,26 @@ func test_a_switch_nobody_awaits_is_reported() -> void:
 	for i in 3:
 		await get_tree().process_frame
 	assert_eq(processor.get_stats().submitted, 0)
+
+
+func test_a_coroutine_started_on_a_thread_of_your_own_switches_too() -> void:
+	var processor := new_processor(1)
+	var hopper := Hopper.new()
+	var thread := Thread.new()
+	thread.start(hopper.from_thread.bind(processor))
+	thread.wait_to_finish()  # The thread's function returned at its first await.
+	assert_true(await frames_until(func() -> bool: return hopper.done.get_count() == 1))
+	assert_eq(hopper.on_worker.get_count(), 2, "the thread, then a worker")
+	assert_eq(hopper.on_main.get_count(), 2)
+	assert_eq(hopper.wrong.get_count(), 0)
+
+
+func test_freeing_the_processor_before_its_switch_ran_resumes_on_the_main_thread() -> void:
+	var processor := new_processor(1)
+	var hopper := Hopper.new()
+	hopper.hop(processor, 1)  # Launched at the next frame, after the free.
+	processor.free()
+	expect_error("no worker ran the switch")
+	assert_true(await frames_until(func() -> bool: return hopper.on_main.get_count() == 1))
+	assert_eq(hopper.on_worker.get_count(), 0)
+	assert_eq(hopper.wrong.get_count(), 1, "the would-be worker part ran on the main thread")

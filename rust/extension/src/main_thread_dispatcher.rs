@@ -163,7 +163,7 @@ impl INode for MainThreadDispatcher {
     #[func(gd_self)]
     fn process(this: Gd<Self>, _delta: f64) {
         if this.bind().internal {
-            // Here no script runs below: switches requested outside a resumption may go.
+            // Every frame, paused or not, whichever node drains.
             crate::thread_switch::tick();
             // The built-in node processes even while paused: it is the one that can tell.
             let stall = user_nodes_stall();
@@ -307,7 +307,9 @@ impl MainThreadDispatcher {
 
     /// Runs queued work now, within the frame budget and the per-frame maximum; returns how many
     /// items ran. Main thread only (elsewhere: an error and 0). The built-in node calls it every
-    /// frame; call it yourself in the editor or from a custom main loop.
+    /// frame; call it yourself in the editor or from a custom main loop. It also launches the
+    /// thread switches requested on the main thread since ([method switch_to_main_thread],
+    /// [method AsyncTaskProcessor.switch_to_worker]).
     #[func]
     pub fn process_queue() -> i64 {
         if !ThreadContext::is_main_thread() {
@@ -317,6 +319,7 @@ impl MainThreadDispatcher {
             );
             return 0;
         }
+        crate::thread_switch::tick();
         drain(None) as i64
     }
 

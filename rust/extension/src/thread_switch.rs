@@ -19,8 +19,10 @@
 //! switch before the thread that awaited it returned from the code that awaited:
 //! - a switch requested while ThreadKit runs a coroutine it resumed (the emit of an earlier
 //!   switch) is launched right after that emit returned;
-//! - a switch requested anywhere else on the main thread is launched by the built-in dispatcher
-//!   node at its next frame, when no script runs under it;
+//! - a switch requested anywhere else on the main thread is launched at the main thread's next
+//!   [`tick`] (the built-in dispatcher node's frame, or `process_queue()`): nothing but Godot's own
+//!   code runs on a thread between an `await`'s connect and the end of its resumption, so by then
+//!   the main thread is done with it;
 //! - a switch requested on another thread is launched at the first frame that finds its await
 //!   connected (that thread's code had not been resumed there, so nothing of it runs after the
 //!   connect but its own frame's teardown).
@@ -163,8 +165,8 @@ pub(crate) fn request(method: &'static str, target: Target) -> Variant {
     signal.to_variant()
 }
 
-/// Launches the switches requested outside a resumption whose await is connected. Main thread,
-/// from the built-in dispatcher node's frame (no script below it), paused or not.
+/// Launches the switches requested outside a resumption whose await is connected. Main thread:
+/// the built-in dispatcher node's frame (paused or not) and `process_queue()`.
 pub(crate) fn tick() {
     let pending = std::mem::take(&mut *UNSCOPED.lock());
     if pending.is_empty() {

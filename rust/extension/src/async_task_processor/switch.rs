@@ -34,7 +34,8 @@ impl AsyncTaskProcessor {
     /// worker of this processor it returns [code]null[/code], which [code]await[/code] passes
     /// through at once.
     ///
-    /// Called on the main thread outside such a coroutine, the switch happens at the next frame;
+    /// Called on the main thread outside such a coroutine, the switch happens at the next frame
+    /// (or the next [method MainThreadDispatcher.process_queue]);
     /// from a coroutine ThreadKit resumed (after an earlier switch), as soon as it awaits. Only
     /// [code]await[/code] the Signal right away: one nobody awaited is reported with an error.
     /// Inside a switched coroutine await only ThreadKit's switches: Godot cannot safely resume it
