@@ -784,7 +784,11 @@ impl<R: Send + 'static> Pool<R> {
         }
         let mut ran = 0;
         while ran < quota && INLINE_DEPTH.get() < MAX_INLINE_DEPTH {
-            if ran > 0 && limits.budget.is_some_and(|budget| started.elapsed() >= budget) {
+            if ran > 0
+                && limits
+                    .budget
+                    .is_some_and(|budget| started.elapsed() >= budget)
+            {
                 break;
             }
             let Some(task) = self.shared.local.lock().pop() else {

@@ -49,7 +49,10 @@ fn local_tasks_run_only_on_the_thread_that_runs_them_even_with_idle_workers() {
     }
     assert_eq!(pool.completions().len(), 10, "each delivers its completion");
     let stats = pool.stats();
-    assert_eq!((stats.submitted, stats.completed, stats.pending), (10, 10, 0));
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.pending),
+        (10, 10, 0)
+    );
 }
 
 #[test]
@@ -126,7 +129,11 @@ fn a_local_task_is_the_current_task_and_sees_its_cancel() {
     assert!(current_task().is_none(), "cleared after the run");
     let cancelled = pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
     pool.cancel(cancelled.id());
-    assert_eq!(pool.run_local(no_limits()), 1, "taken from the queue, not run");
+    assert_eq!(
+        pool.run_local(no_limits()),
+        1,
+        "taken from the queue, not run"
+    );
     assert_eq!(cancelled.status(), Status::Cancelled);
     assert_eq!(pool.stats().cancelled, 1);
 }
@@ -149,7 +156,11 @@ fn a_local_group_runs_its_calls_in_index_order_on_this_thread() {
             |results| results.into_iter().sum(),
         )
         .unwrap();
-    assert_eq!(pool.run_local(no_limits()), 1, "one queue entry for the whole group");
+    assert_eq!(
+        pool.run_local(no_limits()),
+        1,
+        "one queue entry for the whole group"
+    );
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     assert_eq!(group.outcome(), Some(Outcome::Completed(10)));
 }
@@ -160,11 +171,17 @@ fn stop_cancels_local_tasks_and_the_mode_applies_to_later_submissions() {
     let local = pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
     pool.set_local(false);
     let on_worker = pool
-        .submit(Priority::Normal, |_| Ok(thread::current().name().map_or(0, |_| 2)))
+        .submit(Priority::Normal, |_| {
+            Ok(thread::current().name().map_or(0, |_| 2))
+        })
         .unwrap();
     assert!(pool.wait(&on_worker, None).unwrap(), "a worker runs it");
     assert_eq!(on_worker.outcome(), Some(Outcome::Completed(2)));
-    assert_eq!(local.status(), Status::Pending, "still queued for run_local");
+    assert_eq!(
+        local.status(),
+        Status::Pending,
+        "still queued for run_local"
+    );
     let report = pool.stop(StopWait::Forever);
     assert_eq!(report.cancelled, 1);
     assert_eq!(local.status(), Status::Cancelled);

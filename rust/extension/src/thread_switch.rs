@@ -78,9 +78,7 @@ impl Emitter {
             .clone()
             .upcast::<Object>()
             .emit_signal(static_name!(c"resumed"), &[]);
-        let requested = SCOPE
-            .with(|scope| scope.replace(outer))
-            .unwrap_or_default();
+        let requested = SCOPE.with(|scope| scope.replace(outer)).unwrap_or_default();
         for switch in requested {
             if switch.emitter.is_awaited() {
                 switch.launch();
