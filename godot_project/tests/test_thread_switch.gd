@@ -230,3 +230,17 @@ func test_freeing_the_processor_before_its_switch_ran_resumes_on_the_main_thread
 	assert_true(await frames_until(func() -> bool: return hopper.on_main.get_count() == 1))
 	assert_eq(hopper.on_worker.get_count(), 0)
 	assert_eq(hopper.wrong.get_count(), 1, "the would-be worker part ran on the main thread")
+
+
+func test_a_switch_a_thread_of_your_own_never_awaits_is_reported_after_two_seconds() -> void:
+	var thread := Thread.new()
+	thread.start(func() -> void:
+		var never_awaited = MainThreadDispatcher.switch_to_main_thread())
+	thread.wait_to_finish()
+	expect_error("MainThreadDispatcher.switch_to_main_thread: the Signal it returned was not awaited")
+	# The main thread gives another thread 2 s to reach its await, then reports at its next frame.
+	var started := Time.get_ticks_msec()
+	while Time.get_ticks_msec() - started < 2100:
+		await get_tree().process_frame
+	for i in 3:
+		await get_tree().process_frame
