@@ -118,7 +118,7 @@ impl Switch {
 
     fn report_not_awaited(&self) {
         godot_error!(
-            "{}: the Signal it returned was not awaited, so nothing switched; write await {}() in a coroutine.",
+            "{}: the Signal it returned was not awaited, so nothing switched; await it where you call it: await ...{}().",
             self.method,
             self.method.rsplit('.').next().unwrap_or(self.method)
         );

@@ -70,7 +70,8 @@ pub use rust_api::SpawnError;
 /// stands. Godot reports runtime errors in debug builds only (the editor, debug exports): in a
 /// release export such a task completes with null. A task that uses [code]await[/code] (a
 /// coroutine) returns at its first await: it fails with an error saying so, and the rest of it
-/// never runs. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
+/// never runs. To run part of a coroutine on a worker instead, see [method switch_to_worker]; to
+/// run tasks on the main thread (breakpoints, no threads), see [member synchronous]. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
 /// is released, with an error naming the task.
 ///
 /// Summed over every processor, the queued tasks, busy workers and completions per second
