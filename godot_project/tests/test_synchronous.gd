@@ -194,3 +194,30 @@ func test_paused_tree_holds_synchronous_tasks_unless_process_always() -> void:
 	get_tree().paused = false
 	assert_eq(while_paused, 0, "a pausable processor runs nothing during a pause")
 	assert_eq(always, 1, "PROCESS_MODE_ALWAYS runs them during a pause")
+
+
+func test_a_synchronous_task_may_free_its_processor() -> void:
+	var processor := new_synchronous_processor()
+	var ran := AtomicCounter.new()
+	var handle := processor.run(func() -> int:
+		processor.free()
+		return 7)
+	processor.submit_task(func() -> void: ran.increment())  # Queued behind it: cancelled.
+	assert_eq(await handle.finished, 7, "its handle still gets its result")
+	assert_eq(ran.get_count(), 0)
+	assert_false(is_instance_valid(processor))
+
+
+func test_another_thread_waiting_for_a_synchronous_task_gets_it_at_the_next_delivery() -> void:
+	var processor := new_synchronous_processor()
+	var id := processor.submit_task(func() -> bool: return on_main_thread())
+	var thread := Thread.new()
+	thread.start(func() -> Variant: return processor.wait_for_task(id))
+	# No frame passes until the thread waits: a result is delivered once, then forgotten.
+	for i in 100000:
+		if processor.get_stats().waiting == 1:
+			break
+		OS.delay_usec(100)
+	assert_eq(processor.get_stats().waiting, 1)
+	assert_true(await frames_until(func() -> bool: return not thread.is_alive()))
+	assert_eq(thread.wait_to_finish(), true, "the main thread ran it; the waiting thread got it")
