@@ -290,7 +290,10 @@ impl MainThreadDispatcher {
     /// the main thread it returns [code]null[/code], which [code]await[/code] passes through at
     /// once. Only [code]await[/code] it right away: a Signal nobody awaited is reported with an
     /// error. From a [Thread] of your own, the main thread emits it at the first frame that finds
-    /// the [code]await[/code] connected (within 2 s, else the error). Work the coroutine does after
+    /// the [code]await[/code] connected (within 2 s, else the error); do not switch there a
+    /// coroutine that this Thread resumed by emitting a signal itself (Godot is still finishing
+    /// that resumption when the await connects). Inside a task it reports an error and returns
+    /// [code]null[/code]: a task may not await. Work the coroutine does after
     /// a switch to the main thread runs on it like any main-thread code (it may touch the scene
     /// tree), within the dispatcher's frame budget only as one item: keep it short or switch back
     /// with [method AsyncTaskProcessor.switch_to_worker].

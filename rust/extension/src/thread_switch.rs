@@ -23,9 +23,12 @@
 //!   [`tick`] (the built-in dispatcher node's frame, or `process_queue()`): nothing but Godot's own
 //!   code runs on a thread between an `await`'s connect and the end of its resumption, so by then
 //!   the main thread is done with it;
-//! - a switch requested on another thread is launched at the first frame that finds its await
-//!   connected (that thread's code had not been resumed there, so nothing of it runs after the
-//!   connect but its own frame's teardown).
+//! - a switch requested on another thread (a `Thread` of the game) is launched at the first frame
+//!   that finds its await connected. That is safe for a coroutine's first suspension there:
+//!   after the connect only the teardown of its own frame runs, on memory the state does not
+//!   share. A coroutine that thread had resumed itself (by emitting a signal there) may still be
+//!   finishing that resumption when the frame looks, which ThreadKit cannot see: the documentation
+//!   says to switch such a coroutine from ThreadKit's threads only.
 //!
 //! A switch whose signal nobody awaited is reported and dropped.
 
