@@ -261,6 +261,10 @@ struct Shared<R> {
     /// Workers of earlier runs that a stop did not wait for (or not long enough), so that
     /// [`Pool::join_all`] can still wait for them.
     lingering: Mutex<Vec<Lingering>>,
+    /// Whether submissions are queued in `local` rather than for the workers
+    /// ([`Pool::set_local`]).
+    local_mode: AtomicBool,
+    local: Mutex<LocalQueue<R>>,
 }
 
 /// The workers of one run that were still running when its stop returned.
@@ -332,6 +336,8 @@ impl<R: Send + 'static> Pool<R> {
                 run_nanos: AtomicU64::new(0),
                 runs: AtomicU64::new(0),
                 lingering: Mutex::new(Vec::new()),
+                local_mode: AtomicBool::new(false),
+                local: Mutex::new(LocalQueue::default()),
             }),
         }
     }
@@ -398,12 +404,19 @@ impl<R: Send + 'static> Pool<R> {
     /// the pool's own workers it never waits (a worker cannot wait for itself). Does nothing if
     /// the pool is not running.
     pub fn stop(&self, wait: StopWait) -> StopReport {
+        let local_cancelled = self.cancel_local();
         let Some(running) = self.shared.running.write().take() else {
-            return StopReport::default();
+            return StopReport {
+                cancelled: local_cancelled,
+                ..StopReport::default()
+            };
         };
         running.stopping.store(true, Ordering::Release);
         drop((running.high, running.normal, running.alive));
-        let mut report = StopReport::default();
+        let mut report = StopReport {
+            cancelled: local_cancelled,
+            ..StopReport::default()
+        };
         for task in running
             .high_rx
             .try_iter()
@@ -530,6 +543,9 @@ impl<R: Send + 'static> Pool<R> {
         make: impl FnOnce(u64) -> Task<R>,
         entries: impl FnOnce(usize) -> usize,
     ) -> Result<Arc<Task<R>>, Stopped> {
+        if self.is_local() {
+            return Ok(self.enqueue_local(priority, make));
+        }
         let running = self.shared.running.read();
         let running = running.as_ref().ok_or(Stopped)?;
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -730,6 +746,118 @@ impl<R: Send + 'static> Pool<R> {
                 s.run_nanos.load(Ordering::Relaxed) as f64 / runs as f64 / 1000.0
             },
         }
+    }
+}
+
+/// Tasks that run on the thread that asks for them ([`Pool::run_local`]) instead of on the
+/// workers: debugging on one thread, platforms without threads.
+impl<R: Send + 'static> Pool<R> {
+    /// From now on, queues submitted tasks for [`Pool::run_local`] (`true`) or for the workers
+    /// (`false`). Tasks already queued stay where they are. Queued for `run_local`, a task needs
+    /// no worker: it is accepted whether the workers run or not, and [`Pool::stop`] cancels it.
+    pub fn set_local(&self, local: bool) {
+        self.shared.local_mode.store(local, Ordering::Release);
+    }
+
+    /// Whether submitted tasks are queued for [`Pool::run_local`].
+    pub fn is_local(&self) -> bool {
+        self.shared.local_mode.load(Ordering::Acquire)
+    }
+
+    /// Whether tasks wait for [`Pool::run_local`].
+    pub fn has_local(&self) -> bool {
+        !self.shared.local.lock().is_empty()
+    }
+
+    /// Runs tasks queued for this thread ([`Pool::set_local`]) right here, most urgent first and
+    /// in submission order within a priority, bounded like [`crate::drain()`]: at most the tasks
+    /// queued when it starts (those they submit wait for the next call), at most
+    /// `limits.max_items`, and no new one once `limits.budget` is spent (at least one runs).
+    /// Each runs as a task of this pool ([`current_task`], cancellation, progress), a group's
+    /// calls one after the other in index order. Nested in a task this thread runs, it stops at
+    /// [`MAX_INLINE_DEPTH`]. Returns how many it took from the queue.
+    pub fn run_local(&self, limits: crate::DrainLimits) -> usize {
+        let started = Instant::now();
+        let mut quota = self.shared.local.lock().len();
+        if let Some(max) = limits.max_items {
+            quota = quota.min(max);
+        }
+        let mut ran = 0;
+        while ran < quota && INLINE_DEPTH.get() < MAX_INLINE_DEPTH {
+            if ran > 0
+                && limits
+                    .budget
+                    .is_some_and(|budget| started.elapsed() >= budget)
+            {
+                break;
+            }
+            let Some(task) = self.shared.local.lock().pop() else {
+                break;
+            };
+            // Never refused: the depth was checked above. A task cancelled meanwhile does nothing.
+            self.run_here(&task);
+            ran += 1;
+        }
+        ran
+    }
+
+    fn enqueue_local(&self, priority: Priority, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = Arc::new(make(id));
+        self.shared.tasks.lock().insert(id, task.clone());
+        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.local.lock().push(priority, task.clone());
+        task
+    }
+
+    /// Cancels every task queued for [`Pool::run_local`]; returns how many.
+    fn cancel_local(&self) -> usize {
+        let queued = std::mem::take(&mut *self.shared.local.lock());
+        queued
+            .into_tasks()
+            .filter(|task| self.shared.cancel_task(task) == CancelOutcome::CancelledBeforeStart)
+            .count()
+    }
+}
+
+/// The queue of [`Pool::run_local`].
+struct LocalQueue<R> {
+    high: VecDeque<Arc<Task<R>>>,
+    normal: VecDeque<Arc<Task<R>>>,
+}
+
+impl<R> Default for LocalQueue<R> {
+    fn default() -> Self {
+        Self {
+            high: VecDeque::new(),
+            normal: VecDeque::new(),
+        }
+    }
+}
+
+impl<R> LocalQueue<R> {
+    fn push(&mut self, priority: Priority, task: Arc<Task<R>>) {
+        match priority {
+            Priority::High => self.high.push_back(task),
+            _ => self.normal.push_back(task),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Arc<Task<R>>> {
+        self.high.pop_front().or_else(|| self.normal.pop_front())
+    }
+
+    fn len(&self) -> usize {
+        self.high.len() + self.normal.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn into_tasks(self) -> impl Iterator<Item = Arc<Task<R>>> {
+        self.high.into_iter().chain(self.normal)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod thread_context;
 pub mod thread_safe_node_manager;
 pub mod thread_safe_queue;
 pub mod thread_safety_tester;
+mod thread_switch;
 
 pub use async_task_processor::AsyncTaskProcessor;
 pub use atomic_counter::AtomicCounter;
@@ -62,6 +63,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
         if stage == InitStage::Scene {
             shutdown::begin();
             main_thread_dispatcher::discard_queue();
+            thread_switch::discard();
             monitors::uninstall();
             held_locks::uninstall();
             script_errors::uninstall();

@@ -163,6 +163,8 @@ impl INode for MainThreadDispatcher {
     #[func(gd_self)]
     fn process(this: Gd<Self>, _delta: f64) {
         if this.bind().internal {
+            // Every frame, paused or not, whichever node drains.
+            crate::thread_switch::tick();
             // The built-in node processes even while paused: it is the one that can tell.
             let stall = user_nodes_stall();
             STALL.store(stall.unwrap_or(Stall::None) as u8, Ordering::Relaxed);
@@ -277,9 +279,40 @@ impl MainThreadDispatcher {
         result.map_or_else(Variant::nil, SendVariant::into_inner)
     }
 
+    /// Moves the rest of the calling coroutine to the main thread:
+    /// [codeblock]
+    /// var mesh := build_mesh()  # On a worker, after await processor.switch_to_worker().
+    /// await MainThreadDispatcher.switch_to_main_thread()
+    /// $MeshInstance3D.mesh = mesh  # On the main thread.
+    /// [/codeblock]
+    /// Returns a [Signal] that the main thread emits at its next drain (also while the tree is
+    /// paused: ThreadKit's own dispatcher node processes then), where the coroutine resumes. On
+    /// the main thread it returns [code]null[/code], which [code]await[/code] passes through at
+    /// once. Only [code]await[/code] it right away: a Signal nobody awaited is reported with an
+    /// error. From a [Thread] of your own, the main thread emits it at the first frame that finds
+    /// the [code]await[/code] connected (within 2 s, else the error); do not switch there a
+    /// coroutine that this Thread resumed by emitting a signal itself (Godot is still finishing
+    /// that resumption when the await connects). Inside a task it reports an error and returns
+    /// [code]null[/code]: a task may not await. Work the coroutine does after
+    /// a switch to the main thread runs on it like any main-thread code (it may touch the scene
+    /// tree), within the dispatcher's frame budget only as one item: keep it short or switch back
+    /// with [method AsyncTaskProcessor.switch_to_worker].
+    #[func]
+    pub fn switch_to_main_thread() -> Variant {
+        if godot::init::is_main_thread() {
+            return Variant::nil();
+        }
+        crate::thread_switch::request(
+            "MainThreadDispatcher.switch_to_main_thread",
+            crate::thread_switch::Target::Main,
+        )
+    }
+
     /// Runs queued work now, within the frame budget and the per-frame maximum; returns how many
     /// items ran. Main thread only (elsewhere: an error and 0). The built-in node calls it every
-    /// frame; call it yourself in the editor or from a custom main loop.
+    /// frame; call it yourself in the editor or from a custom main loop. It also launches the
+    /// thread switches requested on the main thread since ([method switch_to_main_thread],
+    /// [method AsyncTaskProcessor.switch_to_worker]).
     #[func]
     pub fn process_queue() -> i64 {
         if !ThreadContext::is_main_thread() {
@@ -289,6 +322,7 @@ impl MainThreadDispatcher {
             );
             return 0;
         }
+        crate::thread_switch::tick();
         drain(None) as i64
     }
 

@@ -23,6 +23,7 @@ use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
+mod switch;
 
 pub use rust_api::SpawnError;
 
@@ -69,7 +70,8 @@ pub use rust_api::SpawnError;
 /// stands. Godot reports runtime errors in debug builds only (the editor, debug exports): in a
 /// release export such a task completes with null. A task that uses [code]await[/code] (a
 /// coroutine) returns at its first await: it fails with an error saying so, and the rest of it
-/// never runs. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
+/// never runs. To run part of a coroutine on a worker instead, see [method switch_to_worker]; to
+/// run tasks on the main thread (breakpoints, no threads), see [member synchronous]. A [ReadWriteLock] the task still holds when it ends (it failed, or did not unlock)
 /// is released, with an error naming the task.
 ///
 /// Summed over every processor, the queued tasks, busy workers and completions per second
@@ -112,6 +114,26 @@ pub struct AsyncTaskProcessor {
     #[var(get = get_stop_timeout_msec, set = set_stop_timeout_msec)]
     #[export]
     stop_timeout_msec: PhantomVar<i32>,
+    /// Run tasks on the main thread, during delivery, instead of on the workers: the same
+    /// methods, signals and handles on one thread, to step through tasks with breakpoints, or on
+    /// a platform without threads. Each delivery (every frame, [method process_completed])
+    /// first runs the tasks queued for it, most urgent first, within
+    /// [member max_callbacks_per_frame] and [member frame_budget_usec] (at least one task per
+    /// delivery), then delivers the completions, theirs included; a task a task submits runs at
+    /// the next delivery. [method is_cancelled], [method report_progress], groups (their calls in
+    /// index order), script errors (they fail the task) and the refusal of coroutines work as on
+    /// a worker. [method wait_for_task] and [method wait_all] on the main thread run the tasks
+    /// they wait for. Like delivery, it follows [member Node.process_mode]: while the game is
+    /// paused no task runs unless it is [constant Node.PROCESS_MODE_ALWAYS].
+    ///
+    /// A change applies to the tasks submitted after it, from any thread: tasks already queued
+    /// for the workers still run there, and tasks already queued for the main thread still run
+    /// there ([method stop_workers] and freeing the processor cancel both). On when the node
+    /// enters the tree, it starts no workers; turned off later, the next submit starts them
+    /// (with [member autostart]).
+    #[var(get = get_synchronous, set = set_synchronous)]
+    #[export]
+    synchronous: PhantomVar<bool>,
     inner: Arc<Inner>,
     /// Counts this processor in ThreadKit's debugger monitors; held only to be dropped with it.
     _monitored: monitors::Registration,
@@ -188,6 +210,7 @@ impl INode for AsyncTaskProcessor {
             max_callbacks_per_frame: PhantomVar::default(),
             frame_budget_usec: PhantomVar::default(),
             stop_timeout_msec: PhantomVar::default(),
+            synchronous: PhantomVar::default(),
             _monitored: monitors::register(&pool),
             inner: Arc::new(Inner {
                 pool,
@@ -215,7 +238,10 @@ impl INode for AsyncTaskProcessor {
         let inner = this.bind().inner.clone();
         name_pool(&this, &inner);
         hook_once(&this, &inner);
-        if inner.settings.autostart.load(Ordering::Relaxed) && !inner.pool.is_running() {
+        if inner.settings.autostart.load(Ordering::Relaxed)
+            && !inner.pool.is_running()
+            && !inner.pool.is_local()
+        {
             inner.start(inner.settings.worker_count.load(Ordering::Relaxed) as i64);
         }
     }
@@ -781,6 +807,19 @@ impl AsyncTaskProcessor {
             .stop_timeout_msec
             .store(value, Ordering::Relaxed);
     }
+
+    /// The getter of [member synchronous].
+    #[func]
+    pub fn get_synchronous(&self) -> bool {
+        self.inner.pool.is_local()
+    }
+
+    /// The setter of [member synchronous]; callable from any thread, from a callback and from a
+    /// task (tasks submitted afterwards follow it).
+    #[func]
+    pub fn set_synchronous(&self, value: bool) {
+        self.inner.pool.set_local(value);
+    }
 }
 
 /// Starting, stopping and submission, shared by the GDScript and Rust APIs.
@@ -925,6 +964,7 @@ impl Inner {
         let mut deliveries = self.deliveries.lock();
         if !self.ever_started.load(Ordering::Relaxed)
             && self.settings.autostart.load(Ordering::Relaxed)
+            && !self.pool.is_local()
         {
             // Never added to the tree (where `ready` starts them): start at the first submit.
             self.start(0);
@@ -1024,9 +1064,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Delivers completions within `limits` (and releases refused handles). Main thread only.
+/// Runs the tasks queued for the main thread ([member synchronous]) within `limits`, then
+/// delivers completions within `limits` (and releases refused handles). Main thread only.
 /// `this` is only touched while the node lives: a callback may free it.
 fn deliver_completed(inner: &Inner, this: &Gd<AsyncTaskProcessor>, limits: DrainLimits) -> usize {
+    if !inner.is_freed() {
+        inner.pool.run_local(limits);
+    }
     // Taken in a statement of its own: the lock must be released before the emits.
     let refused = std::mem::take(&mut *inner.refused.lock());
     release(refused);
@@ -1084,7 +1128,7 @@ fn wait_on_main_thread(
         if let Some(end) = ended() {
             return end;
         }
-        if help() {
+        if help() || inner.pool.run_local(DrainLimits::default()) > 0 {
             continue;
         }
         // Sleep until either queue has something, without taking it: the drains above do
