@@ -198,3 +198,12 @@ func test_with_read_and_with_write_callables_that_call_back_into_their_lock() ->
 	assert_eq(inner, [1, null], "a nested read works; an upgrade is refused with an error")
 	assert_false(lock.is_write_locked())
 	assert_eq(lock.get_reader_count(), 0, "everything was released")
+
+
+func test_freeing_queues_wakes_a_thread_blocked_in_select() -> void:
+	var queues := [ThreadSafeQueue.new(), ThreadSafeQueue.create_rendezvous()]
+	var selector := _start(func() -> Array: return ThreadSafeQueue.select(queues))
+	_assert_blocked([selector], "select on empty queues")
+	expect_error("ThreadSafeQueue.select: the queue was freed while waiting")
+	queues.clear()  # The selecting call took no reference: the queues go now.
+	assert_eq(selector.wait_to_finish(), [-1, null])
