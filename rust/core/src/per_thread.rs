@@ -1,0 +1,218 @@
+//! One value per thread and per owner, dropped when its thread ends or its owner goes, whichever
+//! comes first, and exactly once.
+//!
+//! Rust's `thread_local!` has one value per thread for the whole program; a [`PerThread`] is an
+//! object: each has its own values, and dropping it drops them all. The values live in the
+//! owner's map (keyed by thread), not in the threads' storage, so the owner can reach every one
+//! when it goes. Each thread keeps only weak references to the maps it has a value in, in a
+//! `thread_local!` whose destructor runs when the thread ends (for any thread the platform runs
+//! destructors for: std threads and other pthreads alike) and removes that thread's values.
+//! Whoever removes a value from the map under its lock (the ending thread, the owner's drop, an
+//! explicit [`PerThread::remove`]) is the one that drops it, after the lock is released: so a
+//! value is dropped exactly once, and dropping it (which may run arbitrary code) can use the
+//! same `PerThread` again without deadlocking.
+//!
+//! Not model-checked with loom (which cannot run thread-local destructors of its own threads);
+//! the protocol is one mutex around the map, and the race between a thread ending and the owner
+//! dropping is tested with real threads and exact drop counts.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use std::thread::{ThreadId, current as current_thread};
+
+use parking_lot::Mutex;
+
+/// Why [`PerThread::get_or_try_init`] returned no value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InitError<E> {
+    /// `init` failed.
+    Failed(E),
+    /// `init` asked this `PerThread` for the calling thread's value again, before returning it.
+    Reentrant,
+}
+
+/// The values and the bookkeeping, shared with the threads' weak references.
+struct Slots<T> {
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    values: HashMap<ThreadId, T>,
+    /// Threads running `init` now (a second request from one of them is re-entrant).
+    initializing: HashSet<ThreadId>,
+    /// Set when the owner is dropped: nothing is stored any more.
+    closed: bool,
+}
+
+/// What a thread's storage can do with a map it has a value in, whatever the value's type.
+trait Evict: Send + Sync {
+    /// Removes and drops `thread`'s value.
+    fn evict(&self, thread: ThreadId);
+}
+
+impl<T: Send> Evict for Slots<T> {
+    fn evict(&self, thread: ThreadId) {
+        let value = self.state.lock().values.remove(&thread);
+        // Dropped here, after the lock: dropping may run code that uses this map again.
+        drop(value);
+    }
+}
+
+/// The maps this thread has a value in; when the thread ends, its values are taken out of them.
+struct ThreadValues(Vec<Weak<dyn Evict>>);
+
+impl Drop for ThreadValues {
+    fn drop(&mut self) {
+        let thread = current_thread().id();
+        for slots in self.0.drain(..) {
+            if let Some(slots) = slots.upgrade() {
+                slots.evict(thread);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_VALUES: RefCell<ThreadValues> = RefCell::new(ThreadValues(Vec::new()));
+}
+
+/// Remembers, in this thread's storage, that it has a value in `slots`.
+fn register(slots: Weak<dyn Evict>) {
+    // A thread whose storage is being torn down keeps the value in the map, where its owner's
+    // drop still finds it: nothing is lost, only kept until then.
+    let _ = THREAD_VALUES.try_with(|values| {
+        let mut values = values.borrow_mut();
+        values.0.retain(|slots| slots.strong_count() > 0);
+        values.0.push(slots);
+    });
+}
+
+/// See the module documentation.
+pub struct PerThread<T: Send + 'static> {
+    slots: Arc<Slots<T>>,
+}
+
+impl<T: Send + 'static> Default for PerThread<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + 'static> PerThread<T> {
+    pub fn new() -> Self {
+        Self {
+            slots: Arc::new(Slots {
+                state: Mutex::new(State {
+                    values: HashMap::new(),
+                    initializing: HashSet::new(),
+                    closed: false,
+                }),
+            }),
+        }
+    }
+
+    /// A handle to the same values that does not own them: the values still go when this
+    /// `PerThread` is dropped. For code that must not keep the owner alive while it runs user
+    /// code (`init`), during which the owner may be dropped.
+    pub fn handle(&self) -> PerThreadHandle<T> {
+        PerThreadHandle {
+            slots: self.slots.clone(),
+        }
+    }
+
+    /// How many threads have a value now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.handle().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: Send + 'static> Drop for PerThread<T> {
+    /// Drops every thread's value, here (after the lock is released), and stores nothing more.
+    fn drop(&mut self) {
+        let values = {
+            let mut state = self.slots.state.lock();
+            state.closed = true;
+            std::mem::take(&mut state.values)
+        };
+        drop(values);
+    }
+}
+
+/// The calling thread's side of a [`PerThread`]: see [`PerThread::handle`].
+pub struct PerThreadHandle<T: Send + 'static> {
+    slots: Arc<Slots<T>>,
+}
+
+impl<T: Send + 'static> PerThreadHandle<T> {
+    /// A clone of the calling thread's value, if it has one.
+    pub fn get(&self) -> Option<T>
+    where
+        T: Clone,
+    {
+        let me = current_thread().id();
+        self.slots.state.lock().values.get(&me).cloned()
+    }
+
+    /// The calling thread's value (a clone), made by `init` on this thread if it has none.
+    /// `init` runs without any lock held, so it may use this `PerThread` (except to ask for this
+    /// thread's value again: [`InitError::Reentrant`]) and other ones. If the owner was dropped
+    /// meanwhile, the new value is returned without being kept.
+    pub fn get_or_try_init<E>(
+        &self,
+        init: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, InitError<E>>
+    where
+        T: Clone,
+    {
+        let me = current_thread().id();
+        {
+            let mut state = self.slots.state.lock();
+            if let Some(value) = state.values.get(&me) {
+                return Ok(value.clone());
+            }
+            if !state.initializing.insert(me) {
+                return Err(InitError::Reentrant);
+            }
+        }
+        // Only this thread adds a value for itself, so none can appear meanwhile.
+        let made = init();
+        let mut state = self.slots.state.lock();
+        state.initializing.remove(&me);
+        let value = made.map_err(InitError::Failed)?;
+        if !state.closed {
+            state.values.insert(me, value.clone());
+            drop(state);
+            let slots: Arc<dyn Evict> = self.slots.clone();
+            register(Arc::downgrade(&slots));
+        }
+        Ok(value)
+    }
+
+    /// Whether the calling thread has a value.
+    pub fn contains(&self) -> bool {
+        let me = current_thread().id();
+        self.slots.state.lock().values.contains_key(&me)
+    }
+
+    /// Takes the calling thread's value out (the caller drops it); the next
+    /// [`PerThreadHandle::get_or_try_init`] makes a new one.
+    pub fn remove(&self) -> Option<T> {
+        let me = current_thread().id();
+        self.slots.state.lock().values.remove(&me)
+    }
+
+    /// How many threads have a value now (a snapshot).
+    pub fn len(&self) -> usize {
+        self.slots.state.lock().values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
