@@ -4,9 +4,9 @@
 //! Rust's `thread_local!` has one value per thread for the whole program; a [`PerThread`] is an
 //! object: each has its own values, and dropping it drops them all. The values live in the
 //! owner's map (keyed by thread), not in the threads' storage, so the owner can reach every one
-//! when it goes. Each thread keeps only weak references to the maps it has a value in, in a
-//! `thread_local!` whose destructor runs when the thread ends (for any thread the platform runs
-//! destructors for: std threads and other pthreads alike) and removes that thread's values.
+//! when it goes. Each thread keeps only weak references to the maps it has a value in, in
+//! thread storage whose destructor runs when the thread ends, however it was started (see
+//! `exit_hook`), and removes that thread's values.
 //! Whoever removes a value from the map under its lock (the ending thread, the owner's drop, an
 //! explicit [`PerThread::remove`]) is the one that drops it, after the lock is released: so a
 //! value is dropped exactly once, and dropping it (which may run arbitrary code) can use the
@@ -16,7 +16,6 @@
 //! the protocol is one mutex around the map, and the race between a thread ending and the owner
 //! dropping is tested with real threads and exact drop counts.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
@@ -60,33 +59,134 @@ impl<T: Send> Evict for Slots<T> {
     }
 }
 
-/// The maps this thread has a value in; when the thread ends, its values are taken out of them.
-struct ThreadValues(Vec<Weak<dyn Evict>>);
+/// The maps a thread has a value in; when the thread ends, its values are taken out of them.
+struct ThreadValues {
+    /// The thread's id, taken while it runs: when it ends, `thread::current()` of a thread the
+    /// platform started (not std) may already be a new handle with a new id.
+    thread: ThreadId,
+    maps: Vec<Weak<dyn Evict>>,
+}
 
 impl Drop for ThreadValues {
     fn drop(&mut self) {
-        let thread = current_thread().id();
-        for slots in self.0.drain(..) {
+        for slots in self.maps.drain(..) {
             if let Some(slots) = slots.upgrade() {
-                slots.evict(thread);
+                slots.evict(self.thread);
             }
         }
     }
 }
 
-thread_local! {
-    static THREAD_VALUES: RefCell<ThreadValues> = RefCell::new(ThreadValues(Vec::new()));
+/// Remembers, in the storage of the calling thread (`thread`), that it has a value in `slots`.
+fn register(thread: ThreadId, slots: Weak<dyn Evict>) {
+    exit_hook::with(thread, |values| {
+        values.maps.retain(|slots| slots.strong_count() > 0);
+        values.maps.push(slots);
+    });
 }
 
-/// Remembers, in this thread's storage, that it has a value in `slots`.
-fn register(slots: Weak<dyn Evict>) {
-    // A thread whose storage is being torn down keeps the value in the map, where its owner's
-    // drop still finds it: nothing is lost, only kept until then.
-    let _ = THREAD_VALUES.try_with(|values| {
-        let mut values = values.borrow_mut();
-        values.0.retain(|slots| slots.strong_count() > 0);
-        values.0.push(slots);
-    });
+/// Stops running this crate's code when threads end (the values still kept stay in their maps,
+/// where their owners' drops find them). For a library about to be unloaded: a thread that
+/// ended later would otherwise call into unloaded code.
+pub fn stop_thread_exit_hooks() {
+    exit_hook::stop();
+}
+
+/// Each thread's [`ThreadValues`], dropped when the thread ends.
+///
+/// On Unix, a pthread key with a destructor: it runs for every thread that ends, however it was
+/// started. Rust's `thread_local!` destructors are not enough there: in a library loaded into a
+/// C++ program (Godot), they were found not to run for the program's own threads.
+#[cfg(unix)]
+mod exit_hook {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{ThreadId, ThreadValues};
+
+    static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+    static STOPPED: AtomicBool = AtomicBool::new(false);
+
+    /// Drops a thread's values: the key's destructor, called when a thread ends with a value set.
+    unsafe extern "C" fn thread_ended(values: *mut libc::c_void) {
+        // SAFETY: the only values ever set for the key are `Box<ThreadValues>` leaked by `with`,
+        // and the platform calls this once per value (it clears the slot first).
+        drop(unsafe { Box::from_raw(values.cast::<ThreadValues>()) });
+    }
+
+    fn key() -> libc::pthread_key_t {
+        *KEY.get_or_init(|| {
+            let mut key = 0;
+            // SAFETY: `key` is a valid place for the new key; `thread_ended` matches the
+            // destructor's signature.
+            let created = unsafe { libc::pthread_key_create(&mut key, Some(thread_ended)) };
+            assert_eq!(created, 0, "pthread_key_create failed (out of keys)");
+            key
+        })
+    }
+
+    /// Runs `f` on the calling thread's values (made on first use); nothing after `stop`.
+    pub(super) fn with(thread: ThreadId, f: impl FnOnce(&mut ThreadValues)) {
+        if STOPPED.load(Ordering::Acquire) {
+            return;
+        }
+        let key = key();
+        // SAFETY: a key created above and never deleted.
+        let mut values = unsafe { libc::pthread_getspecific(key) }.cast::<ThreadValues>();
+        if values.is_null() {
+            values = Box::into_raw(Box::new(ThreadValues {
+                thread,
+                maps: Vec::new(),
+            }));
+            // SAFETY: as above; the leaked box is reclaimed by `thread_ended`.
+            unsafe { libc::pthread_setspecific(key, values.cast()) };
+        }
+        // SAFETY: this thread's own box, alive until the thread ends; `f` runs no code that
+        // could reach it again (it only edits the list).
+        f(unsafe { &mut *values });
+    }
+
+    pub(super) fn stop() {
+        STOPPED.store(true, Ordering::Release);
+        if let Some(&key) = KEY.get() {
+            // SAFETY: the key was created by `key()`; after this its destructor never runs, and
+            // `STOPPED` keeps `with` from using it again. The lists left are leaked, not freed.
+            unsafe { libc::pthread_key_delete(key) };
+        }
+    }
+}
+
+/// Each thread's [`ThreadValues`], in a `thread_local!` whose destructor runs when the thread
+/// ends (on Windows, for every thread).
+#[cfg(not(unix))]
+mod exit_hook {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{ThreadId, ThreadValues};
+
+    static STOPPED: AtomicBool = AtomicBool::new(false);
+
+    thread_local! {
+        static VALUES: RefCell<Option<ThreadValues>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn with(thread: ThreadId, f: impl FnOnce(&mut ThreadValues)) {
+        if STOPPED.load(Ordering::Acquire) {
+            return;
+        }
+        // A thread whose storage is being torn down keeps the value in the map, where its
+        // owner's drop still finds it.
+        let _ = VALUES.try_with(|values| {
+            f(values.borrow_mut().get_or_insert_with(|| ThreadValues {
+                thread,
+                maps: Vec::new(),
+            }))
+        });
+    }
+
+    pub(super) fn stop() {
+        STOPPED.store(true, Ordering::Release);
+    }
 }
 
 /// See the module documentation.
@@ -163,10 +263,7 @@ impl<T: Send + 'static> PerThreadHandle<T> {
     /// `init` runs without any lock held, so it may use this `PerThread` (except to ask for this
     /// thread's value again: [`InitError::Reentrant`]) and other ones. If the owner was dropped
     /// meanwhile, the new value is returned without being kept.
-    pub fn get_or_try_init<E>(
-        &self,
-        init: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, InitError<E>>
+    pub fn get_or_try_init<E>(&self, init: impl FnOnce() -> Result<T, E>) -> Result<T, InitError<E>>
     where
         T: Clone,
     {
@@ -189,7 +286,7 @@ impl<T: Send + 'static> PerThreadHandle<T> {
             state.values.insert(me, value.clone());
             drop(state);
             let slots: Arc<dyn Evict> = self.slots.clone();
-            register(Arc::downgrade(&slots));
+            register(me, Arc::downgrade(&slots));
         }
         Ok(value)
     }

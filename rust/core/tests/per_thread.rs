@@ -38,13 +38,19 @@ fn each_thread_gets_its_own_value_made_once() {
     let counts = drops();
     let local = PerThread::<Arc<Token>>::new();
     let handle = local.handle();
-    let a = handle.get_or_try_init(|| Ok::<_, ()>(make(&counts))).unwrap();
-    let b = handle.get_or_try_init(|| Ok::<_, ()>(make(&counts))).unwrap();
+    let a = handle
+        .get_or_try_init(|| Ok::<_, ()>(make(&counts)))
+        .unwrap();
+    let b = handle
+        .get_or_try_init(|| Ok::<_, ()>(make(&counts)))
+        .unwrap();
     assert!(Arc::ptr_eq(&a, &b), "the same value on the same thread");
     let other = thread::scope(|s| {
         s.spawn(|| {
             let handle = local.handle();
-            let mine = handle.get_or_try_init(|| Ok::<_, ()>(make(&counts))).unwrap();
+            let mine = handle
+                .get_or_try_init(|| Ok::<_, ()>(make(&counts)))
+                .unwrap();
             (Arc::ptr_eq(&mine, &a), handle.contains())
         })
         .join()
@@ -75,7 +81,9 @@ fn values_go_when_their_threads_end() {
                 s.spawn(|| {
                     let handle = local.handle();
                     for _ in 0..100 {
-                        handle.get_or_try_init(|| Ok::<_, ()>(make(&counts))).unwrap();
+                        handle
+                            .get_or_try_init(|| Ok::<_, ()>(make(&counts)))
+                            .unwrap();
                     }
                 })
             })
@@ -101,7 +109,11 @@ fn the_owner_dropped_while_threads_hold_values_drops_each_once() {
                     let handle = local.handle();
                     let (counts, barrier) = (&counts, &barrier);
                     s.spawn(move || {
-                        drop(handle.get_or_try_init(|| Ok::<_, ()>(make(counts))).unwrap());
+                        drop(
+                            handle
+                                .get_or_try_init(|| Ok::<_, ()>(make(counts)))
+                                .unwrap(),
+                        );
                         barrier.wait();
                         // The owner drops now, racing with this thread's end.
                     })
@@ -137,7 +149,11 @@ fn init_failures_and_reentrant_inits_store_nothing() {
     assert_eq!(handle.get(), Some(2));
     assert_eq!(handle.remove(), Some(2));
     assert_eq!(handle.get(), None);
-    assert_eq!(handle.get_or_try_init(|| Ok::<_, ()>(3)), Ok(3), "made anew");
+    assert_eq!(
+        handle.get_or_try_init(|| Ok::<_, ()>(3)),
+        Ok(3),
+        "made anew"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_local;
 pub mod thread_safe_node_manager;
 pub mod thread_safe_queue;
 pub mod thread_safety_tester;
@@ -35,6 +36,7 @@ pub use safe_object_reference::SafeObjectReference;
 pub use shared_resource::SharedResource;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_local::ThreadLocal;
 pub use thread_safe_node_manager::ThreadSafeNodeManager;
 pub use thread_safe_queue::ThreadSafeQueue;
 pub use thread_safety_tester::ThreadSafetyTester;
@@ -64,6 +66,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
             main_thread_dispatcher::discard_queue();
             monitors::uninstall();
             held_locks::uninstall();
+            thread_local::uninstall();
             script_errors::uninstall();
         }
     }
