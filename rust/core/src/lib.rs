@@ -39,7 +39,7 @@ pub use oneshot::{CallError, Caller, Runner, oneshot};
 pub use per_thread::{InitError, PerThread, PerThreadHandle};
 #[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, WaitError, current_task};
-pub use rwlock::{LockError, TrackedRwLock, UnlockError};
+pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};
