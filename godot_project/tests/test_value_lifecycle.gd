@@ -207,3 +207,20 @@ func test_freeing_queues_wakes_a_thread_blocked_in_select() -> void:
 	expect_error("ThreadSafeQueue.select: the queue was freed while waiting")
 	queues.clear()  # The selecting call took no reference: the queues go now.
 	assert_eq(selector.wait_to_finish(), [-1, null])
+
+
+func test_freeing_a_lock_wakes_threads_blocked_in_upgradable_read_lock_and_upgrade() -> void:
+	_lock = ReadWriteLock.new()
+	assert_true(_lock.read_lock())
+	var upgrading := Semaphore.new()
+	var upgrader := _start(func() -> bool:
+		_lock.upgradable_read_lock()
+		upgrading.post()
+		return _lock.upgrade())  # Waits for the main thread's read.
+	upgrading.wait()
+	var second := _start(func() -> bool: return _lock.upgradable_read_lock())
+	_assert_blocked([upgrader, second], "an upgrade past a reader, a second upgradable reader")
+	expect_error("ReadWriteLock.upgrade: the lock was freed while waiting")
+	expect_error("ReadWriteLock.upgradable_read_lock: the lock was freed while waiting")
+	_lock = null
+	assert_eq(thread_results([upgrader, second]), [false, false], "woken and refused")
