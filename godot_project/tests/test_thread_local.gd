@@ -160,6 +160,21 @@ func test_a_factory_that_fails_keeps_nothing_and_is_tried_again() -> void:
 	assert_eq(coroutine.get_value_count(), 0)
 
 
+func test_a_factory_that_stops_at_a_script_error_or_whose_object_was_freed_makes_nothing() -> void:
+	var failing := ThreadLocal.create(func() -> Variant:
+		var nothing: Variant = null
+		return nothing.explode())
+	expect_error("Nonexistent function 'explode'")
+	assert_eq(failing.get_value(), null)
+	assert_false(failing.has_value())
+	var owner := Node.new()
+	var orphaned := ThreadLocal.create(owner.get_name)
+	owner.free()
+	expect_error("ThreadLocal.get_value: the factory could not be called")
+	assert_eq(orphaned.get_value(), null)
+	assert_eq(orphaned.get_value_count(), 0)
+
+
 func test_a_factory_asking_for_the_value_it_makes_is_refused() -> void:
 	_local = ThreadLocal.create(func() -> Array: return [_local.get_value()])
 	expect_error("ThreadLocal.get_value: the factory asked this ThreadLocal for the value it is making")

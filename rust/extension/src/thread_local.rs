@@ -113,28 +113,7 @@ impl ThreadLocal {
             (this.values.handle(), this.factory.clone())
         };
         drop(this);
-        let made = values.get_or_try_init(|| match kept_call::call(factory.get(), &[], Nesting::Shared) {
-            Ok(value) if value.is_nil() => {
-                godot_error!(
-                    "{CLASS}.get_value: the factory returned null, which is kept as no value; return the value this thread should have (the next get_value() calls the factory again)."
-                );
-                Err(())
-            }
-            Ok(value) => Ok(ThreadValue(value)),
-            Err(Failure::NotCalled(why)) => {
-                godot_error!("{CLASS}.get_value: the factory could not be called: {why}; no value was made.");
-                Err(())
-            }
-            // Godot printed the script error already.
-            Err(Failure::ScriptError(_)) => Err(()),
-            Err(Failure::Coroutine) => {
-                godot_error!(
-                    "{CLASS}.get_value: the factory is a coroutine (it uses await), so it returned before making the value; it was stopped there and nothing was kept. To fix it, {}.",
-                    coroutine::HINT
-                );
-                Err(())
-            }
-        });
+        let made = values.get_or_try_init(|| make_value(factory.get()));
         match made {
             Ok(value) => value.0.clone(),
             Err(InitError::Failed(())) => Variant::nil(),
@@ -167,6 +146,35 @@ impl ThreadLocal {
     #[func]
     pub fn get_value_count(&self) -> i64 {
         self.values.len() as i64
+    }
+}
+
+/// Calls the factory for the calling thread's value; `Err` (with the error printed) when it
+/// produced no value to keep.
+fn make_value(factory: &Callable) -> Result<ThreadValue, ()> {
+    match kept_call::call(factory, &[], Nesting::Shared) {
+        Ok(value) if value.is_nil() => {
+            godot_error!(
+                "{CLASS}.get_value: the factory returned null, which is kept as no value; return the value this thread should have (the next get_value() calls the factory again)."
+            );
+            Err(())
+        }
+        Ok(value) => Ok(ThreadValue(value)),
+        Err(Failure::NotCalled(why)) => {
+            godot_error!(
+                "{CLASS}.get_value: the factory could not be called: {why}; no value was made."
+            );
+            Err(())
+        }
+        // Godot printed the script error already (and it fails the task this runs in, if any).
+        Err(Failure::ScriptError(_)) => Err(()),
+        Err(Failure::Coroutine) => {
+            godot_error!(
+                "{CLASS}.get_value: the factory is a coroutine (it uses await), so it returned before making the value; it was stopped there and nothing was kept. To fix it, {}.",
+                coroutine::HINT
+            );
+            Err(())
+        }
     }
 }
 
