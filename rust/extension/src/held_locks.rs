@@ -3,7 +3,8 @@
 //!
 //! GDScript has no destructors, so a `write_lock()` whose `write_unlock()` never comes (the code
 //! stopped at a script error, returned early, or is a coroutine that awaits and is never resumed)
-//! would keep every other thread waiting. Each thread records the holds its raw lock calls take
+//! would keep every other thread waiting (upgradable read holds, and what `upgrade()` and
+//! `downgrade()` turn them into, alike). Each thread records the holds its raw lock calls take
 //! (`with_read`/`with_write` release theirs themselves), under the task running on it if any:
 //! - when a task ends, what it still holds is released, with an error naming the task;
 //! - on the main thread outside tasks, what is still held when the next frame starts is released

@@ -152,7 +152,8 @@ impl ThreadSafeQueue {
     /// A new queue holding at most [param capacity] values ([method push] waits while it is full),
     /// or any number with 0 (the default, the same as [code]ThreadSafeQueue.new()[/code]).
     /// Returns [code]null[/code] with an error for a negative capacity or one above
-    /// [constant MAX_CAPACITY].
+    /// [constant MAX_CAPACITY]. For a queue without room, where [method push] waits for a
+    /// [method pop] to take its value, use [method create_rendezvous].
     #[func]
     pub fn create(#[opt(default = 0)] capacity: i64) -> Option<Gd<Self>> {
         let channel = match capacity {
