@@ -146,3 +146,33 @@ func test_main_thread_locks_within_a_frame_stay_quiet() -> void:
 		lock.read_unlock()
 		await get_tree().process_frame
 	assert_false(lock.is_write_locked())
+
+
+func test_a_task_that_forgets_an_upgradable_or_upgraded_lock_has_it_released() -> void:
+	var processor := new_processor(1)
+	var kept := ReadWriteLock.new()
+	var upgraded := ReadWriteLock.new()
+	var downgraded := ReadWriteLock.new()
+	var handle := processor.run(func() -> int:
+		kept.upgradable_read_lock()
+		upgraded.upgradable_read_lock()
+		upgraded.upgrade()
+		downgraded.write_lock()
+		downgraded.downgrade()
+		return 1)
+	expect_error("ReadWriteLock.upgradable_read_lock: task %d ended still holding 1 upgradable_read lock(s)" % handle.id)
+	expect_error("ReadWriteLock.upgrade: task %d ended still holding 1 write lock(s)" % handle.id)
+	expect_error("ReadWriteLock.downgrade: task %d ended still holding 1 read lock(s)" % handle.id)
+	assert_eq(await handle.finished, 1)
+	for lock: ReadWriteLock in [kept, upgraded, downgraded]:
+		assert_eq([lock.get_reader_count(), lock.is_write_locked(), lock.is_upgradable_locked()], [0, false, false])
+		assert_true(_free_for_others(lock))
+
+
+func test_an_upgradable_lock_the_main_thread_holds_into_the_next_frame_is_released() -> void:
+	var lock := ReadWriteLock.new()
+	assert_true(lock.upgradable_read_lock())
+	await get_tree().process_frame
+	expect_error("ReadWriteLock.upgradable_read_lock: %s 1 upgradable_read lock(s) when the next frame started" % MAIN_HELD)
+	assert_false(lock.is_upgradable_locked())
+	assert_true(_free_for_others(lock))

@@ -162,3 +162,25 @@ func test_cancelling_a_task_blocked_in_pop_or_push_ends_its_wait() -> void:
 	assert_eq(pushed.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
 	assert_eq(full.drain(), [1], "the interrupted push queued nothing")
 	processor.queue_free()
+
+
+func test_cancelling_a_task_blocked_in_select_or_a_queue_for_loop_ends_its_wait() -> void:
+	var processor := new_processor(2)
+	var empty := ThreadSafeQueue.create_rendezvous()
+	var never := ThreadSafeQueue.new()
+	var selected := processor.run(func() -> Array:
+		return ThreadSafeQueue.select([empty, ThreadSafeQueue.after(600_000)]))
+	var looped := processor.run(func() -> int:
+		var count := 0
+		for value: Variant in never:
+			count += 1
+		return count)
+	while processor.get_stats().running < 2:
+		OS.delay_usec(100)
+	OS.delay_msec(20)
+	assert_true(selected.cancel())
+	assert_true(looped.cancel())
+	assert_true(processor.wait_all(5000), "both waits ended")
+	assert_eq(selected.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+	assert_eq(looped.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+	processor.queue_free()

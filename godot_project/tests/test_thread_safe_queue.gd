@@ -286,3 +286,216 @@ func test_bad_capacities_and_timeouts_are_refused_with_errors() -> void:
 	expect_error("ThreadSafeQueue.pop: timeout_ms -7 is not valid")
 	assert_eq(queue.pop(-7), null, "a refused pop takes nothing")
 	assert_eq(queue.size(), 1)
+
+
+func test_is_full_tells_whether_a_push_would_wait() -> void:
+	var bounded := ThreadSafeQueue.create(2)
+	assert_false(bounded.is_full())
+	bounded.push(1)
+	assert_false(bounded.is_full())
+	bounded.push(2)
+	assert_true(bounded.is_full())
+	bounded.pop()
+	assert_false(bounded.is_full(), "a pop made room")
+	var unbounded := ThreadSafeQueue.create(0)
+	for i in 1000:
+		unbounded.push(i)
+	assert_false(unbounded.is_full(), "create(0) is unbounded: never full")
+	assert_eq(unbounded.get_capacity(), 0)
+	assert_true(ThreadSafeQueue.create_rendezvous().is_full(), "a rendezvous queue has no room")
+
+
+func test_a_rendezvous_push_returns_only_once_a_pop_took_the_value() -> void:
+	var queue := ThreadSafeQueue.create_rendezvous()
+	assert_eq(queue.get_capacity(), 0)
+	assert_eq(str(queue), "ThreadSafeQueue(0/rendezvous, open)")
+	assert_false(queue.try_push("nobody waits"), "try_push needs a waiting pop")
+	assert_false(queue.push("nobody comes", 10), "timed out")
+	var pusher := _start(func() -> bool: return queue.push("handed over"))
+	_assert_blocked(pusher, "a push nobody pops")
+	assert_eq(queue.size(), 0, "the value is not queued: the pusher still has it")
+	assert_eq(queue.drain(), [])
+	assert_eq(queue.pop(), "handed over")
+	assert_eq(pusher.wait_to_finish(), true)
+
+
+func test_a_rendezvous_try_push_succeeds_while_a_pop_waits() -> void:
+	var queue := ThreadSafeQueue.create_rendezvous()
+	var popper := _start(func() -> Variant: return queue.pop())
+	var tries := 0
+	while not queue.try_push("caught"):
+		tries += 1
+		OS.delay_usec(100)
+	assert_eq(popper.wait_to_finish(), "caught")
+
+
+func test_a_rendezvous_queue_hands_every_value_over_once() -> void:
+	var queue := ThreadSafeQueue.create_rendezvous()
+	var consumers: Array[Thread] = []
+	for c in 2:
+		consumers.append(_start(_pop_until_closed.bind(queue)))
+	run_threads(4, func(p: int) -> void:
+		for i in 250:
+			assert_true(queue.push(p * 250 + i)))
+	queue.close()
+	var popped := []
+	for consumer in consumers:
+		popped.append_array(consumer.wait_to_finish())
+	popped.sort()
+	assert_eq(popped, range(1000), "every value exactly once")
+
+
+func test_close_wakes_a_push_waiting_on_a_rendezvous_queue() -> void:
+	var queue := ThreadSafeQueue.create_rendezvous()
+	var pusher := _start(func() -> bool: return queue.push("never taken"))
+	_assert_blocked(pusher, "a rendezvous push")
+	queue.close()
+	assert_eq(pusher.wait_to_finish(), false)
+	assert_eq(queue.pop(), null, "closed, and the value was not handed over")
+
+
+func test_select_takes_from_whichever_queue_has_a_value() -> void:
+	var a := ThreadSafeQueue.new()
+	var b := ThreadSafeQueue.create(4)
+	b.push("b")
+	assert_eq(ThreadSafeQueue.select([a, b]), [1, "b"])
+	a.push("a")
+	assert_eq(ThreadSafeQueue.select([a, b], 1000), [0, "a"])
+	assert_eq(ThreadSafeQueue.select([a, b], 0), [-1, null], "both empty")
+	assert_eq(ThreadSafeQueue.select([a, b], 10), [-1, null], "timed out")
+	var selector := _start(func() -> Array: return ThreadSafeQueue.select([a, b]))
+	_assert_blocked(selector, "select on empty queues")
+	b.push({"late": true})
+	assert_eq(selector.wait_to_finish(), [1, {"late": true}])
+
+
+func test_select_is_fair_across_queues_that_are_always_full() -> void:
+	var queues := [ThreadSafeQueue.create(1), ThreadSafeQueue.create(1)]
+	queues[0].push(0)
+	queues[1].push(1)
+	var chosen := [0, 0]
+	for i in 1000:
+		var got := ThreadSafeQueue.select(queues)
+		assert_eq(got[1], got[0], "the value came from the queue named")
+		chosen[got[0]] += 1
+		queues[got[0]].push(got[1])
+	assert_eq(chosen[0] + chosen[1], 1000)
+	assert_true(chosen[0] >= 300 and chosen[1] >= 300, "each picked often: %s" % [chosen])
+
+
+func test_select_gives_what_closed_queues_hold_then_returns_minus_one() -> void:
+	var a := ThreadSafeQueue.new()
+	var b := ThreadSafeQueue.new()
+	a.push(1)
+	a.push(2)
+	a.close()
+	var popped := [ThreadSafeQueue.select([a, b]), ThreadSafeQueue.select([a, b])]
+	assert_eq(popped, [[0, 1], [0, 2]])
+	assert_eq(ThreadSafeQueue.select([a, b], 10), [-1, null], "b is open: a timeout")
+	var selector := _start(func() -> Array: return ThreadSafeQueue.select([a, b]))
+	_assert_blocked(selector, "select on a closed and an open queue")
+	b.close()
+	assert_eq(selector.wait_to_finish(), [-1, null], "both closed and empty")
+	assert_eq(ThreadSafeQueue.select([a, b]), [-1, null], "at once")
+
+
+func test_many_selecting_consumers_take_every_value_once() -> void:
+	var queues := [ThreadSafeQueue.create(8), ThreadSafeQueue.new(), ThreadSafeQueue.create_rendezvous()]
+	var consumers: Array[Thread] = []
+	for c in 3:
+		consumers.append(_start(func() -> Array:
+			var got := []
+			while true:
+				var pair := ThreadSafeQueue.select(queues)
+				if pair[0] == -1:
+					return got
+				got.append(pair[1])
+			return got))
+	run_threads(3, func(p: int) -> void:
+		for i in 500:
+			queues[p].push(p * 500 + i))
+	for queue: ThreadSafeQueue in queues:
+		queue.close()
+	var popped := []
+	for consumer in consumers:
+		popped.append_array(consumer.wait_to_finish())
+	popped.sort()
+	assert_eq(popped, range(1500), "every value exactly once")
+
+
+func test_select_refuses_bad_input() -> void:
+	expect_error("ThreadSafeQueue.select: the Array of queues is empty")
+	assert_eq(ThreadSafeQueue.select([]), [-1, null])
+	expect_error("ThreadSafeQueue.select: queues[1] is String \"oops\", not a ThreadSafeQueue")
+	assert_eq(ThreadSafeQueue.select([ThreadSafeQueue.new(), "oops"]), [-1, null])
+	expect_error("ThreadSafeQueue.select: queues[0] is null, not a ThreadSafeQueue")
+	assert_eq(ThreadSafeQueue.select([null]), [-1, null])
+	expect_error("ThreadSafeQueue.select: timeout_ms -3 is not valid")
+	assert_eq(ThreadSafeQueue.select([ThreadSafeQueue.new()], -3), [-1, null])
+
+
+func test_after_yields_one_value_once_the_time_has_passed_then_is_closed() -> void:
+	var timer := ThreadSafeQueue.after(100)
+	assert_true(timer.is_closed(), "closed for pushes from the start")
+	assert_false(timer.try_push(1))
+	assert_eq(timer.try_pop(), null, "not yet")
+	assert_eq([timer.size(), timer.is_empty(), timer.drain()], [0, true, []])
+	assert_eq(timer.pop(), true, "a pop waits for it; true when no value is given")
+	assert_eq(timer.pop(), null, "then closed and empty")
+	assert_eq(ThreadSafeQueue.after(0, {"id": 3}).pop(0), {"id": 3})
+	expect_error("ThreadSafeQueue.after: delay_ms -1 is negative")
+	assert_eq(ThreadSafeQueue.after(-1), null)
+
+
+func test_select_with_after_is_a_deadline() -> void:
+	var results := ThreadSafeQueue.new()
+	var deadline := ThreadSafeQueue.after(30, "late")
+	assert_eq(ThreadSafeQueue.select([results, deadline]), [1, "late"])
+	assert_eq(ThreadSafeQueue.select([results, deadline], 10), [-1, null], "spent; results is open")
+	results.push("result")
+	assert_eq(ThreadSafeQueue.select([results, ThreadSafeQueue.after(600_000)]), [0, "result"])
+
+
+func test_for_loops_pop_until_the_queue_is_closed_and_empty() -> void:
+	var queue := ThreadSafeQueue.create(16)
+	var producer := _start(func() -> void:
+		for i in 1000:
+			queue.push(i)
+		queue.close())
+	var sum := 0
+	var count := 0
+	var last := -1
+	for value: int in queue:
+		assert_true(value > last, "in order")
+		last = value
+		sum += value
+		count += 1
+	producer.wait_to_finish()
+	assert_eq([count, sum], [1000, 999 * 1000 / 2])
+	var closed := ThreadSafeQueue.new()
+	closed.push("left")
+	closed.close()
+	var seen := []
+	for value: Variant in closed:
+		seen.append(value)
+	assert_eq(seen, ["left"])
+	for value: Variant in closed:
+		fail("a closed and empty queue has nothing to iterate")
+
+
+func test_for_loops_on_threads_share_the_values() -> void:
+	var queue := ThreadSafeQueue.new()
+	var sums := AtomicCounter.new()
+	var count := AtomicCounter.new()
+	var consumers: Array[Thread] = []
+	for c in 4:
+		consumers.append(_start(func() -> void:
+			for value: int in queue:
+				sums.add(value)
+				count.increment()))
+	for i in 2000:
+		queue.push(i)
+	queue.close()
+	for consumer in consumers:
+		consumer.wait_to_finish()
+	assert_eq([count.get_count(), sums.get_count()], [2000, 1999 * 2000 / 2])

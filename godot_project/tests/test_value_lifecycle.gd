@@ -198,3 +198,29 @@ func test_with_read_and_with_write_callables_that_call_back_into_their_lock() ->
 	assert_eq(inner, [1, null], "a nested read works; an upgrade is refused with an error")
 	assert_false(lock.is_write_locked())
 	assert_eq(lock.get_reader_count(), 0, "everything was released")
+
+
+func test_freeing_queues_wakes_a_thread_blocked_in_select() -> void:
+	var queues := [ThreadSafeQueue.new(), ThreadSafeQueue.create_rendezvous()]
+	var selector := _start(func() -> Array: return ThreadSafeQueue.select(queues))
+	_assert_blocked([selector], "select on empty queues")
+	expect_error("ThreadSafeQueue.select: the queue was freed while waiting")
+	queues.clear()  # The selecting call took no reference: the queues go now.
+	assert_eq(selector.wait_to_finish(), [-1, null])
+
+
+func test_freeing_a_lock_wakes_threads_blocked_in_upgradable_read_lock_and_upgrade() -> void:
+	_lock = ReadWriteLock.new()
+	assert_true(_lock.read_lock())
+	var upgrading := Semaphore.new()
+	var upgrader := _start(func() -> bool:
+		_lock.upgradable_read_lock()
+		upgrading.post()
+		return _lock.upgrade())  # Waits for the main thread's read.
+	upgrading.wait()
+	var second := _start(func() -> bool: return _lock.upgradable_read_lock())
+	_assert_blocked([upgrader, second], "an upgrade past a reader, a second upgradable reader")
+	expect_error("ReadWriteLock.upgrade: the lock was freed while waiting")
+	expect_error("ReadWriteLock.upgradable_read_lock: the lock was freed while waiting")
+	_lock = null
+	assert_eq(thread_results([upgrader, second]), [false, false], "woken and refused")

@@ -3,7 +3,9 @@ extends SceneTree
 ## - Two Threads call MainThreadDispatcher.call_blocking() in a loop (timeout -1, and the
 ##   default), so that at quit each is blocked in one; the game joins them in `_exit_tree`, as
 ##   Godot's docs advise. Quitting ends their calls with null, so they return and the joins end.
-## - A task pops from a ThreadSafeQueue that nobody closes, and a Thread does the same.
+## - A task pops from a ThreadSafeQueue that nobody closes, and a Thread does the same; another
+##   task and Thread wait in ThreadSafeQueue.select(), and a Thread in a `for` loop over the queue
+##   (holding a ThreadLocal value, as does the main thread).
 ## Godot must exit 0 within seconds (no 5 s freeze), with no crash and nothing leaked at exit.
 
 class Level extends Node:
@@ -23,6 +25,17 @@ class Level extends Node:
 		while queue.pop() != null:
 			pass
 
+	func select_forever() -> void:
+		while ThreadSafeQueue.select([queue, ThreadSafeQueue.create_rendezvous()])[0] != -1:
+			pass
+
+	func iterate_forever() -> void:
+		scratch.get_value()
+		for value in queue:
+			pass
+
+	var scratch := ThreadLocal.create(func() -> RefCounted: return RefCounted.new())
+
 
 func _initialize() -> void:
 	_quit_while_blocked()
@@ -33,13 +46,17 @@ func _quit_while_blocked() -> void:
 	var level := Level.new()
 	root.add_child(level)
 	var processor := AsyncTaskProcessor.new()
+	processor.worker_count = 2
 	level.add_child(processor)
 	processor.submit_task(level.pop_forever)
-	for call in [level.call_forever.bind(-1), level.call_forever.bind(1000), level.pop_forever]:
+	processor.submit_task(level.select_forever)
+	level.scratch.get_value()
+	for call in [level.call_forever.bind(-1), level.call_forever.bind(1000), level.pop_forever,
+			level.select_forever, level.iterate_forever]:
 		var thread := Thread.new()
 		thread.start(call)
 		level.threads.append(thread)
 	while level.calls.get_count() < 20:
 		await process_frame
-	print("PASS quit_with_blocked_waits: quitting with threads in call_blocking() and pop(), after %d calls" % level.calls.get_count())
+	print("PASS quit_with_blocked_waits: quitting with threads in call_blocking(), pop(), select() and a for loop, after %d calls" % level.calls.get_count())
 	quit()

@@ -16,9 +16,13 @@
 //!
 //! A push racing with `close` may still succeed; it then counts as having happened before the
 //! close, and its item is popped like any other.
+//!
+//! Besides bounded and unbounded channels there are rendezvous channels (capacity 0: a push
+//! waits for a pop to take its value) and timers ([`Channel::after`]: one value that shows at a
+//! given time). [`select`] pops from whichever of several channels has a value first.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{
     Receiver, RecvTimeoutError, Select, SendError, Sender, TryRecvError, TrySendError, bounded,
@@ -121,6 +125,8 @@ pub struct Channel<T> {
     data: Receiver<T>,
     /// Disconnects (and so wakes a `Select` on it) when `close` drops the sender in `open`.
     closing: Receiver<Infallible>,
+    /// A timer's ([`Channel::after`]) one value stays out of sight until then.
+    hidden_until: Option<Instant>,
 }
 
 impl<T> Channel<T> {
@@ -132,9 +138,8 @@ impl<T> Channel<T> {
     /// A channel holding at most `capacity` values (its buffer is allocated now).
     ///
     /// # Panics
-    /// If `capacity` is 0: such a channel could hold nothing, so every push would wait for a
-    /// pop in progress (a rendezvous), which `len`, `drain` and a closed channel's leftovers do
-    /// not fit.
+    /// If `capacity` is 0: for a channel that holds nothing, where every push waits for a pop,
+    /// ask for it by name with [`Channel::rendezvous`].
     pub fn bounded(capacity: usize) -> Self {
         assert!(
             capacity > 0,
@@ -152,7 +157,37 @@ impl<T> Channel<T> {
             })),
             data,
             closing,
+            hidden_until: None,
         }
+    }
+
+    /// A channel without room (capacity 0): a push hands its value straight to a pop, so it
+    /// waits until a pop takes it, and [`Channel::try_push`] succeeds only while a pop waits.
+    /// It never holds a value, so `len` is 0 and `drain` takes nothing.
+    pub fn rendezvous() -> Self {
+        Self::with(bounded(0))
+    }
+
+    /// A timer: a channel closed from the start that holds one value, `value`, which no pop sees
+    /// before `delay` has passed. A pop waiting on it takes the value when the time comes; later
+    /// pops report [`PopError::Closed`]. For [`select`] with a deadline.
+    pub fn after(delay: Duration, value: T) -> Self {
+        let (data_tx, data) = bounded(1);
+        data_tx
+            .send(value)
+            .unwrap_or_else(|_| unreachable!("a fresh channel with room and a receiver"));
+        let (_, closing) = bounded(0);
+        Self {
+            open: RwLock::new(None),
+            data,
+            closing,
+            hidden_until: Some(Instant::now() + delay),
+        }
+    }
+
+    /// While a timer's value is hidden: the moment it shows.
+    fn hidden(&self) -> Option<Instant> {
+        self.hidden_until.filter(|&at| Instant::now() < at)
     }
 
     /// Queues `value`, waiting while the channel is full: up to `timeout`, or for as long as it
@@ -241,6 +276,15 @@ impl<T> Channel<T> {
         timeout: Option<Duration>,
         interrupts: &[&Interrupt],
     ) -> Result<T, PopError> {
+        if self.hidden().is_some() {
+            return select(&[self], timeout, interrupts)
+                .map(|(_, value)| value)
+                .map_err(|error| match error {
+                    SelectError::TimedOut => PopError::TimedOut,
+                    SelectError::Closed => PopError::Closed,
+                    SelectError::Interrupted => PopError::Interrupted,
+                });
+        }
         if !interrupts.is_empty() {
             match self.try_pop() {
                 Err(PopError::Empty) => {}
@@ -279,6 +323,9 @@ impl<T> Channel<T> {
 
     /// Takes the oldest value if there is one now.
     pub fn try_pop(&self) -> Result<T, PopError> {
+        if self.hidden().is_some() {
+            return Err(PopError::Empty);
+        }
         self.data.try_recv().map_err(|error| match error {
             TryRecvError::Empty => PopError::Empty,
             TryRecvError::Disconnected => PopError::Closed,
@@ -288,20 +335,29 @@ impl<T> Channel<T> {
     /// Takes the values queued now, oldest first. Values pushed meanwhile are left for later,
     /// so a busy channel cannot keep it going forever; concurrent pops may take some first.
     pub fn drain(&self) -> Vec<T> {
-        let queued = self.data.len();
+        let queued = self.len();
         self.data.try_iter().take(queued).collect()
     }
 
     /// How many values are queued.
     pub fn len(&self) -> usize {
+        if self.hidden().is_some() {
+            return 0;
+        }
         self.data.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.len() == 0
     }
 
-    /// The most values it holds; `None` when unbounded.
+    /// Whether a push would wait now: the channel holds its capacity (a rendezvous channel is
+    /// always full: a push waits for a pop). Never for an unbounded one.
+    pub fn is_full(&self) -> bool {
+        self.data.is_full()
+    }
+
+    /// The most values it holds; `None` when unbounded, `Some(0)` for a rendezvous channel.
     pub fn capacity(&self) -> Option<usize> {
         self.data.capacity()
     }
@@ -317,5 +373,92 @@ impl<T> Channel<T> {
 
     pub fn is_closed(&self) -> bool {
         self.open.read().is_none()
+    }
+}
+
+/// Why [`select`] returned no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelectError {
+    /// Every channel stayed empty for the whole timeout.
+    TimedOut,
+    /// Every channel is closed and empty (or none was given).
+    Closed,
+    /// An [`Interrupt`] fired while it waited.
+    Interrupted,
+}
+
+impl std::fmt::Display for SelectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SelectError::TimedOut => "every channel stayed empty for the whole timeout",
+            SelectError::Closed => "every channel is closed and empty",
+            SelectError::Interrupted => "the wait for a value was interrupted",
+        })
+    }
+}
+
+impl std::error::Error for SelectError {}
+
+/// Pops from whichever of `channels` has a value first and returns its index with the value,
+/// waiting up to `timeout` (`None`: as long as it takes) or until one of `interrupts` fires.
+/// When several have a value, one of them is chosen at random (crossbeam's `Select`), so a busy
+/// channel cannot starve the others. Closed channels take part until their last value is popped;
+/// once every channel is closed and empty, it returns [`SelectError::Closed`].
+pub fn select<T>(
+    channels: &[&Channel<T>],
+    timeout: Option<Duration>,
+    interrupts: &[&Interrupt],
+) -> Result<(usize, T), SelectError> {
+    let deadline = timeout.map(|timeout| Instant::now() + timeout);
+    // Channels found closed and empty drop out; a select over what is left starts again.
+    let mut finished = vec![false; channels.len()];
+    loop {
+        // A timer whose value is still hidden takes part through a timer channel of its own,
+        // which wakes this select when the value shows.
+        let timers: Vec<Option<Receiver<Instant>>> = channels
+            .iter()
+            .map(|channel| channel.hidden().map(crossbeam_channel::at))
+            .collect();
+        let mut select = Select::new();
+        let mut arms = Vec::with_capacity(channels.len());
+        for (index, channel) in channels.iter().enumerate() {
+            if finished[index] {
+                continue;
+            }
+            let arm = match &timers[index] {
+                Some(timer) => select.recv(timer),
+                None => select.recv(&channel.data),
+            };
+            arms.push((arm, index));
+        }
+        if arms.is_empty() {
+            return Err(SelectError::Closed);
+        }
+        let first_interrupt = arms.len();
+        for interrupt in interrupts {
+            select.recv(interrupt.receiver());
+        }
+        let ready = match deadline {
+            None => select.select(),
+            Some(deadline) => select
+                .select_deadline(deadline)
+                .map_err(|_| SelectError::TimedOut)?,
+        };
+        let arm = ready.index();
+        if arm >= first_interrupt {
+            // An interrupt's channel never carries a value; it became ready by disconnecting.
+            let _ = ready.recv(interrupts[arm - first_interrupt].receiver());
+            return Err(SelectError::Interrupted);
+        }
+        let index = arms[arm].1;
+        if let Some(timer) = &timers[index] {
+            // The value shows now; the next round takes it (or another thread got it first).
+            let _ = ready.recv(timer);
+            continue;
+        }
+        match ready.recv(&channels[index].data) {
+            Ok(value) => return Ok((index, value)),
+            Err(_) => finished[index] = true,
+        }
     }
 }

@@ -17,6 +17,8 @@ pub mod interrupt;
 pub mod latch;
 pub mod oneshot;
 #[cfg(not(loom))]
+pub mod per_thread;
+#[cfg(not(loom))]
 pub mod pool;
 pub mod rate;
 pub mod rwlock;
@@ -34,8 +36,10 @@ pub use interrupt::Interrupt;
 pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
+pub use per_thread::{InitError, PerThread, PerThreadHandle};
+#[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, Priority, WaitError, current_task};
-pub use rwlock::{LockError, TrackedRwLock, UnlockError};
+pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

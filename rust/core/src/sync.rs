@@ -140,13 +140,74 @@ impl RawRwLock {
         // SAFETY: the caller guarantees the outstanding exclusive hold (see above).
         unsafe { parking_lot::lock_api::RawRwLock::unlock_exclusive(&self.0, Default::default()) }
     }
+
+    /// Takes the upgradable hold: beside shared holds, but alone among upgradable and
+    /// exclusive ones.
+    pub(crate) fn lock_upgradable(&self, timeout: Option<std::time::Duration>) -> bool {
+        use parking_lot::lock_api::{RawRwLockUpgrade as _, RawRwLockUpgradeTimed as _};
+        match timeout {
+            None => {
+                self.0.lock_upgradable();
+                true
+            }
+            Some(d) if d.is_zero() => self.0.try_lock_upgradable().is_some(),
+            Some(d) => self.0.try_lock_upgradable_for(d).is_some(),
+        }
+    }
+
+    /// Releases the upgradable hold.
+    ///
+    /// # Safety
+    /// A `lock_upgradable` not yet undone (nor upgraded) took it, on any thread.
+    // SAFETY: an unsafe fn: the contract above is the caller's.
+    pub(crate) unsafe fn unlock_upgradable(&self) {
+        // A fresh stateless marker stands for the guard, as in `unlock_shared`.
+        // SAFETY: the caller guarantees the outstanding upgradable hold.
+        unsafe {
+            parking_lot::lock_api::RawRwLockUpgrade::unlock_upgradable(&self.0, Default::default())
+        }
+    }
+
+    /// Turns the upgradable hold into the exclusive one once the shared holds are gone, with no
+    /// other exclusive hold in between (none can be taken while the upgradable one is held).
+    /// On timeout it stays upgradable and returns `false`.
+    ///
+    /// # Safety
+    /// The upgradable hold is outstanding.
+    // SAFETY: an unsafe fn: the contract above is the caller's.
+    pub(crate) unsafe fn upgrade(&self, timeout: Option<std::time::Duration>) -> bool {
+        use parking_lot::lock_api::{RawRwLockUpgrade as _, RawRwLockUpgradeTimed as _};
+        // Fresh stateless markers stand for the guards, as in `unlock_shared`.
+        // SAFETY (all three): the caller guarantees the upgradable hold.
+        match timeout {
+            None => {
+                unsafe { self.0.upgrade(Default::default()) };
+                true
+            }
+            Some(d) if d.is_zero() => unsafe { self.0.try_upgrade(Default::default()) }.is_ok(),
+            Some(d) => unsafe { self.0.try_upgrade_for(Default::default(), d) }.is_ok(),
+        }
+    }
+
+    /// Turns the exclusive hold into a shared one at once: no exclusive hold can come between.
+    ///
+    /// # Safety
+    /// The exclusive hold is outstanding.
+    // SAFETY: an unsafe fn: the contract above is the caller's.
+    pub(crate) unsafe fn downgrade(&self) {
+        // SAFETY: the caller guarantees the exclusive hold.
+        unsafe {
+            parking_lot::lock_api::RawRwLockDowngrade::downgrade(&self.0, Default::default());
+        }
+    }
 }
 
 /// The loom model of [`RawRwLock`]: readers and writer counted under a Mutex, waiters on a
 /// Condvar. Loom's Condvar never times out, so a timeout of any length is modelled as one try.
 #[cfg(loom)]
 pub(crate) struct RawRwLock {
-    state: Mutex<(usize, bool)>,
+    /// Shared holds, the exclusive hold, the upgradable hold.
+    state: Mutex<(usize, bool, bool)>,
     changed: Condvar,
 }
 
@@ -154,7 +215,7 @@ pub(crate) struct RawRwLock {
 impl RawRwLock {
     pub(crate) fn new() -> Self {
         Self {
-            state: Mutex::new((0, false)),
+            state: Mutex::new((0, false, false)),
             changed: Condvar::new(),
         }
     }
@@ -173,7 +234,7 @@ impl RawRwLock {
 
     pub(crate) fn lock_exclusive(&self, timeout: Option<std::time::Duration>) -> bool {
         let mut s = self.state.lock().unwrap();
-        while s.1 || s.0 > 0 {
+        while s.1 || s.2 || s.0 > 0 {
             if timeout.is_some() {
                 return false;
             }
@@ -181,6 +242,50 @@ impl RawRwLock {
         }
         s.1 = true;
         true
+    }
+
+    pub(crate) fn lock_upgradable(&self, timeout: Option<std::time::Duration>) -> bool {
+        let mut s = self.state.lock().unwrap();
+        while s.1 || s.2 {
+            if timeout.is_some() {
+                return false;
+            }
+            s = self.changed.wait(s).unwrap();
+        }
+        s.2 = true;
+        true
+    }
+
+    // SAFETY (for callers): as for the parking_lot version; the model also asserts it.
+    pub(crate) unsafe fn unlock_upgradable(&self) {
+        let mut s = self.state.lock().unwrap();
+        assert!(s.2, "unlock_upgradable without the upgradable hold");
+        s.2 = false;
+        self.changed.notify_all();
+    }
+
+    // SAFETY (for callers): as for the parking_lot version; the model also asserts it.
+    pub(crate) unsafe fn upgrade(&self, timeout: Option<std::time::Duration>) -> bool {
+        let mut s = self.state.lock().unwrap();
+        assert!(s.2 && !s.1, "upgrade without the upgradable hold");
+        while s.0 > 0 {
+            if timeout.is_some() {
+                return false;
+            }
+            s = self.changed.wait(s).unwrap();
+        }
+        s.2 = false;
+        s.1 = true;
+        true
+    }
+
+    // SAFETY (for callers): as for the parking_lot version; the model also asserts it.
+    pub(crate) unsafe fn downgrade(&self) {
+        let mut s = self.state.lock().unwrap();
+        assert!(s.1, "downgrade without the exclusive hold");
+        s.1 = false;
+        s.0 += 1;
+        self.changed.notify_all();
     }
 
     // SAFETY (for callers): as for the parking_lot version; the model also asserts it.

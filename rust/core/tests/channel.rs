@@ -373,3 +373,268 @@ fn an_interrupt_gives_a_waiting_push_its_value_back() {
         "the interrupted value was not queued"
     );
 }
+
+mod rendezvous {
+    use super::*;
+
+    #[test]
+    fn a_push_returns_only_once_a_pop_took_the_value() {
+        let channel = Arc::new(Channel::rendezvous());
+        assert_eq!(channel.capacity(), Some(0));
+        assert!(channel.is_full(), "a push would wait");
+        assert_eq!(channel.try_push(1), Err(PushError::Full(1)), "no pop waits");
+        assert_eq!(
+            channel.push(1, Some(Duration::ZERO)),
+            Err(PushError::TimedOut(1))
+        );
+        let pushed = {
+            let channel = channel.clone();
+            spawn(move || channel.push(7, None))
+        };
+        thread::sleep(SETTLE);
+        assert!(still_blocked(&pushed), "the push waits for a pop");
+        assert_eq!(channel.len(), 0, "it holds nothing");
+        assert_eq!(channel.pop(Some(FOREVER)), Ok(7));
+        assert_eq!(woken(&pushed), Ok(()));
+    }
+
+    #[test]
+    fn try_push_succeeds_while_a_pop_waits() {
+        let channel = Arc::new(Channel::rendezvous());
+        let popped = {
+            let channel = channel.clone();
+            spawn(move || channel.pop(None))
+        };
+        // The pop must be waiting for the try_push to succeed: retry until it is.
+        let mut value = 5;
+        loop {
+            match channel.try_push(value) {
+                Ok(()) => break,
+                Err(PushError::Full(back)) => value = back,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            thread::yield_now();
+        }
+        assert_eq!(woken(&popped), Ok(5));
+    }
+
+    #[test]
+    fn close_wakes_a_waiting_push_with_its_value() {
+        let channel = Arc::new(Channel::rendezvous());
+        let pushed = {
+            let channel = channel.clone();
+            spawn(move || channel.push("kept", None))
+        };
+        thread::sleep(SETTLE);
+        channel.close();
+        match woken(&pushed) {
+            Err(PushError::Closed("kept")) => {}
+            other => panic!("expected Closed(kept), got {other:?}"),
+        }
+        assert_eq!(channel.pop(None), Err(PopError::Closed));
+    }
+
+    /// Every value of 4 pushers reaches one of 4 poppers exactly once.
+    #[test]
+    fn pushers_and_poppers_hand_over_every_value_once() {
+        const PER_PUSHER: u32 = 2_000;
+        let channel = Channel::rendezvous();
+        let (sum, count) = thread::scope(|s| {
+            let poppers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (mut sum, mut count) = (0u64, 0u32);
+                        while let Ok(value) = channel.pop(None) {
+                            sum += u64::from(value);
+                            count += 1;
+                        }
+                        (sum, count)
+                    })
+                })
+                .collect();
+            thread::scope(|p| {
+                for pusher in 0..4 {
+                    let channel = &channel;
+                    p.spawn(move || {
+                        for i in 0..PER_PUSHER {
+                            channel.push(pusher * PER_PUSHER + i, None).unwrap();
+                        }
+                    });
+                }
+            });
+            channel.close();
+            poppers
+                .into_iter()
+                .map(|popper| popper.join().unwrap())
+                .fold((0, 0), |(s, c), (ps, pc)| (s + ps, c + pc))
+        });
+        let total = 4 * PER_PUSHER;
+        assert_eq!(count, total);
+        assert_eq!(sum, u64::from(total) * u64::from(total - 1) / 2);
+    }
+}
+
+mod select {
+    use super::*;
+    use threadkit_core::Interrupt;
+    use threadkit_core::channel::{SelectError, select};
+
+    #[test]
+    fn it_takes_from_whichever_channel_has_a_value() {
+        let (a, b) = (Channel::unbounded(), Channel::bounded(4));
+        b.push("b", None).unwrap();
+        assert_eq!(select(&[&a, &b], None, &[]), Ok((1, "b")));
+        a.push("a", None).unwrap();
+        assert_eq!(select(&[&a, &b], Some(FOREVER), &[]), Ok((0, "a")));
+        assert_eq!(
+            select(&[&a, &b], Some(Duration::from_millis(10)), &[]),
+            Err(SelectError::TimedOut)
+        );
+        assert_eq!(select::<u8>(&[], None, &[]), Err(SelectError::Closed));
+    }
+
+    #[test]
+    fn closed_channels_give_what_is_left_then_drop_out() {
+        let (a, b) = (Channel::unbounded(), Channel::unbounded());
+        a.push(1, None).unwrap();
+        a.close();
+        b.push(2, None).unwrap();
+        let mut got = vec![
+            select(&[&a, &b], None, &[]).unwrap(),
+            select(&[&a, &b], None, &[]).unwrap(),
+        ];
+        got.sort();
+        assert_eq!(got, [(0, 1), (1, 2)]);
+        assert_eq!(
+            select(&[&a, &b], Some(Duration::from_millis(10)), &[]),
+            Err(SelectError::TimedOut),
+            "b is still open"
+        );
+        b.close();
+        assert_eq!(select(&[&a, &b], None, &[]), Err(SelectError::Closed));
+    }
+
+    #[test]
+    fn a_waiting_select_wakes_for_a_push_a_close_or_an_interrupt() {
+        let (a, b) = (
+            Arc::new(Channel::unbounded()),
+            Arc::new(Channel::unbounded()),
+        );
+        let interrupt = Arc::new(Interrupt::new());
+        let start = || {
+            let (a, b, interrupt) = (a.clone(), b.clone(), interrupt.clone());
+            spawn(move || select(&[&*a, &*b], None, &[&interrupt]))
+        };
+        let waiting = start();
+        thread::sleep(SETTLE);
+        assert!(still_blocked(&waiting));
+        b.push(9, None).unwrap();
+        assert_eq!(woken(&waiting), Ok((1, 9)));
+
+        let waiting = start();
+        thread::sleep(SETTLE);
+        a.close();
+        thread::sleep(SETTLE);
+        assert!(still_blocked(&waiting), "b is still open");
+        b.close();
+        assert_eq!(woken(&waiting), Err(SelectError::Closed));
+
+        let (c, d) = (
+            Arc::new(Channel::<u8>::unbounded()),
+            Arc::new(Channel::rendezvous()),
+        );
+        let waiting = {
+            let (c, d, interrupt) = (c.clone(), d.clone(), interrupt.clone());
+            spawn(move || select(&[&*c, &*d], None, &[&interrupt]))
+        };
+        thread::sleep(SETTLE);
+        interrupt.fire();
+        assert_eq!(woken(&waiting), Err(SelectError::Interrupted));
+    }
+
+    /// Two channels that always have a value: each is chosen about half the time.
+    #[test]
+    fn it_is_fair_across_channels_that_are_always_ready() {
+        let (a, b) = (Channel::bounded(1), Channel::bounded(1));
+        a.push(0, None).unwrap();
+        b.push(1, None).unwrap();
+        let mut chosen = [0u32; 2];
+        for _ in 0..1000 {
+            let (index, value) = select(&[&a, &b], None, &[]).unwrap();
+            assert_eq!(index, value);
+            chosen[index] += 1;
+            [&a, &b][index].push(value, None).unwrap();
+        }
+        assert!(chosen.iter().all(|&n| n >= 300), "chosen {chosen:?}");
+    }
+
+    /// A rendezvous channel in a select takes a value from a push waiting on it.
+    #[test]
+    fn it_takes_from_a_push_waiting_on_a_rendezvous_channel() {
+        let (a, b) = (
+            Arc::new(Channel::<u8>::unbounded()),
+            Arc::new(Channel::rendezvous()),
+        );
+        let pushed = {
+            let b = b.clone();
+            spawn(move || b.push(3, None))
+        };
+        assert_eq!(select(&[&*a, &*b], Some(FOREVER), &[]), Ok((1, 3)));
+        assert_eq!(woken(&pushed), Ok(()));
+    }
+}
+
+mod after {
+    use super::*;
+    use threadkit_core::channel::{SelectError, select};
+
+    #[test]
+    fn its_value_shows_once_the_time_has_passed_then_it_is_closed() {
+        let timer = Channel::after(Duration::from_millis(100), "ding");
+        assert!(timer.is_closed(), "closed for pushes from the start");
+        assert_eq!(timer.try_push("x"), Err(PushError::Closed("x")));
+        assert_eq!(timer.try_pop(), Err(PopError::Empty), "not yet");
+        assert_eq!((timer.len(), timer.is_empty()), (0, true));
+        assert!(timer.drain().is_empty());
+        assert_eq!(timer.pop(Some(FOREVER)), Ok("ding"), "a pop waits for it");
+        assert_eq!(timer.pop(None), Err(PopError::Closed));
+        assert_eq!(timer.try_pop(), Err(PopError::Closed));
+    }
+
+    #[test]
+    fn a_select_with_a_timer_ends_when_it_fires() {
+        let jobs = Channel::<&str>::unbounded();
+        let timer = Channel::after(Duration::from_millis(30), "deadline");
+        assert_eq!(select(&[&jobs, &timer], None, &[]), Ok((1, "deadline")));
+        assert_eq!(
+            select(&[&jobs, &timer], Some(Duration::from_millis(10)), &[]),
+            Err(SelectError::TimedOut),
+            "the timer is spent; jobs is still open"
+        );
+        jobs.push("job", None).unwrap();
+        let zero = Channel::after(Duration::ZERO, "now");
+        let mut got = vec![
+            select(&[&jobs, &zero], None, &[]).unwrap(),
+            select(&[&jobs, &zero], None, &[]).unwrap(),
+        ];
+        got.sort();
+        assert_eq!(got, [(0, "job"), (1, "now")]);
+    }
+
+    #[test]
+    fn of_two_threads_waiting_for_a_timer_one_gets_the_value() {
+        let timer = Channel::after(Duration::from_millis(50), 1u8);
+        let results: Vec<_> = thread::scope(|s| {
+            let waiters: Vec<_> = (0..2).map(|_| s.spawn(|| timer.pop(None))).collect();
+            waiters.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|r| **r == Ok(1)).count(), 1);
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| **r == Err(PopError::Closed))
+                .count(),
+            1
+        );
+    }
+}

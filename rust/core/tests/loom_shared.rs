@@ -9,8 +9,9 @@
 #![cfg(loom)]
 
 use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use threadkit_core::{LockError, SharedMap, TrackedRwLock, UnlockError};
+use threadkit_core::{LockError, SharedMap, TrackedRwLock, UnlockError, UpgradeError};
 
 /// A reader reads again while a writer is trying to get in: no deadlock, and each ends with the
 /// lock free and the bookkeeping empty.
@@ -127,5 +128,66 @@ fn racing_updates_lose_nothing() {
         other.join().unwrap();
         assert_eq!(map.get(&0, |v| *v), Some(2));
         assert_eq!(map.version(), 2);
+    });
+}
+
+/// An upgrade racing with a writer: what the upgrader read is still current once it writes (no
+/// writer got in between), and both increments land.
+#[test]
+fn upgrade_lets_no_writer_in_between() {
+    loom::model(|| {
+        let lock = Arc::new(TrackedRwLock::new());
+        let value = Arc::new(AtomicUsize::new(0));
+        let writer = {
+            let (lock, value) = (lock.clone(), value.clone());
+            thread::spawn(move || {
+                lock.lock_write(None).unwrap();
+                value.store(value.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+                lock.unlock_write().unwrap();
+            })
+        };
+        lock.lock_upgradable(None).unwrap();
+        let seen = value.load(Ordering::SeqCst);
+        lock.upgrade(None).unwrap();
+        assert_eq!(
+            value.load(Ordering::SeqCst),
+            seen,
+            "no writer between read and upgrade"
+        );
+        value.store(seen + 1, Ordering::SeqCst);
+        lock.downgrade().unwrap();
+        assert_eq!(
+            value.load(Ordering::SeqCst),
+            seen + 1,
+            "no writer after the downgrade"
+        );
+        lock.unlock_read().unwrap();
+        writer.join().unwrap();
+        assert_eq!(value.load(Ordering::SeqCst), 2);
+        assert_eq!((lock.reader_threads(), lock.is_write_locked()), (0, false));
+    });
+}
+
+/// The lock abandoned while a thread waits in `upgrade` for a reader (or before it gets there):
+/// the upgrade ends, no hold is released twice (the model asserts that), and nothing deadlocks.
+#[test]
+fn abandon_during_an_upgrade() {
+    loom::model(|| {
+        let lock = Arc::new(TrackedRwLock::new());
+        lock.lock_read(None).unwrap();
+        let upgrader = {
+            let lock = lock.clone();
+            thread::spawn(move || match lock.lock_upgradable(None) {
+                Ok(()) => lock.upgrade(None),
+                Err(error) => {
+                    assert_eq!(error, LockError::Abandoned);
+                    Err(UpgradeError::Abandoned)
+                }
+            })
+        };
+        lock.abandon();
+        assert_eq!(upgrader.join().unwrap(), Err(UpgradeError::Abandoned));
+        assert_eq!(lock.lock_write(None), Err(LockError::Abandoned));
+        assert!(!lock.is_upgradable_locked());
     });
 }

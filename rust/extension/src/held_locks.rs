@@ -3,7 +3,8 @@
 //!
 //! GDScript has no destructors, so a `write_lock()` whose `write_unlock()` never comes (the code
 //! stopped at a script error, returned early, or is a coroutine that awaits and is never resumed)
-//! would keep every other thread waiting. Each thread records the holds its raw lock calls take
+//! would keep every other thread waiting (upgradable read holds, and what `upgrade()` and
+//! `downgrade()` turn them into, alike). Each thread records the holds its raw lock calls take
 //! (`with_read`/`with_write` release theirs themselves), under the task running on it if any:
 //! - when a task ends, what it still holds is released, with an error naming the task;
 //! - on the main thread outside tasks, what is still held when the next frame starts is released
@@ -27,6 +28,7 @@ use threadkit_core::TrackedRwLock;
 pub enum Mode {
     Read,
     Write,
+    Upgradable,
 }
 
 impl Mode {
@@ -34,6 +36,17 @@ impl Mode {
         match self {
             Self::Read => "read",
             Self::Write => "write",
+            Self::Upgradable => "upgradable_read",
+        }
+    }
+
+    /// How to avoid leaving it held: unlock, or a `with_*` method where there is one.
+    fn fix(self) -> String {
+        match self {
+            Self::Upgradable => {
+                String::from("call upgradable_read_unlock() (or write_unlock() after upgrade())")
+            }
+            side => format!("call {0}_unlock(), or use with_{0}()", side.name()),
         }
     }
 }
@@ -46,8 +59,10 @@ struct Hold {
     lock: Arc<TrackedRwLock>,
     reads_before: u32,
     writes_before: u32,
+    upgradables_before: u32,
     read_method: &'static str,
     write_method: &'static str,
+    upgradable_method: &'static str,
 }
 
 #[derive(Default)]
@@ -60,12 +75,18 @@ impl Holds {
             Some(index) => &mut self.0[index],
             None => {
                 let (reads, writes) = (lock.reads_held(), lock.writes_held());
+                let upgradables = lock.upgradables_held();
+                // An upgrade or a downgrade turns a hold taken before into this mode: it does
+                // not count as taken here (saturating: the hold it turned into is gone).
                 self.0.push(Hold {
                     lock: lock.clone(),
-                    reads_before: reads - u32::from(mode == Mode::Read),
-                    writes_before: writes - u32::from(mode == Mode::Write),
+                    reads_before: reads.saturating_sub(u32::from(mode == Mode::Read)),
+                    writes_before: writes.saturating_sub(u32::from(mode == Mode::Write)),
+                    upgradables_before: upgradables
+                        .saturating_sub(u32::from(mode == Mode::Upgradable)),
                     read_method: "",
                     write_method: "",
+                    upgradable_method: "",
                 });
                 self.0.last_mut().expect("just pushed")
             }
@@ -73,12 +94,13 @@ impl Holds {
         match mode {
             Mode::Read => hold.read_method = method,
             Mode::Write => hold.write_method = method,
+            Mode::Upgradable => hold.upgradable_method = method,
         }
     }
 
     /// Releases, on this thread, what it holds past what it held before each lock was first
     /// taken here, and reports each with `report(mode, count, method)`. Reads first: the
-    /// writer's reads under its own write lock must go before the write lock can.
+    /// writer's (or upgradable reader's) reads under its own hold must go before that hold can.
     fn release(self, report: impl Fn(Mode, u32, &str)) {
         for hold in self.0 {
             let extra_reads = hold.lock.reads_held().saturating_sub(hold.reads_before);
@@ -89,11 +111,21 @@ impl Holds {
             let writes = (0..extra_writes)
                 .take_while(|_| hold.lock.unlock_write().is_ok())
                 .count();
+            let extra_upgradables = hold
+                .lock
+                .upgradables_held()
+                .saturating_sub(hold.upgradables_before);
+            let upgradables = (0..extra_upgradables)
+                .take_while(|_| hold.lock.unlock_upgradable().is_ok())
+                .count();
             if reads > 0 {
                 report(Mode::Read, reads as u32, hold.read_method);
             }
             if writes > 0 {
                 report(Mode::Write, writes as u32, hold.write_method);
+            }
+            if upgradables > 0 {
+                report(Mode::Upgradable, upgradables as u32, hold.upgradable_method);
             }
         }
     }
@@ -143,9 +175,9 @@ impl<F: Fn() -> String> Drop for TaskHolds<F> {
             return;
         };
         holds.release(|mode, count, method| {
-            let side = mode.name();
+            let (side, fix) = (mode.name(), mode.fix());
             godot_error!(
-                "ReadWriteLock.{method}: {} ended still holding {count} {side} lock(s) it took (it stopped at an error, or did not unlock); ThreadKit released them so that other threads do not wait forever. Call {side}_unlock() before the task returns, or use with_{side}().",
+                "ReadWriteLock.{method}: {} ended still holding {count} {side} lock(s) it took (it stopped at an error, or did not unlock); ThreadKit released them so that other threads do not wait forever. Before the task returns, {fix}.",
                 (self.task)()
             );
         });
@@ -176,9 +208,9 @@ fn check_at_next_frame() {
 fn release_main_holds() {
     let holds = MAIN.with(|main| std::mem::take(&mut *main.borrow_mut()));
     holds.release(|mode, count, method| {
-        let side = mode.name();
+        let (side, fix) = (mode.name(), mode.fix());
         godot_error!(
-            "ReadWriteLock.{method}: the main thread still held {count} {side} lock(s) when the next frame started (held across an await, or never unlocked); ThreadKit released them so that other threads do not wait forever. On the main thread, call {side}_unlock() before the function awaits or returns, or use with_{side}()."
+            "ReadWriteLock.{method}: the main thread still held {count} {side} lock(s) when the next frame started (held across an await, or never unlocked); ThreadKit released them so that other threads do not wait forever. On the main thread, before the function awaits or returns, {fix}."
         );
     });
 }

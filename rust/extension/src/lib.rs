@@ -23,6 +23,7 @@ pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
 pub mod thread_context;
+pub mod thread_local;
 pub mod thread_safe_node_manager;
 pub mod thread_safe_queue;
 pub mod thread_safety_tester;
@@ -36,6 +37,7 @@ pub use safe_object_reference::SafeObjectReference;
 pub use shared_resource::SharedResource;
 pub use task_handle::TaskHandle;
 pub use thread_context::ThreadContext;
+pub use thread_local::ThreadLocal;
 pub use thread_safe_node_manager::ThreadSafeNodeManager;
 pub use thread_safe_queue::ThreadSafeQueue;
 pub use thread_safety_tester::ThreadSafetyTester;
@@ -66,6 +68,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
             thread_switch::discard();
             monitors::uninstall();
             held_locks::uninstall();
+            thread_local::uninstall();
             script_errors::uninstall();
         }
     }

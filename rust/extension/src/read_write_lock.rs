@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use godot::prelude::*;
-use threadkit_core::{LockError, TrackedRwLock, UnlockError};
+use threadkit_core::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 
 use crate::coroutine;
 use crate::held_locks::{self, Mode};
@@ -38,6 +38,23 @@ use crate::thread_context::ThreadContext;
 ///   with an error and changes nothing: only the thread that locked may unlock.
 ///
 /// Every lock must be undone by an unlock on the same thread; each unlock undoes one lock.
+///
+/// [b]Read, then maybe write.[/b] To check something and change it only if needed, without
+/// letting another writer change it between the check and the change, take the upgradable read
+/// lock: one thread at a time may hold it, beside plain readers (writers wait). [method upgrade]
+/// turns it into the write lock once the plain readers are gone, with no other writer in
+/// between; [method downgrade] turns a write lock back into a read lock at once.
+/// [codeblock]
+/// lock.upgradable_read_lock()
+/// if not cache.has(key):   # Readers may read meanwhile.
+///     lock.upgrade()       # Nobody changed the cache since the check.
+///     cache[key] = compute(key)
+///     lock.write_unlock()  # The upgraded lock is a write lock now.
+/// else:
+///     lock.upgradable_read_unlock()
+/// [/codeblock]
+/// A plain read lock cannot be upgraded (two readers upgrading at once would wait for each other
+/// forever): [method upgrade] refuses it with an error.
 ///
 /// [b]Locks left held.[/b] A lock is never left held for good, which would keep every other
 /// thread waiting forever:
@@ -172,16 +189,109 @@ impl ReadWriteLock {
         result
     }
 
-    /// How many threads hold a read lock right now (for diagnostics: it may change at once).
+    /// How many threads hold a read lock right now, the thread holding the upgradable read lock
+    /// included (for diagnostics: it may change at once). A writer's reads under its own write
+    /// lock do not count: it is not a reader but the writer.
     #[func]
     pub fn get_reader_count(&self) -> i64 {
         self.lock.reader_threads() as i64
     }
 
-    /// Whether some thread holds the write lock right now (for diagnostics).
+    /// Whether some thread holds the write lock right now (for diagnostics). An upgradable read
+    /// lock is not a write lock until [method upgrade] returns.
     #[func]
     pub fn is_write_locked(&self) -> bool {
         self.lock.is_write_locked()
+    }
+
+    /// Whether some thread holds the upgradable read lock right now (for diagnostics).
+    #[func]
+    pub fn is_upgradable_locked(&self) -> bool {
+        self.lock.is_upgradable_locked()
+    }
+
+    /// Takes the upgradable read lock: it reads beside plain readers, while writers and other
+    /// upgradable readers wait; [method upgrade] can turn it into the write lock. Waits while a
+    /// writer or another upgradable reader holds the lock. The same thread may take it again
+    /// (re-entrant), and may read under it. Returns [code]true[/code], or [code]false[/code]
+    /// with an error when this thread holds a plain read lock (its upgrade would wait for its own
+    /// read), holds the write lock, or the lock is freed while this waits. Undo it with
+    /// [method upgradable_read_unlock], or [method upgrade] it and then [method write_unlock].
+    #[func(gd_self)]
+    pub fn upgradable_read_lock(this: Gd<Self>) -> bool {
+        let lock = Self::shared(this);
+        lock_upgradable("upgradable_read_lock", &lock, None)
+            && held(&lock, Mode::Upgradable, "upgradable_read_lock")
+    }
+
+    /// Takes the upgradable read lock if it can within [param timeout_ms] milliseconds (0: only
+    /// if it is free now). Returns whether it did.
+    #[func(gd_self)]
+    pub fn try_upgradable_read_lock(this: Gd<Self>, #[opt(default = 0)] timeout_ms: i64) -> bool {
+        let lock = Self::shared(this);
+        let method = "try_upgradable_read_lock";
+        Self::timeout(method, timeout_ms).is_some_and(|t| lock_upgradable(method, &lock, Some(t)))
+            && held(&lock, Mode::Upgradable, method)
+    }
+
+    /// Releases one upgradable read lock this thread holds. Returns [code]false[/code], with an
+    /// error, when this thread holds none, or still holds read locks it took under it.
+    #[func]
+    pub fn upgradable_read_unlock(&self) -> bool {
+        self.lock
+            .unlock_upgradable()
+            .map_err(|e| Self::report_unlock("upgradable_read_unlock", "upgradable_read", e))
+            .is_ok()
+    }
+
+    /// Turns this thread's upgradable read lock into the write lock, waiting until the plain
+    /// readers have left. No other writer can get in between, so what this thread read under
+    /// the upgradable lock is still current when this returns [code]true[/code]. Undo it with
+    /// [method write_unlock] (or [method downgrade] it); read locks this thread took under the
+    /// upgradable lock are kept, under the write lock. Returns [code]false[/code] with an error
+    /// when this thread holds no upgradable read lock (a plain [method read_lock] cannot be
+    /// upgraded), or when the lock is freed while this waits.
+    #[func(gd_self)]
+    pub fn upgrade(this: Gd<Self>) -> bool {
+        let lock = Self::shared(this);
+        upgrade("upgrade", &lock, None)
+    }
+
+    /// Like [method upgrade], giving up after [param timeout_ms] milliseconds (0: only if no
+    /// plain reader holds the lock now). Returns whether it upgraded; if not, this thread still
+    /// holds its upgradable read lock.
+    #[func(gd_self)]
+    pub fn try_upgrade(this: Gd<Self>, #[opt(default = 0)] timeout_ms: i64) -> bool {
+        let lock = Self::shared(this);
+        Self::timeout("try_upgrade", timeout_ms)
+            .is_some_and(|t| upgrade("try_upgrade", &lock, Some(t)))
+    }
+
+    /// Turns this thread's write lock into a read lock at once: no writer gets in between, and
+    /// waiting readers may go on. Undo it with [method read_unlock]; read locks taken under the
+    /// write lock stay, as read locks. Returns [code]false[/code], with an error, when this thread
+    /// does not hold the write lock, or holds it more than once (only the last can become a
+    /// read lock).
+    #[func]
+    pub fn downgrade(&self) -> bool {
+        match self.lock.downgrade() {
+            Ok(()) => held(&self.lock, Mode::Read, "downgrade"),
+            Err(DowngradeError::NotHeld) => {
+                godot_error!(
+                    "ReadWriteLock.downgrade: {} does not hold the write lock, so there is nothing to turn into a read lock; call write_lock() (or upgrade()) first, on this thread.",
+                    ThreadContext::thread_name()
+                );
+                false
+            }
+            Err(DowngradeError::Reentered) => {
+                godot_error!(
+                    "ReadWriteLock.downgrade: {} took the write lock {} times; only the last one can become a read lock, so call write_unlock() for the others first.",
+                    ThreadContext::thread_name(),
+                    self.lock.writes_held()
+                );
+                false
+            }
+        }
     }
 }
 
@@ -205,7 +315,12 @@ impl ReadWriteLock {
                 "ReadWriteLock.{method}: {thread} holds no {mode} lock; another thread does, and only the thread that locked may unlock. Unlock on the thread that called {mode}_lock()."
             ),
             UnlockError::ReadsStillHeld => godot_error!(
-                "ReadWriteLock.{method}: {thread} still holds read locks it took while writing; call read_unlock() for them first (unlock in the reverse order of locking)."
+                "ReadWriteLock.{method}: {thread} still holds read locks it took while {}; call read_unlock() for them first (unlock in the reverse order of locking).",
+                if mode == "write" {
+                    "writing"
+                } else {
+                    "holding the upgradable read lock"
+                }
             ),
         }
     }
@@ -213,7 +328,7 @@ impl ReadWriteLock {
     fn timeout(method: &str, timeout_ms: i64) -> Option<Duration> {
         if timeout_ms < 0 {
             godot_error!(
-                "ReadWriteLock.{method}: timeout_ms must be 0 or more (got {timeout_ms}); use {} to wait as long as it takes.",
+                "ReadWriteLock.{method}: timeout_ms must be 0 or more (got {timeout_ms}); use {}() to wait as long as it takes.",
                 method.trim_start_matches("try_")
             );
             return None;
@@ -257,7 +372,7 @@ fn lock_read(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> b
     match lock.lock_read(timeout) {
         Ok(()) => true,
         Err(LockError::Abandoned) => report_freed(method),
-        Err(LockError::TimedOut | LockError::UpgradeRefused) => false,
+        Err(LockError::TimedOut | LockError::UpgradeRefused | LockError::WriteHeld) => false,
     }
 }
 
@@ -266,9 +381,61 @@ fn lock_write(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> 
         Ok(()) => true,
         Err(LockError::TimedOut) => false,
         Err(LockError::Abandoned) => report_freed(method),
+        Err(LockError::UpgradeRefused) if lock.upgradables_held() > 0 => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds the upgradable read lock; call upgrade() to turn it into the write lock (no other writer gets in between).",
+                ThreadContext::thread_name()
+            );
+            false
+        }
         Err(LockError::UpgradeRefused) => {
             godot_error!(
-                "ReadWriteLock.{method}: {} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, or take the write lock from the start.",
+                "ReadWriteLock.{method}: {} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, take the write lock from the start, or read with upgradable_read_lock() and upgrade().",
+                ThreadContext::thread_name()
+            );
+            false
+        }
+        Err(LockError::WriteHeld) => unreachable!("only upgradable locks are refused for it"),
+    }
+}
+
+fn lock_upgradable(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> bool {
+    match lock.lock_upgradable(timeout) {
+        Ok(()) => true,
+        Err(LockError::TimedOut) => false,
+        Err(LockError::Abandoned) => report_freed(method),
+        Err(LockError::UpgradeRefused) => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds a read lock; an upgradable lock taken beside it could never be upgraded (upgrade() waits for every reader, this thread's own read included). Call read_unlock() first, or take upgradable_read_lock() instead of read_lock().",
+                ThreadContext::thread_name()
+            );
+            false
+        }
+        Err(LockError::WriteHeld) => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds the write lock, which already allows reading; call read_lock() under it, or write_unlock() first.",
+                ThreadContext::thread_name()
+            );
+            false
+        }
+    }
+}
+
+fn upgrade(method: &'static str, lock: &Arc<TrackedRwLock>, timeout: Option<Duration>) -> bool {
+    match lock.upgrade(timeout) {
+        Ok(()) => held(lock, Mode::Write, method),
+        Err(UpgradeError::TimedOut) => false,
+        Err(UpgradeError::Abandoned) => report_freed(method),
+        Err(UpgradeError::NotUpgradable) if lock.reads_held() > 0 => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds a plain read lock, which cannot be upgraded (two readers upgrading at once would wait for each other forever); read with upgradable_read_lock() instead of read_lock() when you may need to write.",
+                ThreadContext::thread_name()
+            );
+            false
+        }
+        Err(UpgradeError::NotUpgradable) => {
+            godot_error!(
+                "ReadWriteLock.{method}: {} holds no upgradable read lock, so there is nothing to upgrade; call upgradable_read_lock() first, on this thread.",
                 ThreadContext::thread_name()
             );
             false

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use godot::classes::IRefCounted;
 use godot::prelude::*;
-use threadkit_core::channel::{Channel, PopError, PushError};
+use threadkit_core::channel::{self, Channel, PopError, PushError, SelectError};
 
-use crate::send::SendVariant;
+use crate::describe;
+use crate::send::{Optional, SendVariant};
 
 const CLASS: &str = "ThreadSafeQueue";
 
@@ -53,10 +54,25 @@ const CLASS: &str = "ThreadSafeQueue";
 /// spinning) when the queue is full or empty; on the main thread that freezes the game until
 /// they return, so there use [method try_push], [method try_pop] or a short timeout.
 ///
-/// [b]Freeing.[/b] A thread waiting in [method push] or [method pop] does not keep the queue
-/// alive. When its last reference is dropped, the waiting threads wake: [method push] returns
-/// [code]false[/code] and [method pop] [code]null[/code], each with an error. Call
-/// [method close] first to end them without one.
+/// [b]Iterating.[/b] [code]for value in queue:[/code] pops values as they come and ends once the
+/// queue is closed and every value has been popped, like a Go [code]range[/code] over a channel.
+/// Each step is a [method pop], so it waits while the queue is empty: on a queue nobody closes,
+/// the loop never ends (on the main thread, the game freezes until the queue is closed or the
+/// game quits). The loop holds a reference to the queue, so only [method close] ends it (or the
+/// game quitting, or, inside an [AsyncTaskProcessor] task, the task's cancellation). Iterate on
+/// the thread that consumes, and [method close] the queue when done.
+/// [codeblock]
+/// for path in jobs:  # Ends after close(), once every queued path was taken.
+///     process(path)
+/// [/codeblock]
+/// [b]Waiting on several queues.[/b] [method select] pops from whichever queue has a value first;
+/// with [method after] as one of them, it doubles as a deadline. [method create_rendezvous] makes
+/// a queue without room, where [method push] hands its value straight to a [method pop].
+///
+/// [b]Freeing.[/b] A thread waiting in [method push], [method pop] or [method select] does not
+/// keep the queue alive. When its last reference is dropped, the waiting threads wake:
+/// [method push] returns [code]false[/code] and [method pop] [code]null[/code], each with an
+/// error. Call [method close] first to end them without one.
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct ThreadSafeQueue {
@@ -82,10 +98,14 @@ impl Shared {
         }
     }
 
+    fn is_freed(&self) -> bool {
+        self.freed.load(Ordering::Acquire)
+    }
+
     /// Reports a wait that a free ended.
     fn report_freed(&self, method: &str) {
         // A close() alone ends waits quietly; only a free is a mistake worth an error.
-        if self.freed.load(Ordering::Acquire) {
+        if self.is_freed() {
             godot_error!(
                 "{CLASS}.{method}: the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits."
             );
@@ -104,10 +124,11 @@ impl Drop for ThreadSafeQueue {
 #[godot_api]
 impl IRefCounted for ThreadSafeQueue {
     fn to_string(&self) -> GString {
-        let capacity = self.shared.channel.capacity().map_or_else(
-            || String::from("unbounded"),
-            |capacity| capacity.to_string(),
-        );
+        let capacity = match self.shared.channel.capacity() {
+            None => String::from("unbounded"),
+            Some(0) => String::from("rendezvous"),
+            Some(capacity) => capacity.to_string(),
+        };
         let state = if self.shared.channel.is_closed() {
             "closed"
         } else {
@@ -131,7 +152,8 @@ impl ThreadSafeQueue {
     /// A new queue holding at most [param capacity] values ([method push] waits while it is full),
     /// or any number with 0 (the default, the same as [code]ThreadSafeQueue.new()[/code]).
     /// Returns [code]null[/code] with an error for a negative capacity or one above
-    /// [constant MAX_CAPACITY].
+    /// [constant MAX_CAPACITY]. For a queue without room, where [method push] waits for a
+    /// [method pop] to take its value, use [method create_rendezvous].
     #[func]
     pub fn create(#[opt(default = 0)] capacity: i64) -> Option<Gd<Self>> {
         let channel = match capacity {
@@ -154,6 +176,99 @@ impl ThreadSafeQueue {
         Some(Gd::from_object(Self {
             shared: Arc::new(Shared::new(channel)),
         }))
+    }
+
+    /// A new queue without room (capacity 0, a "rendezvous"): [method push] hands its value
+    /// straight to a [method pop], so it returns [code]true[/code] only once a pop took the value
+    /// (the producer knows its value was received), and [method try_push] succeeds only while a
+    /// thread waits in [method pop] or [method select]. Such a queue never holds a value:
+    /// [method size] is 0, [method drain] returns [code][][/code], [method is_full] is always
+    /// [code]true[/code] and [method get_capacity] is 0. ([code]create(0)[/code] stays an
+    /// unbounded queue.)
+    #[func]
+    pub fn create_rendezvous() -> Gd<Self> {
+        Gd::from_object(Self {
+            shared: Arc::new(Shared::new(Channel::rendezvous())),
+        })
+    }
+
+    /// A queue that yields one value once [param delay_ms] milliseconds have passed: [param value],
+    /// or [code]true[/code] when it is left out. Until then it looks empty; after its value was
+    /// popped it is closed and empty. It is closed for pushes from the start
+    /// ([method is_closed] is [code]true[/code]). Use it in [method select] as a deadline:
+    /// [codeblock]
+    /// var got := ThreadSafeQueue.select([results, ThreadSafeQueue.after(500, "late")])
+    /// if got[1] == "late":
+    ///     print("no result within half a second")
+    /// [/codeblock]
+    /// (for a plain wait with a limit, [method pop] with a timeout is simpler). Returns
+    /// [code]null[/code] with an error for a negative delay.
+    #[func]
+    pub fn after(
+        delay_ms: i64,
+        #[opt(default = Optional::null())] value: Optional<Variant>,
+    ) -> Option<Gd<Self>> {
+        let Ok(delay) = u64::try_from(delay_ms) else {
+            godot_error!(
+                "{CLASS}.after: delay_ms {delay_ms} is negative; pass how many milliseconds (0 or more) until the queue yields its value."
+            );
+            return None;
+        };
+        let value = match value.0 {
+            value if value.is_nil() => true.to_variant(),
+            value => value,
+        };
+        Some(Gd::from_object(Self {
+            shared: Arc::new(Shared::new(Channel::after(
+                Duration::from_millis(delay),
+                SendVariant::detach(value),
+            ))),
+        }))
+    }
+
+    /// Pops one value from whichever of [param queues] (an Array of ThreadSafeQueues) has one
+    /// first, and returns [code][index, value][/code], where [param index] is the queue's
+    /// position in [param queues]. While all are empty, waits: up to [param timeout_ms]
+    /// milliseconds, or for as long as it takes with -1 (the default). When several queues have
+    /// a value, one of them is picked at random, so a busy queue cannot starve the others.
+    /// A closed queue still gives its remaining values; once every queue is closed and empty,
+    /// and on timeout, it returns [code][-1, null][/code]. Like [method pop], a wait also ends
+    /// with [code][-1, null][/code] when the game quits or, inside an [AsyncTaskProcessor] task,
+    /// when the task is cancelled; and a queue freed while this waits counts as closed (with an
+    /// error). Bad input (not an Array of queues, or an empty one) returns
+    /// [code][-1, null][/code] with an error.
+    /// [codeblock]
+    /// while true:
+    ///     var got := ThreadSafeQueue.select([orders, cancellations])
+    ///     match got[0]:
+    ///         0: fill(got[1])
+    ///         1: cancel(got[1])
+    ///         -1: break  # Both closed and empty.
+    /// [/codeblock]
+    #[func]
+    pub fn select(queues: VarArray, #[opt(default = -1)] timeout_ms: i64) -> VarArray {
+        let none = || varray![-1, &Variant::nil()];
+        let Ok(timeout) = parse_timeout("select", timeout_ms) else {
+            return none();
+        };
+        let Some(shared) = Self::all_shared(&queues) else {
+            return none();
+        };
+        let channels: Vec<&Channel<SendVariant>> =
+            shared.iter().map(|shared| &shared.channel).collect();
+        let selected = crate::shutdown::interruptible(|interrupts| {
+            channel::select(&channels, timeout, interrupts)
+        });
+        match selected {
+            Ok((index, value)) => varray![index as i64, &value.into_inner()],
+            Err(SelectError::Closed) => {
+                if let Some(freed) = shared.iter().find(|shared| shared.is_freed()) {
+                    freed.report_freed("select");
+                }
+                none()
+            }
+            Err(SelectError::TimedOut | SelectError::Interrupted) => none(),
+        }
     }
 
     /// Adds a copy of [param value] at the back of the queue and returns [code]true[/code].
@@ -260,7 +375,16 @@ impl ThreadSafeQueue {
         self.shared.channel.is_empty()
     }
 
-    /// The most values the queue holds, as given to [method create]; 0 when unbounded.
+    /// Whether the queue holds as many values as it may, so that [method push] would wait now
+    /// (always [code]true[/code] for [method create_rendezvous], never for an unbounded queue).
+    /// Another thread may change that right after, as for [method size].
+    #[func]
+    pub fn is_full(&self) -> bool {
+        self.shared.channel.is_full()
+    }
+
+    /// The most values the queue holds, as given to [method create]; 0 when unbounded, and for a
+    /// [method create_rendezvous] queue, which holds none.
     #[func]
     pub fn get_capacity(&self) -> i64 {
         self.shared
@@ -278,14 +402,80 @@ impl ThreadSafeQueue {
         self.shared.channel.close()
     }
 
-    /// Whether [method close] was called.
+    /// Whether [method close] was called (always [code]true[/code] for an [method after] queue).
     #[func]
     pub fn is_closed(&self) -> bool {
         self.shared.channel.is_closed()
     }
+
+    /// GDScript's iterator protocol, called by [code]for value in queue:[/code] (see the class
+    /// description): pops the first value, waiting for it. Not meant to be called directly.
+    #[func(gd_self, rename = _iter_init)]
+    pub fn iter_init(this: Gd<Self>, state: VarArray) -> bool {
+        Self::iter_step(this, state, "_iter_init")
+    }
+
+    /// GDScript's iterator protocol: pops the next value, waiting for it; the loop ends once the
+    /// queue is closed and empty. Not meant to be called directly.
+    #[func(gd_self, rename = _iter_next)]
+    pub fn iter_next(this: Gd<Self>, state: VarArray) -> bool {
+        Self::iter_step(this, state, "_iter_next")
+    }
+
+    /// GDScript's iterator protocol: the value the last step popped. Not meant to be called
+    /// directly.
+    #[func(rename = _iter_get)]
+    pub fn iter_get(&self, state: Variant) -> Variant {
+        state
+    }
 }
 
 impl ThreadSafeQueue {
+    /// One step of a `for` loop: pops as `pop()` does and keeps the value as the loop's state
+    /// (GDScript hands the state back to `_iter_get`), or ends the loop.
+    fn iter_step(this: Gd<Self>, mut state: VarArray, method: &str) -> bool {
+        let shared = Self::shared(this);
+        let popped = crate::shutdown::interruptible(|interrupts| {
+            shared.channel.pop_interruptible(None, interrupts)
+        });
+        match popped {
+            Ok(value) => {
+                state.set(0, &value.into_inner());
+                true
+            }
+            Err(error) => {
+                if error == PopError::Closed {
+                    shared.report_freed(method);
+                }
+                false
+            }
+        }
+    }
+
+    /// The shared states of `queues` for `select`, or `None` with an error for bad input.
+    fn all_shared(queues: &VarArray) -> Option<Vec<Arc<Shared>>> {
+        if queues.is_empty() {
+            godot_error!(
+                "{CLASS}.select: the Array of queues is empty, so nothing could ever be selected; pass at least one ThreadSafeQueue."
+            );
+            return None;
+        }
+        queues
+            .iter_shared()
+            .enumerate()
+            .map(|(index, queue)| match queue.try_to::<Gd<Self>>() {
+                Ok(queue) => Some(Self::shared(queue)),
+                Err(_) => {
+                    godot_error!(
+                        "{CLASS}.select: queues[{index}] is {}, not a ThreadSafeQueue; pass an Array of ThreadSafeQueues.",
+                        describe::value(&queue)
+                    );
+                    None
+                }
+            })
+            .collect()
+    }
+
     /// The shared state, taken out under a bind that ends at once, and the caller's reference
     /// dropped: a waiting call must neither keep the queue alive (so freeing it can wake the
     /// call) nor be bound when it is freed.
