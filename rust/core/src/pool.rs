@@ -1072,10 +1072,10 @@ impl<R: Send + 'static> Shared<R> {
         self.delayed.fetch_sub(1, Ordering::SeqCst);
         // Fails only once the pool stopped and its workers exited: nobody would run it.
         let _ = senders.of(task.priority()).send(task);
-        if self.blocked.load(Ordering::SeqCst) > 0 {
-            if let Some(running) = self.running.read().as_ref() {
-                let _ = self.keep_progress(running);
-            }
+        if self.blocked.load(Ordering::SeqCst) > 0
+            && let Some(running) = self.running.read().as_ref()
+        {
+            let _ = self.keep_progress(running);
         }
     }
 
