@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, unbounded};
 use parking_lot::{Mutex, RwLock};
 
 use crate::group::Group;
@@ -1159,29 +1159,36 @@ struct Idle;
 
 /// Most urgent first; blocks while every queue is empty, up to `keep_alive` if given;
 /// `Ok(None)` once they are closed and drained.
+///
+/// It waits for any queue to be ready without taking from it, then takes from the most urgent
+/// one: a worker woken while tasks of several priorities arrived still starts with the most
+/// urgent (a `select!` would take from whichever it happened to pick).
 fn next_task<T>(
     queues: &Queues<Receiver<T>>,
     keep_alive: Option<Duration>,
 ) -> Result<Option<T>, Idle> {
-    if let Some(task) = queues
-        .down_to(Priority::Low)
-        .find_map(|queue| queue.try_recv().ok())
-    {
-        return Ok(Some(task));
-    }
-    let Queues { high, normal, low } = queues;
-    // A queue that answers while closed: the pool stopped, and the others drain and close too.
-    let rest = || {
-        queues
-            .down_to(Priority::Low)
-            .find_map(|queue| queue.recv().ok())
-    };
     let idle = keep_alive.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
-    select! {
-        recv(high) -> task => Ok(task.ok().or_else(rest)),
-        recv(normal) -> task => Ok(task.ok().or_else(rest)),
-        recv(low) -> task => Ok(task.ok().or_else(rest)),
-        recv(idle) -> _ => Err(Idle),
+    let mut select = Select::new();
+    for queue in queues.down_to(Priority::Low) {
+        select.recv(queue);
+    }
+    let timeout = select.recv(&idle);
+    loop {
+        let mut closed = 0;
+        for queue in queues.down_to(Priority::Low) {
+            match queue.try_recv() {
+                Ok(task) => return Ok(Some(task)),
+                Err(TryRecvError::Disconnected) => closed += 1,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        // The pool stopped: `stop` closes the queues together, then cancels what is left in them.
+        if closed > 0 {
+            return Ok(None);
+        }
+        if select.ready() == timeout {
+            return Err(Idle);
+        }
     }
 }
 
