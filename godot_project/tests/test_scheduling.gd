@@ -266,3 +266,35 @@ func test_a_task_run_by_yield_now_that_waits_for_the_yielder_is_refused() -> voi
 	assert_eq(waiter.get_result(), null)
 	assert_eq(waiter.get_status(), AsyncTaskProcessor.STATUS_COMPLETED)
 	processor.queue_free()
+
+
+func test_a_delayed_task_may_schedule_the_next_from_inside_itself() -> void:
+	var processor := new_processor(1)
+	var links := AtomicCounter.new()
+	var done := Semaphore.new()
+	var link := func(self_ref: Callable) -> void:
+		if links.increment() < 3:
+			# From the worker: the next link, delayed in turn.
+			processor.run_delayed(self_ref.bind(self_ref), 10)
+		else:
+			done.post()
+	processor.run_delayed(link.bind(link), 10)
+	assert_true(await frames_until(func() -> bool: return processor.get_stats().completed == 3))
+	assert_eq(links.get_count(), 3)
+	assert_true(done.try_wait())
+	assert_eq(processor.get_stats().delayed, 0)
+	processor.queue_free()
+
+
+func test_the_processor_freed_while_delivering_a_delayed_task_cancels_the_others() -> void:
+	var processor := new_processor(1)
+	var finished := []
+	var later := processor.run_delayed(func() -> int: return 2, 3_600_000)
+	later.finished.connect(func(result: Variant) -> void: finished.append(["later", result]))
+	var first := processor.run_delayed(func() -> int: return 1, 10)
+	first.finished.connect(func(result: Variant) -> void:
+		finished.append(["first", result])
+		processor.free())  # From inside the processor's own delivery.
+	assert_true(await frames_until(func() -> bool: return finished.size() == 2))
+	assert_eq(finished, [["first", 1], ["later", null]])
+	assert_eq(later.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)

@@ -1007,7 +1007,7 @@ pub const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Inside a task running on a worker: runs tasks queued on its pool whose priority is that
 /// task's or higher, right here, one after the other, then returns how many it ran (a group it
-/// helped with counts once). Only what was queued when it was called: tasks queued meanwhile
+/// joined counts once). Only what was queued when it was called: tasks queued meanwhile
 /// wait for the next call, so it always returns. Like a wait's inline runs, it runs nothing past
 /// [`MAX_INLINE_DEPTH`] nested tasks, and each task it runs counts as awaited by the yielding
 /// one, so a task run here that waits for it (which cannot go on until this returns) is refused

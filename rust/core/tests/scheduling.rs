@@ -438,3 +438,26 @@ fn yield_now_respects_the_inline_depth_limit() {
     assert_eq!(chain.peak.load(Ordering::SeqCst), MAX_INLINE_DEPTH + 1);
     pool.stop(StopWait::Forever);
 }
+
+#[test]
+fn a_group_call_that_yields_skips_the_entries_of_its_own_group() {
+    let pool = pool(2);
+    let hold_a = hold_worker(&pool);
+    let hold_b = hold_worker(&pool);
+    // Two entries queued (one per worker); the first worker freed takes one, and its first call
+    // yields while the other entry waits in the queue: it must not join its own group again.
+    let group = pool
+        .submit_group(
+            Priority::Normal,
+            3,
+            |_, _| Ok(yield_now() as u64),
+            |yields| yields.iter().sum(),
+        )
+        .unwrap();
+    drop(hold_a);
+    assert!(pool.wait(&group, Some(PATIENCE)).unwrap());
+    assert_eq!(group.outcome(), Some(Outcome::Completed(0)));
+    drop(hold_b);
+    collect(&pool, 3);
+    pool.stop(StopWait::Forever);
+}

@@ -58,7 +58,7 @@ impl AsyncTaskProcessor {
 
     /// Inside a task running on a worker: runs the tasks queued on this processor whose
     /// priority is the calling task's or higher, right here on this worker, one after the
-    /// other, then returns how many it ran (a group it helped with counts once). Like
+    /// other, then returns how many it ran (a group it joined counts once). Like
     /// [code]WorkerThreadPool[/code]'s yield, it lets a long task keep the queue moving:
     /// [codeblock]
     /// func generate_world() -> void:
