@@ -880,7 +880,7 @@ impl<R: Send + 'static> Shared<R> {
     }
 
     /// Runs `task` on this thread if it is still pending (or joins its group), and delivers its
-    /// completion. Returns whether it ran any of it.
+    /// completion. Returns whether it started it here.
     fn execute(&self, task: &Arc<Task<R>>) -> bool {
         let current = Current {
             task: TaskRef {
@@ -899,7 +899,6 @@ impl<R: Send + 'static> Shared<R> {
             self.busy_workers.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
-        let joined = task.is_group() && task.status() == Status::Running;
         let mut claimed = false;
         let ran = task.run_then(|| {
             claimed = true;
@@ -916,7 +915,7 @@ impl<R: Send + 'static> Shared<R> {
             self.runs.fetch_add(1, Ordering::Relaxed);
             self.deliver(task, status);
         }
-        claimed || joined
+        claimed
     }
 
     fn cancel_task(&self, task: &Arc<Task<R>>) -> CancelOutcome {
@@ -1006,8 +1005,8 @@ impl<R: Send + 'static> Pool<R> {
 pub const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Inside a task running on a worker: runs tasks queued on its pool whose priority is that
-/// task's or higher, right here, one after the other, then returns how many it ran (a group it
-/// joined counts once). Only what was queued when it was called: tasks queued meanwhile
+/// task's or higher, right here, one after the other, then returns how many it started (a group
+/// that another worker started, which it joins, is not counted). Only what was queued when it was called: tasks queued meanwhile
 /// wait for the next call, so it always returns. Like a wait's inline runs, it runs nothing past
 /// [`MAX_INLINE_DEPTH`] nested tasks, and each task it runs counts as awaited by the yielding
 /// one, so a task run here that waits for it (which cannot go on until this returns) is refused
@@ -1080,7 +1079,7 @@ impl<R: Send + 'static> Shared<R> {
     }
 
     /// Runs (or joins) `task` on this thread, nested in what it runs already, unless it runs
-    /// [`MAX_INLINE_DEPTH`] tasks so (`None`). Returns whether it ran any of it.
+    /// [`MAX_INLINE_DEPTH`] tasks so (`None`). Returns whether it started it here.
     fn run_nested(&self, task: &Arc<Task<R>>) -> Option<bool> {
         let depth = INLINE_DEPTH.get();
         if depth >= MAX_INLINE_DEPTH {

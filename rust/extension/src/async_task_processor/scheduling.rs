@@ -58,8 +58,9 @@ impl AsyncTaskProcessor {
 
     /// Inside a task running on a worker: runs the tasks queued on this processor whose
     /// priority is the calling task's or higher, right here on this worker, one after the
-    /// other, then returns how many it ran (a group it joined counts once). Like
-    /// [code]WorkerThreadPool[/code]'s yield, it lets a long task keep the queue moving:
+    /// other, then returns how many it started (it also helps with a group that another worker
+    /// started, without counting it). Like [code]WorkerThreadPool[/code]'s yield, it lets a
+    /// long task keep the queue moving:
     /// [codeblock]
     /// func generate_world() -> void:
     ///     for chunk in chunks:
