@@ -30,6 +30,10 @@ pub struct Group<R> {
     results: Mutex<Vec<Option<R>>>,
     error: Mutex<Option<String>>,
     combine: Mutex<Option<Combine<R>>>,
+    /// The most runners inside [`Group::work`] at once; 0 for no limit.
+    max_runners: usize,
+    /// Runners inside [`Group::work`] now (counted only with a limit).
+    runners: AtomicUsize,
 }
 
 impl<R> Group<R> {
@@ -44,7 +48,20 @@ impl<R> Group<R> {
             results: Mutex::new((0..count).map(|_| None).collect()),
             error: Mutex::new(None),
             combine: Mutex::new(Some(combine)),
+            max_runners: 0,
+            runners: AtomicUsize::new(0),
         }
+    }
+
+    /// The same group, run by at most `max` threads at once (0: no limit).
+    pub fn limit_runners(mut self, max: usize) -> Self {
+        self.max_runners = max;
+        self
+    }
+
+    /// The most threads that run it at once; 0 for no limit.
+    pub fn max_runners(&self) -> usize {
+        self.max_runners
     }
 
     pub fn count(&self) -> usize {
@@ -53,7 +70,25 @@ impl<R> Group<R> {
 
     /// Runs unclaimed parts on this thread until none is left. Returns the group's result when
     /// this call completed (or skipped) the last part, `None` when another runner will.
+    /// A runner that finds the group full ([`Group::limit_runners`]) returns `None` at once.
     pub(crate) fn work(&self, state: &TaskState) -> Option<Result<R, String>> {
+        if self.max_runners == 0 {
+            return self.claim_parts(state);
+        }
+        let entered = self
+            .runners
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |inside| {
+                (inside < self.max_runners).then_some(inside + 1)
+            });
+        if entered.is_err() {
+            return None;
+        }
+        let result = self.claim_parts(state);
+        self.runners.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    fn claim_parts(&self, state: &TaskState) -> Option<Result<R, String>> {
         loop {
             if state.is_cancel_requested() || self.failed.load(Ordering::Acquire) {
                 // Claim everything left at once; its parts are skipped, not run.

@@ -26,6 +26,8 @@ pub mod shared_map;
 pub mod stripes;
 mod sync;
 pub mod task;
+#[cfg(not(loom))]
+pub mod timer;
 pub mod wait_graph;
 
 pub use counter::{AtomicF64, Counter};
@@ -38,8 +40,10 @@ pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use per_thread::{InitError, PerThread, PerThreadHandle};
 #[cfg(not(loom))]
-pub use pool::{Pool, PoolStats, Priority, WaitError, current_task};
+pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
-pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};
+pub use task::{
+    CancelOutcome, Job, Label, Outcome, Priority, Status, Task, TaskState, panic_message,
+};
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

@@ -22,11 +22,13 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, select, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, unbounded};
 use parking_lot::{Mutex, RwLock};
 
 use crate::group::Group;
+pub use crate::task::Priority;
 use crate::task::{CancelOutcome, Status, Task, TaskState};
+use crate::timer::Timer;
 use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 
 /// The most worker threads a pool accepts: far past any core count, low enough to catch a typo.
@@ -57,13 +59,6 @@ const WORKER_STACK: usize = 8 << 20;
 
 /// How many finished task ids [`Pool::status_of`] still remembers after they were collected.
 const RECENT_STATUSES: usize = 4096;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Priority {
-    /// Runs before every waiting `Normal` task.
-    High,
-    Normal,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartError {
@@ -140,8 +135,10 @@ pub struct PoolStats {
     pub cancelled: u64,
     /// Tasks that ended because their work no longer applied ([`TaskState::drop_work`]).
     pub dropped: u64,
-    /// Queued, not yet started.
+    /// Queued, not yet started (delayed tasks included).
     pub pending: u64,
+    /// Of the pending tasks, those still waiting for their delay ([`Pool::submit_delayed`]).
+    pub delayed: u64,
     /// Runs in progress now: one per worker running a task or part of a group, plus one per task
     /// that a waiting task runs inline on its worker ([`Pool::wait`]).
     pub running: u64,
@@ -171,6 +168,8 @@ thread_local! {
 struct Current {
     task: TaskRef,
     state: Arc<TaskState>,
+    /// What [`yield_now`] may run: tasks of this priority or a higher one.
+    priority: Priority,
 }
 
 /// The state of the task running on this thread: on a pool worker, or on a thread that runs a
@@ -189,6 +188,8 @@ trait Crew: Send + Sync {
     /// that the pool does not stall for it.
     fn block(&self) -> Result<(), WaitError>;
     fn unblock(&self);
+    /// See [`yield_now`].
+    fn run_queued(&self, at_least: Priority) -> usize;
 }
 
 /// Counts the calling worker, if it is one (of any pool), as blocked in a wait while it lives.
@@ -250,6 +251,8 @@ struct Shared<R> {
     cancelled: AtomicU64,
     dropped: AtomicU64,
     pending: AtomicI64,
+    /// Pending tasks waiting for their delay: not queued, so no reason for a spare worker.
+    delayed: AtomicI64,
     busy: AtomicI64,
     busy_workers: AtomicI64,
     /// Workers (spares included) blocked in a wait now.
@@ -279,11 +282,52 @@ impl Lingering {
     }
 }
 
+/// One queue per priority.
+struct Queues<T> {
+    high: T,
+    normal: T,
+    low: T,
+}
+
+impl<T> Queues<T> {
+    fn of(&self, priority: Priority) -> &T {
+        match priority {
+            Priority::High => &self.high,
+            Priority::Normal => &self.normal,
+            Priority::Low => &self.low,
+        }
+    }
+}
+
+impl<T: Clone> Clone for Queues<T> {
+    fn clone(&self) -> Self {
+        Self {
+            high: self.high.clone(),
+            normal: self.normal.clone(),
+            low: self.low.clone(),
+        }
+    }
+}
+
+impl<T> Queues<Receiver<T>> {
+    /// Most urgent first: the queues of `at_least` and above, highest first.
+    fn down_to(&self, at_least: Priority) -> impl Iterator<Item = &Receiver<T>> {
+        [
+            (Priority::High, &self.high),
+            (Priority::Normal, &self.normal),
+            (Priority::Low, &self.low),
+        ]
+        .into_iter()
+        .filter(move |(priority, _)| *priority >= at_least)
+        .map(|(_, queue)| queue)
+    }
+}
+
 struct Running<R> {
-    high: Sender<Arc<Task<R>>>,
-    normal: Sender<Arc<Task<R>>>,
-    high_rx: Receiver<Arc<Task<R>>>,
-    normal_rx: Receiver<Arc<Task<R>>>,
+    senders: Queues<Sender<Arc<Task<R>>>>,
+    receivers: Queues<Receiver<Arc<Task<R>>>>,
+    /// Started by the first delayed task: a pool that never delays runs no timer thread.
+    timer: Mutex<Option<Timer<Arc<Task<R>>>>>,
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     /// The pool's state, for the spare workers it starts.
@@ -329,6 +373,7 @@ impl<R: Send + 'static> Pool<R> {
                 cancelled: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 pending: AtomicI64::new(0),
+                delayed: AtomicI64::new(0),
                 busy: AtomicI64::new(0),
                 busy_workers: AtomicI64::new(0),
                 blocked: AtomicUsize::new(0),
@@ -353,29 +398,34 @@ impl<R: Send + 'static> Pool<R> {
         }
         let (high, high_rx) = unbounded();
         let (normal, normal_rx) = unbounded();
+        let (low, low_rx) = unbounded();
+        let receivers = Queues {
+            high: high_rx,
+            normal: normal_rx,
+            low: low_rx,
+        };
         let stopping = Arc::new(AtomicBool::new(false));
         let (alive, exited) = unbounded::<()>();
         let workers = (0..threads)
             .map(|index| {
                 let shared = self.shared.clone();
-                let (high_rx, normal_rx) = (high_rx.clone(), normal_rx.clone());
+                let queues = receivers.clone();
                 let stopping = stopping.clone();
                 let alive = alive.clone();
                 std::thread::Builder::new()
                     .name(format!("{name_prefix}{index}"))
                     .stack_size(WORKER_STACK)
                     .spawn(move || {
-                        shared.work(&high_rx, &normal_rx, &stopping, None);
+                        shared.work(&queues, &stopping, None);
                         drop(alive);
                     })
                     .expect("the OS refused to start a worker thread")
             })
             .collect();
         *running = Some(Running {
-            high,
-            normal,
-            high_rx,
-            normal_rx,
+            senders: Queues { high, normal, low },
+            receivers,
+            timer: Mutex::new(None),
             stopping,
             workers,
             shared: Arc::downgrade(&self.shared),
@@ -412,15 +462,24 @@ impl<R: Send + 'static> Pool<R> {
             };
         };
         running.stopping.store(true, Ordering::Release);
-        drop((running.high, running.normal, running.alive));
+        // Joined before the queues close: it queues tasks as their delay runs out.
+        let delayed = running
+            .timer
+            .into_inner()
+            .map(Timer::stop)
+            .unwrap_or_default();
+        drop((running.senders, running.alive));
         let mut report = StopReport {
             cancelled: local_cancelled,
             ..StopReport::default()
         };
-        for task in running
-            .high_rx
+        let queues = &running.receivers;
+        for task in queues
+            .high
             .try_iter()
-            .chain(running.normal_rx.try_iter())
+            .chain(queues.normal.try_iter())
+            .chain(queues.low.try_iter())
+            .chain(delayed)
         {
             if self.shared.cancel_task(&task) == CancelOutcome::CancelledBeforeStart {
                 report.cancelled += 1;
@@ -528,13 +587,7 @@ impl<R: Send + 'static> Pool<R> {
         part: impl Fn(usize, &TaskState) -> Result<R, String> + Send + Sync + 'static,
         combine: impl FnOnce(Vec<R>) -> R + Send + 'static,
     ) -> Result<Arc<Task<R>>, Stopped> {
-        let group = Group::new(count, Box::new(part), Box::new(combine));
-        self.enqueue(
-            priority,
-            |id| Task::new_group(id, group),
-            // One entry per worker that can help; an empty group still needs one to end it.
-            |workers| count.clamp(1, workers),
-        )
+        self.submit_group_limited(priority, count, 0, part, combine)
     }
 
     fn enqueue(
@@ -548,25 +601,11 @@ impl<R: Send + 'static> Pool<R> {
         }
         let running = self.shared.running.read();
         let running = running.as_ref().ok_or(Stopped)?;
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = Arc::new(make(id));
-        self.shared.tasks.lock().insert(id, task.clone());
-        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        let task = self.shared.register(|id| make(id).with_priority(priority));
         // SeqCst, then `blocked` read: see `Shared::keep_progress`.
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
-        let queue = match priority {
-            Priority::High => &running.high,
-            Priority::Normal => &running.normal,
-        };
-        for _ in 0..entries(running.workers.len()) {
-            // Cannot fail: the receivers live in `running`, which the read lock keeps alive.
-            let _ = queue.send(task.clone());
-        }
-        if self.shared.blocked.load(Ordering::SeqCst) > 0 {
-            // Queued while workers wait: it needs a spare if they all do. If none can be added
-            // it waits for a worker; a task that waits for it is told (`NoWorkerLeft`).
-            let _ = self.shared.keep_progress(running);
-        }
+        self.shared
+            .queue(running, &task, entries(running.workers.len()));
         Ok(task)
     }
 
@@ -675,17 +714,10 @@ impl<R: Send + 'static> Pool<R> {
     }
 
     /// Runs (or joins) `task` on this thread, nested in the caller's wait, unless this thread
-    /// already runs [`MAX_INLINE_DEPTH`] tasks so. Returns whether it tried.
+    /// already runs [`MAX_INLINE_DEPTH`] tasks so, or the task waits for its delay. Returns
+    /// whether it tried.
     fn run_here(&self, task: &Arc<Task<R>>) -> bool {
-        let depth = INLINE_DEPTH.get();
-        if depth >= MAX_INLINE_DEPTH {
-            return false;
-        }
-        INLINE_DEPTH.set(depth + 1);
-        // Never unwinds: the task's panics are caught where it runs.
-        self.shared.execute(task);
-        INLINE_DEPTH.set(depth);
-        true
+        !task.is_held() && self.shared.run_nested(task).is_some()
     }
 
     /// Workers (spares included) waiting for a task to run now.
@@ -736,6 +768,7 @@ impl<R: Send + 'static> Pool<R> {
             cancelled: s.cancelled.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             pending: s.pending.load(Ordering::Relaxed).max(0) as u64,
+            delayed: s.delayed.load(Ordering::Relaxed).max(0) as u64,
             running: s.busy.load(Ordering::Relaxed).max(0) as u64,
             busy_workers: s.busy_workers.load(Ordering::Relaxed).max(0) as u64,
             workers: self.worker_count() as u64,
@@ -778,6 +811,7 @@ impl<R: Send + 'static> Pool<R> {
     /// [`MAX_INLINE_DEPTH`]. Returns how many it took from the queue.
     pub fn run_local(&self, limits: crate::DrainLimits) -> usize {
         let started = Instant::now();
+        self.release_due_local();
         let mut quota = self.shared.local.lock().len();
         if let Some(max) = limits.max_items {
             quota = quota.min(max);
@@ -802,13 +836,47 @@ impl<R: Send + 'static> Pool<R> {
     }
 
     fn enqueue_local(&self, priority: Priority, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let task = Arc::new(make(id));
-        self.shared.tasks.lock().insert(id, task.clone());
-        self.shared.submitted.fetch_add(1, Ordering::Relaxed);
+        let task = self.shared.register(|id| make(id).with_priority(priority));
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
-        self.shared.local.lock().push(priority, task.clone());
+        self.shared.local.lock().push(task.clone());
         task
+    }
+
+    /// A delayed task of a pool in local mode: [`Pool::run_local`] queues it once it is due.
+    fn delay_local(&self, at: Instant, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
+        let task = self.shared.register(|id| make(id).hold());
+        // `pending` first: see `Shared::stalled`.
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.delayed.fetch_add(1, Ordering::SeqCst);
+        self.shared.local.lock().delayed.push((at, task.clone()));
+        task
+    }
+
+    /// When the next delayed task of [`Pool::run_local`] is due, if one waits: a thread that
+    /// sleeps until it can run local tasks wakes then.
+    pub fn next_local_due(&self) -> Option<Instant> {
+        let local = self.shared.local.lock();
+        local.delayed.iter().map(|(at, _)| *at).min()
+    }
+
+    /// Queues the delayed tasks of [`Pool::run_local`] that are due, earliest first; cancelled
+    /// ones are left to their canceller.
+    fn release_due_local(&self) {
+        let mut local = self.shared.local.lock();
+        if local.delayed.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (mut due, waiting): (Vec<_>, Vec<_>) =
+            local.delayed.drain(..).partition(|(at, _)| *at <= now);
+        local.delayed = waiting;
+        due.sort_by_key(|(at, _)| *at);
+        for (_, task) in due {
+            if task.release_hold() {
+                self.shared.delayed.fetch_sub(1, Ordering::SeqCst);
+                local.push(task);
+            }
+        }
     }
 
     /// Cancels every task queued for [`Pool::run_local`]; returns how many.
@@ -823,33 +891,38 @@ impl<R: Send + 'static> Pool<R> {
 
 /// The queue of [`Pool::run_local`].
 struct LocalQueue<R> {
-    high: VecDeque<Arc<Task<R>>>,
-    normal: VecDeque<Arc<Task<R>>>,
+    /// Most urgent first: high, normal, low.
+    levels: [VecDeque<Arc<Task<R>>>; 3],
+    /// Tasks waiting for their delay, with the time they are due; queued by `release_due_local`.
+    delayed: Vec<(Instant, Arc<Task<R>>)>,
 }
 
 impl<R> Default for LocalQueue<R> {
     fn default() -> Self {
         Self {
-            high: VecDeque::new(),
-            normal: VecDeque::new(),
+            levels: Default::default(),
+            delayed: Vec::new(),
         }
     }
 }
 
 impl<R> LocalQueue<R> {
-    fn push(&mut self, priority: Priority, task: Arc<Task<R>>) {
-        match priority {
-            Priority::High => self.high.push_back(task),
-            _ => self.normal.push_back(task),
-        }
+    fn push(&mut self, task: Arc<Task<R>>) {
+        let level = match task.priority() {
+            Priority::High => 0,
+            Priority::Normal => 1,
+            Priority::Low => 2,
+        };
+        self.levels[level].push_back(task);
     }
 
     fn pop(&mut self) -> Option<Arc<Task<R>>> {
-        self.high.pop_front().or_else(|| self.normal.pop_front())
+        self.levels.iter_mut().find_map(VecDeque::pop_front)
     }
 
+    /// The tasks ready to run (not those waiting for a delay).
     fn len(&self) -> usize {
-        self.high.len() + self.normal.len()
+        self.levels.iter().map(VecDeque::len).sum()
     }
 
     fn is_empty(&self) -> bool {
@@ -857,7 +930,8 @@ impl<R> LocalQueue<R> {
     }
 
     fn into_tasks(self) -> impl Iterator<Item = Arc<Task<R>>> {
-        self.high.into_iter().chain(self.normal)
+        let delayed = self.delayed.into_iter().map(|(_, task)| task);
+        self.levels.into_iter().flatten().chain(delayed)
     }
 }
 
@@ -872,8 +946,7 @@ impl<R: Send + 'static> Shared<R> {
     /// it found no work for [`SPARE_KEEP_ALIVE`], unless the pool would stall without it.
     fn work(
         self: &Arc<Self>,
-        high: &Receiver<Arc<Task<R>>>,
-        normal: &Receiver<Arc<Task<R>>>,
+        queues: &Queues<Receiver<Arc<Task<R>>>>,
         stopping: &AtomicBool,
         spare_of: Option<usize>,
     ) {
@@ -882,7 +955,7 @@ impl<R: Send + 'static> Shared<R> {
         CREW.with(|c| *c.borrow_mut() = Some(crew));
         loop {
             let keep_alive = spare_of.map(|_| SPARE_KEEP_ALIVE);
-            let task = match next_task(high, normal, keep_alive) {
+            let task = match next_task(queues, keep_alive) {
                 Ok(task) => task,
                 // `retire` uncounted it.
                 Err(Idle) if spare_of.is_some_and(|workers| self.retire(workers)) => return,
@@ -904,7 +977,11 @@ impl<R: Send + 'static> Shared<R> {
 
     /// Whether tasks are queued while every worker is blocked in a wait, so none will run them.
     fn stalled(&self, workers: usize) -> bool {
-        self.pending.load(Ordering::SeqCst) > 0
+        // Delayed tasks are pending but not queued. The counters move so that a race here
+        // overcounts what is queued, never undercounts it: a delayed task is added to `pending`
+        // first, and taken off `delayed` first (`Shared::cancel_task`, `Shared::due`).
+        let queued = self.pending.load(Ordering::SeqCst) - self.delayed.load(Ordering::SeqCst);
+        queued > 0
             && self.blocked.load(Ordering::SeqCst) >= workers + self.spares.load(Ordering::SeqCst)
     }
 
@@ -936,13 +1013,13 @@ impl<R: Send + 'static> Shared<R> {
             .shared
             .upgrade()
             .expect("a running pool's state is alive");
-        let (high, normal) = (running.high_rx.clone(), running.normal_rx.clone());
+        let queues = running.receivers.clone();
         let (stopping, alive) = (running.stopping.clone(), running.alive.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("{}spare", running.name_prefix))
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                shared.work(&high, &normal, &stopping, Some(workers));
+                shared.work(&queues, &stopping, Some(workers));
                 drop(alive);
             });
         match spawned {
@@ -971,14 +1048,16 @@ impl<R: Send + 'static> Shared<R> {
         true
     }
 
-    /// Runs `task` on this thread if it is still pending, and delivers its completion.
-    fn execute(&self, task: &Arc<Task<R>>) {
+    /// Runs `task` on this thread if it is still pending (or joins its group), and delivers its
+    /// completion. Returns whether it started it here.
+    fn execute(&self, task: &Arc<Task<R>>) -> bool {
         let current = Current {
             task: TaskRef {
                 pool: self.uid,
                 task: task.id(),
             },
             state: task.state().clone(),
+            priority: task.priority(),
         };
         let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(current));
         // Nested only when a waiting task runs this one inline: its worker is already busy. A
@@ -989,7 +1068,9 @@ impl<R: Send + 'static> Shared<R> {
             self.busy_workers.fetch_add(1, Ordering::Relaxed);
         }
         let started = Instant::now();
+        let mut claimed = false;
         let ran = task.run_then(|| {
+            claimed = true;
             self.pending.fetch_sub(1, Ordering::Relaxed);
         });
         CURRENT_TASK.with(|c| *c.borrow_mut() = previous);
@@ -1003,12 +1084,17 @@ impl<R: Send + 'static> Shared<R> {
             self.runs.fetch_add(1, Ordering::Relaxed);
             self.deliver(task, status);
         }
+        claimed
     }
 
     fn cancel_task(&self, task: &Arc<Task<R>>) -> CancelOutcome {
         let outcome = task.cancel();
         if outcome == CancelOutcome::CancelledBeforeStart {
-            self.pending.fetch_sub(1, Ordering::Relaxed);
+            // `delayed` before `pending`: see `stalled`.
+            if task.release_hold() {
+                self.delayed.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             self.deliver(task, Status::Cancelled);
         }
         outcome
@@ -1029,6 +1115,157 @@ impl<R: Send + 'static> Shared<R> {
     }
 }
 
+/// Scheduling: priorities, delays, limited groups and yielding.
+impl<R: Send + 'static> Pool<R> {
+    /// Like [`Pool::submit_group`], run by at most `max_threads` workers at once (0: by all):
+    /// the others stay free for other tasks. A thread waiting for the group joins it only
+    /// within that limit too.
+    pub fn submit_group_limited(
+        &self,
+        priority: Priority,
+        count: usize,
+        max_threads: usize,
+        part: impl Fn(usize, &TaskState) -> Result<R, String> + Send + Sync + 'static,
+        combine: impl FnOnce(Vec<R>) -> R + Send + 'static,
+    ) -> Result<Arc<Task<R>>, Stopped> {
+        let group = Group::new(count, Box::new(part), Box::new(combine)).limit_runners(max_threads);
+        self.enqueue(
+            priority,
+            |id| Task::new_group(id, group),
+            // One entry per worker that can help; an empty group still needs one to end it.
+            |workers| match max_threads {
+                0 => count.clamp(1, workers),
+                max => count.clamp(1, workers.min(max)),
+            },
+        )
+    }
+
+    /// Queues `job` once `delay` has passed (at most [`MAX_DELAY`]), from a timer thread the
+    /// pool starts with its first delayed task: no worker is held meanwhile. Until then the
+    /// task is pending (counted in [`PoolStats::pending`] and [`PoolStats::delayed`]), may be
+    /// cancelled, and is never run early, not even by a thread waiting for it. Stopping the
+    /// pool cancels it. A zero delay queues it at once.
+    pub fn submit_delayed(
+        &self,
+        priority: Priority,
+        delay: Duration,
+        job: impl FnOnce(&TaskState) -> Result<R, String> + Send + 'static,
+    ) -> Result<Arc<Task<R>>, Stopped> {
+        if delay.is_zero() {
+            return self.submit(priority, job);
+        }
+        let at = Instant::now() + delay.min(MAX_DELAY);
+        if self.is_local() {
+            let make = |id| Task::new(id, Box::new(job)).with_priority(priority);
+            return Ok(self.delay_local(at, make));
+        }
+        let running = self.shared.running.read();
+        let running = running.as_ref().ok_or(Stopped)?;
+        let mut timer = running.timer.lock();
+        let timer = timer.get_or_insert_with(|| self.shared.start_timer(running));
+        let task = self
+            .shared
+            .register(|id| Task::new(id, Box::new(job)).with_priority(priority).hold());
+        // `pending` first: see `Shared::stalled`.
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.shared.delayed.fetch_add(1, Ordering::SeqCst);
+        timer.schedule(at, task.clone());
+        Ok(task)
+    }
+}
+
+/// The longest delay [`Pool::submit_delayed`] waits: ten years (a longer one waits that long).
+pub const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Inside a task running on a worker: runs tasks queued on its pool whose priority is that
+/// task's or higher, right here, one after the other, then returns how many it started (a group
+/// that another worker started, which it joins, is not counted). Only what was queued when it was called: tasks queued meanwhile
+/// wait for the next call, so it always returns. Like a wait's inline runs, it runs nothing past
+/// [`MAX_INLINE_DEPTH`] nested tasks, and each task it runs counts as awaited by the yielding
+/// one, so a task run here that waits for it (which cannot go on until this returns) is refused
+/// as a cycle ([`WaitError::Cycle`]) rather than left hanging. Outside a task, or on a thread
+/// that is not a worker (one that runs a task it waits for), it runs nothing and returns 0.
+pub fn yield_now() -> usize {
+    let Some(priority) = CURRENT_TASK.with(|c| c.borrow().as_ref().map(|c| c.priority)) else {
+        return 0;
+    };
+    let Some(crew) = CREW.with(|crew| crew.borrow().as_ref().and_then(Weak::upgrade)) else {
+        return 0;
+    };
+    crew.run_queued(priority)
+}
+
+impl<R: Send + 'static> Shared<R> {
+    /// Makes task `make(id)` with a new id and records it as submitted.
+    fn register(&self, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let task = Arc::new(make(id));
+        self.tasks.lock().insert(id, task.clone());
+        self.submitted.fetch_add(1, Ordering::Relaxed);
+        task
+    }
+
+    /// Puts `entries` entries of `task` (counted pending already) in its priority's queue.
+    fn queue(&self, running: &Running<R>, task: &Arc<Task<R>>, entries: usize) {
+        let queue = running.senders.of(task.priority());
+        for _ in 0..entries {
+            // Cannot fail: the receivers live in `running`, which the caller's lock keeps alive.
+            let _ = queue.send(task.clone());
+        }
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            // Queued while workers wait: it needs a spare if they all do. If none can be added
+            // it waits for a worker; a task that waits for it is told (`NoWorkerLeft`).
+            let _ = self.keep_progress(running);
+        }
+    }
+
+    /// The timer thread of delayed tasks; it holds the queues open until [`Pool::stop`] joins it.
+    fn start_timer(self: &Arc<Self>, running: &Running<R>) -> Timer<Arc<Task<R>>> {
+        let shared = Arc::downgrade(self);
+        let senders = running.senders.clone();
+        Timer::start(
+            format!("{}timer", running.name_prefix),
+            |task: &Arc<Task<R>>| task.is_held(),
+            move |task| {
+                if let Some(shared) = shared.upgrade() {
+                    shared.due(&senders, task);
+                }
+            },
+        )
+        .expect("the OS refused to start a timer thread")
+    }
+
+    /// A delayed task's time has come: it is queued, unless it was cancelled meanwhile.
+    fn due(&self, senders: &Queues<Sender<Arc<Task<R>>>>, task: Arc<Task<R>>) {
+        if !task.release_hold() {
+            return;
+        }
+        // Queued from now on, in the count of `stalled`.
+        self.delayed.fetch_sub(1, Ordering::SeqCst);
+        // Fails only once the pool stopped and its workers exited: nobody would run it.
+        let _ = senders.of(task.priority()).send(task);
+        if self.blocked.load(Ordering::SeqCst) > 0
+            && let Some(running) = self.running.read().as_ref()
+        {
+            let _ = self.keep_progress(running);
+        }
+    }
+
+    /// Runs (or joins) `task` on this thread, nested in what it runs already, unless it runs
+    /// [`MAX_INLINE_DEPTH`] tasks so (`None`). Returns whether it started it here.
+    fn run_nested(&self, task: &Arc<Task<R>>) -> Option<bool> {
+        let depth = INLINE_DEPTH.get();
+        if depth >= MAX_INLINE_DEPTH {
+            return None;
+        }
+        INLINE_DEPTH.set(depth + 1);
+        // Never unwinds: the task's panics are caught where it runs.
+        let ran = self.execute(task);
+        INLINE_DEPTH.set(depth);
+        Some(ran)
+    }
+}
+
 impl<R: Send + 'static> Crew for Shared<R> {
     fn block(&self) -> Result<(), WaitError> {
         // SeqCst, then `pending` read: see `keep_progress`.
@@ -1046,29 +1283,84 @@ impl<R: Send + 'static> Crew for Shared<R> {
     fn unblock(&self) {
         self.blocked.fetch_sub(1, Ordering::SeqCst);
     }
+
+    fn run_queued(&self, at_least: Priority) -> usize {
+        let (queues, stopping) = match self.running.read().as_ref() {
+            Some(running) => (running.receivers.clone(), running.stopping.clone()),
+            None => return 0,
+        };
+        // What is queued now, not what the tasks run here queue: so this always returns.
+        let mut left: usize = queues.down_to(at_least).map(Receiver::len).sum();
+        let mut ran = 0;
+        while left > 0 && INLINE_DEPTH.get() < MAX_INLINE_DEPTH {
+            let Some(task) = queues
+                .down_to(at_least)
+                .find_map(|queue| queue.try_recv().ok())
+            else {
+                break;
+            };
+            left -= 1;
+            if stopping.load(Ordering::Acquire) {
+                self.cancel_task(&task);
+                continue;
+            }
+            // Recorded as a wait: a task run here that waits for the one below it on this
+            // stack (which cannot go on until it returns) is refused as a cycle, not hung. Only
+            // a group already running elsewhere can close a cycle at once (it waits for the
+            // yielding task): joining it is left to its other runners.
+            let Some(waiter) = current_task_ref().filter(|task| task.pool == self.uid) else {
+                break;
+            };
+            let waited = TaskRef {
+                pool: self.uid,
+                task: task.id(),
+            };
+            let Ok(_edge) = WaitGraph::global().enter(waiter, waited) else {
+                continue;
+            };
+            if self.run_nested(&task) == Some(true) {
+                ran += 1;
+            }
+        }
+        ran
+    }
 }
 
 /// No task came within the time given.
 struct Idle;
 
-/// High priority first; blocks while both queues are empty, up to `keep_alive` if given;
+/// Most urgent first; blocks while every queue is empty, up to `keep_alive` if given;
 /// `Ok(None)` once they are closed and drained.
+///
+/// It waits for any queue to be ready without taking from it, then takes from the most urgent
+/// one: a worker woken while tasks of several priorities arrived still starts with the most
+/// urgent (a `select!` would take from whichever it happened to pick).
 fn next_task<T>(
-    high: &Receiver<T>,
-    normal: &Receiver<T>,
+    queues: &Queues<Receiver<T>>,
     keep_alive: Option<Duration>,
 ) -> Result<Option<T>, Idle> {
-    if let Ok(task) = high.try_recv() {
-        return Ok(Some(task));
-    }
-    if let Ok(task) = normal.try_recv() {
-        return Ok(Some(task));
-    }
     let idle = keep_alive.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
-    select! {
-        recv(high) -> task => Ok(task.ok().or_else(|| normal.recv().ok())),
-        recv(normal) -> task => Ok(task.ok().or_else(|| high.recv().ok())),
-        recv(idle) -> _ => Err(Idle),
+    let mut select = Select::new();
+    for queue in queues.down_to(Priority::Low) {
+        select.recv(queue);
+    }
+    let timeout = select.recv(&idle);
+    loop {
+        let mut closed = 0;
+        for queue in queues.down_to(Priority::Low) {
+            match queue.try_recv() {
+                Ok(task) => return Ok(Some(task)),
+                Err(TryRecvError::Disconnected) => closed += 1,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        // The pool stopped: `stop` closes the queues together, then cancels what is left in them.
+        if closed > 0 {
+            return Ok(None);
+        }
+        if select.ready() == timeout {
+            return Err(Idle);
+        }
     }
 }
 

@@ -227,6 +227,17 @@ pub enum Outcome<R> {
 /// result or an error message.
 pub type Job<R> = Box<dyn FnOnce(&TaskState) -> Result<R, String> + Send>;
 
+/// How urgent a task is: a pool runs every queued task of a higher level before any of a lower
+/// one, and the tasks of one level in the order they were queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Runs only while no `Normal` or `High` task waits.
+    Low,
+    Normal,
+    /// Runs before every waiting `Normal` task.
+    High,
+}
+
 /// A task: its state, its work until someone runs it, then its outcome.
 pub struct Task<R> {
     id: u64,
@@ -235,6 +246,9 @@ pub struct Task<R> {
     outcome: Mutex<Option<Outcome<R>>>,
     /// Says what the task runs, for messages about it (see [`Task::set_label`]).
     label: OnceLock<Label>,
+    priority: Priority,
+    /// Set while the task waits for its delay (see [`Task::hold`]): nobody may run it early.
+    held: AtomicBool,
 }
 
 /// Describes a task's work when asked; called rarely (a stop that waits long), so it costs
@@ -274,7 +288,37 @@ impl<R> Task<R> {
             work,
             outcome: Mutex::new(None),
             label: OnceLock::new(),
+            priority: Priority::Normal,
+            held: AtomicBool::new(false),
         }
+    }
+
+    /// The same task at `priority` (made `Normal`).
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Marks the task as not to be run yet, even by a thread waiting for it: it waits for a
+    /// delay. Before the task is shared.
+    pub fn hold(self) -> Self {
+        self.held.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether the task still waits for its delay.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// Ends the hold; true for the one call that ended it (the delay ran out, or the task was
+    /// cancelled or stopped while held), so that exactly one of them accounts for it.
+    pub fn release_hold(&self) -> bool {
+        self.held.swap(false, Ordering::AcqRel)
     }
 
     /// Whether several workers may run this task together (a group).

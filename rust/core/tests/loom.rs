@@ -250,6 +250,43 @@ mod task {
         });
     }
 
+    /// A group limited to one runner, joined by two threads at once: no two parts ever run at
+    /// the same time, every part runs exactly once, and exactly one runner concludes it.
+    #[test]
+    fn a_group_limited_to_one_runner_never_runs_two_parts_at_once() {
+        loom::model(|| {
+            use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+            let inside = Arc::new(AtomicUsize::new(0));
+            let runs = Arc::new(AtomicUsize::new(0));
+            let group = {
+                let (inside, runs) = (inside.clone(), runs.clone());
+                Group::new(
+                    2,
+                    Box::new(move |i, _| {
+                        assert_eq!(inside.fetch_add(1, SeqCst), 0, "one part at a time");
+                        runs.fetch_add(1, SeqCst);
+                        inside.fetch_sub(1, SeqCst);
+                        Ok(i as u32 + 1)
+                    }),
+                    Box::new(|results: Vec<u32>| results[0] * 10 + results[1]),
+                )
+                .limit_runners(1)
+            };
+            let task = Arc::new(Task::new_group(1, group));
+            let other = {
+                let task = task.clone();
+                thread::spawn(move || task.run())
+            };
+            let ends: Vec<Status> = [task.run(), other.join().unwrap()]
+                .into_iter()
+                .flatten()
+                .collect();
+            assert_eq!(ends, [Status::Completed], "one runner ends the group");
+            assert_eq!(runs.load(SeqCst), 2);
+            assert_eq!(task.outcome(), Some(Outcome::Completed(12)));
+        });
+    }
+
     /// An empty group started by two runners at once is concluded by exactly one of them.
     #[test]
     fn an_empty_group_is_concluded_exactly_once() {

@@ -23,6 +23,7 @@ use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
+mod scheduling;
 mod switch;
 
 pub use rust_api::SpawnError;
@@ -349,6 +350,11 @@ impl AsyncTaskProcessor {
     /// The default priority.
     #[constant]
     pub const PRIORITY_NORMAL: i64 = 0;
+    /// Runs only while no normal- or high-priority task waits: background work (prefetching,
+    /// warming caches) that must never delay the rest. Tasks run most urgent first, and in the
+    /// order they were submitted within a priority.
+    #[constant]
+    pub const PRIORITY_LOW: i64 = -1;
 
     /// Emitted on the main thread when a task returned [param result], after its callback ran.
     #[signal]
@@ -395,7 +401,8 @@ impl AsyncTaskProcessor {
 
     /// Runs [param task] (a Callable taking no arguments) on a worker. When it returns, calls
     /// [param callback] on the main thread with its result (or with no argument if the callback
-    /// takes none). [param priority] is [constant PRIORITY_NORMAL] or [constant PRIORITY_HIGH].
+    /// takes none). [param priority] is [constant PRIORITY_LOW], [constant PRIORITY_NORMAL] or
+    /// [constant PRIORITY_HIGH].
     /// Returns the task id (> 0), or -1 with an error for an invalid callable or stopped workers.
     /// Callable from any thread, including from inside a task.
     #[func]
@@ -452,6 +459,9 @@ impl AsyncTaskProcessor {
     /// [signal TaskHandle.finished]. Progress is the share of calls done. The first call that
     /// fails fails the group and the calls not yet started are skipped; cancelling skips them
     /// too. [param count] may be 0 (an empty result) up to 16 777 216.
+    /// [param max_threads] caps how many workers run its calls at once (0: all of them), like
+    /// [code]WorkerThreadPool.add_group_task[/code]'s [code]tasks_needed[/code]: the other
+    /// workers stay free for other tasks meanwhile.
     /// [codeblock]
     /// var rows = await processor.submit_group(func(y): return render_row(y), height).finished
     /// [/codeblock]
@@ -462,6 +472,7 @@ impl AsyncTaskProcessor {
         count: i64,
         #[opt(default = Optional::<Callable>::none())] callback: Optional<Callable>,
         #[opt(default = 0)] priority: i64,
+        #[opt(default = 0)] max_threads: i64,
     ) -> Gd<TaskHandle> {
         let method = "submit_group";
         self.ensure_delivery();
@@ -474,6 +485,7 @@ impl AsyncTaskProcessor {
                 ));
             }
             let priority = parse_priority(method, priority)?;
+            let max_threads = scheduling::parse_max_threads(method, max_threads)?;
             check_task(method, &task)?;
             let label = label_of(&task);
             let body = SharedCallable::new(task);
@@ -482,9 +494,10 @@ impl AsyncTaskProcessor {
                 handle: Some(attach(task)),
             };
             let submitted = inner.submit(method, delivery, |pool| {
-                pool.submit_group(
+                pool.submit_group_limited(
                     priority,
                     count as usize,
+                    max_threads,
                     move |index, state| {
                         let args = [(index as i64).to_variant()];
                         call_task(state, body.get(), &args, Some(index))
@@ -691,10 +704,11 @@ impl AsyncTaskProcessor {
         deliver_completed(&inner, &this, inner.frame_limits()) as i64
     }
 
-    /// Counters: submitted, completed, failed, cancelled, pending, running (runs in progress,
-    /// counting a task that a waiting task runs inline on its worker), workers, busy_workers
-    /// (workers running something, spares included), spare_workers (extra workers alive now,
-    /// added while every worker was blocked in a wait; see [method wait_for_task]),
+    /// Counters: submitted, completed, failed, cancelled, pending (delayed tasks included),
+    /// delayed (tasks of [method run_delayed] still waiting for their delay), running (runs in
+    /// progress, counting a task that a waiting task runs inline on its worker), workers,
+    /// busy_workers (workers running something, spares included), spare_workers (extra workers
+    /// alive now, added while every worker was blocked in a wait; see [method wait_for_task]),
     /// dropped_callbacks (callbacks whose object was freed before delivery), waiting (threads
     /// blocked in [method wait_for_task] or [method wait_all] now), dropped_tasks (tasks whose
     /// object was freed before they ran) and mean_task_usec.
@@ -707,6 +721,7 @@ impl AsyncTaskProcessor {
         dict.set("failed", stats.failed as i64);
         dict.set("cancelled", stats.cancelled as i64);
         dict.set("pending", stats.pending as i64);
+        dict.set("delayed", stats.delayed as i64);
         dict.set("running", stats.running as i64);
         dict.set("workers", stats.workers as i64);
         dict.set("busy_workers", stats.busy_workers as i64);
@@ -1136,11 +1151,17 @@ fn wait_on_main_thread(
         let mut select = crossbeam_channel::Select::new();
         select.recv(completions);
         select.recv(dispatched);
-        let woke = match deadline {
-            None => Some(select.ready()),
-            Some(deadline) => select.ready_deadline(deadline).ok(),
+        // A synchronous processor's delayed task falls due with no queue to wake us.
+        let local_due = inner.pool.next_local_due();
+        let wake_at = match (deadline, local_due) {
+            (Some(deadline), Some(due)) => Some(deadline.min(due)),
+            (deadline, due) => deadline.or(due),
         };
-        if woke.is_none() {
+        let woke = match wake_at {
+            None => Some(select.ready()),
+            Some(at) => select.ready_deadline(at).ok(),
+        };
+        if woke.is_none() && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return ended().unwrap_or(WaitEnd::TimedOut);
         }
     }
@@ -1319,8 +1340,9 @@ fn parse_priority(method: &str, priority: i64) -> Result<Priority, String> {
     match priority {
         AsyncTaskProcessor::PRIORITY_HIGH => Ok(Priority::High),
         AsyncTaskProcessor::PRIORITY_NORMAL => Ok(Priority::Normal),
+        AsyncTaskProcessor::PRIORITY_LOW => Ok(Priority::Low),
         other => Err(format!(
-            "{CLASS}.{method}: priority {other} is neither PRIORITY_NORMAL (0) nor PRIORITY_HIGH (1)."
+            "{CLASS}.{method}: priority {other} is not PRIORITY_LOW (-1), PRIORITY_NORMAL (0) or PRIORITY_HIGH (1); pass one of those constants."
         )),
     }
 }
