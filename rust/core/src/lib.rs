@@ -6,6 +6,7 @@
 //! the loom tests (`--cfg loom`) check the real code rather than a copy.
 
 pub mod channel;
+pub mod combine;
 pub mod contention;
 pub mod context;
 pub mod counter;
@@ -37,5 +38,5 @@ pub use oneshot::{CallError, Caller, Runner, oneshot};
 pub use pool::{Pool, PoolStats, Priority, WaitError, current_task};
 pub use rwlock::{LockError, TrackedRwLock, UnlockError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
-pub use task::{CancelOutcome, Job, Label, Outcome, Status, Task, TaskState, panic_message};
+pub use task::{CancelOutcome, Hook, Job, Label, Outcome, Status, Task, TaskState, panic_message};
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};
