@@ -23,6 +23,7 @@ use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
+mod scopes;
 
 pub use rust_api::SpawnError;
 
@@ -139,6 +140,8 @@ struct Inner {
     /// Whether the workers were ever started: a processor outside the tree starts them at its
     /// first submit (with autostart), but never restarts workers someone stopped.
     ever_started: AtomicBool,
+    /// The latest task of each `run_keyed` key.
+    keys: scopes::Keys,
 }
 
 /// The exported properties: atomics, so that any thread may set them while others read them.
@@ -205,6 +208,7 @@ impl INode for AsyncTaskProcessor {
                 freed: AtomicBool::new(false),
                 frame_hooked: AtomicBool::new(false),
                 ever_started: AtomicBool::new(false),
+                keys: scopes::Keys::default(),
             }),
             base,
         }
@@ -671,7 +675,8 @@ impl AsyncTaskProcessor {
     /// added while every worker was blocked in a wait; see [method wait_for_task]),
     /// dropped_callbacks (callbacks whose object was freed before delivery), waiting (threads
     /// blocked in [method wait_for_task] or [method wait_all] now), dropped_tasks (tasks whose
-    /// object was freed before they ran) and mean_task_usec.
+    /// object was freed before they ran), keyed_tasks (keys of [method run_keyed] whose latest
+    /// task has not ended) and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
@@ -691,6 +696,7 @@ impl AsyncTaskProcessor {
         );
         dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
         dict.set("dropped_tasks", stats.dropped as i64);
+        dict.set("keyed_tasks", self.inner.keys.len() as i64);
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
