@@ -190,9 +190,8 @@ impl Key {
             VariantType::BOOL => Some(Key::Bool(value.to())),
             VariantType::INT => Some(Key::Int(value.to())),
             VariantType::FLOAT => bits(value.to::<f64>()).map(Key::Float),
-            VariantType::STRING | VariantType::STRING_NAME => {
-                Some(Key::Text(value.to::<GString>().to_string()))
-            }
+            VariantType::STRING => Some(Key::Text(value.to::<GString>().to_string())),
+            VariantType::STRING_NAME => Some(Key::Text(value.to::<StringName>().to_string())),
             VariantType::NODE_PATH => Some(Key::Path(value.to::<NodePath>().to_string())),
             VariantType::VECTOR2I => {
                 let v = value.to::<Vector2i>();
