@@ -46,7 +46,7 @@ pub use rust_api::SpawnError;
 ///
 /// func _ready() -> void:
 ///     processor.submit_task(func(): return heavy_path_search(), func(path): $Agent.follow(path))
-///     var mesh = await processor.run(build_mesh).finished
+///     var mesh = await processor.run(build_mesh).wait()  # null if it failed or was cancelled
 /// [/codeblock]
 ///
 /// Tasks run in parallel: what a task touches must be safe to touch from another thread (its own
@@ -403,10 +403,10 @@ impl AsyncTaskProcessor {
     }
 
     /// Runs [param task] (a Callable taking no arguments) on a worker and returns its
-    /// [TaskHandle], whose [signal TaskHandle.finished] brings the result back to the main
-    /// thread:
+    /// [TaskHandle], whose [method TaskHandle.wait] brings the result back to the main thread
+    /// (untyped: a task that failed or was cancelled gives [code]null[/code]):
     /// [codeblock]
-    /// var result = await processor.run(func(): return expensive()).finished
+    /// var result = await processor.run(func(): return expensive()).wait()
     /// [/codeblock]
     /// On bad input (an invalid callable, stopped workers) it reports an error and returns a
     /// handle that has already failed (id -1), whose [signal TaskHandle.finished] is still
@@ -427,11 +427,11 @@ impl AsyncTaskProcessor {
     /// [code]WorkerThreadPool.add_group_task[/code], plus a result, progress and cancel.
     /// [param task] takes the index as its only argument. When every call has returned,
     /// [param callback] gets an Array of their results in index order, and so does the handle's
-    /// [signal TaskHandle.finished]. Progress is the share of calls done. The first call that
+    /// [method TaskHandle.wait]. Progress is the share of calls done. The first call that
     /// fails fails the group and the calls not yet started are skipped; cancelling skips them
     /// too. [param count] may be 0 (an empty result) up to 16 777 216.
     /// [codeblock]
-    /// var rows = await processor.submit_group(func(y): return render_row(y), height).finished
+    /// var rows = await processor.submit_group(func(y): return render_row(y), height).wait()
     /// [/codeblock]
     #[func]
     pub fn submit_group(
