@@ -53,6 +53,25 @@ func test_a_bound_group_is_cancelled_and_its_callback_skipped() -> void:
 	processor.queue_free()
 
 
+func test_a_bound_task_that_completed_before_its_node_was_freed_skips_its_callback() -> void:
+	var processor := new_processor(1)
+	var node := Node.new()
+	add_child(node)
+	var called_back := AtomicCounter.new()
+	var dropped_before: int = processor.get_stats().dropped_callbacks
+	var group := processor.submit_group(func(i: int) -> int: return i, 2,
+			func(_results: Array) -> void: called_back.increment()).bind_to(node)
+	while not group.is_done():
+		OS.delay_usec(100)  # No frame passes: completed, not delivered yet.
+	node.free()
+	assert_eq(await group.wait(), [0, 1], "the task itself had completed")
+	for i in 3:
+		await get_tree().process_frame
+	assert_eq(called_back.get_count(), 0, "its node is gone: the callback is skipped")
+	assert_eq(processor.get_stats().dropped_callbacks - dropped_before, 1)
+	processor.queue_free()
+
+
 func test_the_bound_node_freed_by_the_task_own_callback() -> void:
 	var processor := new_processor(2)
 	var node := Node.new()

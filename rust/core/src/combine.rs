@@ -18,6 +18,9 @@ use crate::task::{Outcome, Task};
 /// Copies a part's result for the combined one (a part's outcome stays the part's own).
 pub type Read<R> = Box<dyn Fn(&R) -> R + Send + Sync>;
 
+/// Makes the combined result from the parts' results, in order.
+type Collect<R> = Box<dyn FnOnce(Vec<R>) -> R + Send>;
+
 /// The combined task's failure message, from the index of the part that failed and its message.
 pub type Failed = Box<dyn Fn(usize, &str) -> String + Send + Sync>;
 
@@ -117,7 +120,7 @@ struct Count<R, K> {
     /// Parts that have not completed yet.
     left: AtomicUsize,
     results: Mutex<Vec<Option<R>>>,
-    collect: Mutex<Option<Box<dyn FnOnce(Vec<R>) -> R + Send>>>,
+    collect: Mutex<Option<Collect<R>>>,
     read: Read<R>,
     failed: Failed,
     _keep: K,

@@ -1132,8 +1132,16 @@ fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<SendVariant
         Ended::Completed(result) => result.clone(),
         _ => Variant::nil(),
     };
-    if let (Ended::Completed(_), Some(then)) = (&ended, then) {
-        call_back(inner, id, then, &result);
+    // A task whose bound node was freed after it completed: its callback is skipped too.
+    let orphaned = handle
+        .as_ref()
+        .is_some_and(|handle| handle.bind().link().is_orphaned());
+    match (&ended, then) {
+        (Ended::Completed(_), Some(_)) if orphaned => {
+            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        (Ended::Completed(_), Some(then)) => call_back(inner, id, then, &result),
+        _ => {}
     }
     if let Ended::Failed(message) = &ended {
         godot_error!("{CLASS}: task {id} failed: {message}");

@@ -41,7 +41,7 @@ pub(super) fn when_any(handles: &VarArray) -> Gd<TaskHandle> {
     let links = match links_of(method, handles) {
         Ok(links) if links.is_empty() => {
             return refused(format!(
-                    "{CLASS}.{method}: the Array is empty, so no handle could ever end first; pass at least one TaskHandle."
+                "{CLASS}.{method}: the Array is empty, so no handle could ever end first; pass at least one TaskHandle."
             ));
         }
         Ok(links) => links,

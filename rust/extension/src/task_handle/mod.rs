@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use godot::classes::IRefCounted;
 use godot::prelude::*;
@@ -51,6 +52,9 @@ pub struct TaskHandle {
 pub(crate) struct Link {
     task: Arc<Task<SendVariant>>,
     source: Source,
+    /// Set when a node it was bound to was freed: its callback is skipped even if it completed
+    /// first (see `owner`).
+    orphaned: AtomicBool,
 }
 
 enum Source {
@@ -67,8 +71,34 @@ enum Source {
 }
 
 impl Link {
+    fn new(task: Arc<Task<SendVariant>>, source: Source) -> Arc<Self> {
+        Arc::new(Self {
+            task,
+            source,
+            orphaned: AtomicBool::new(false),
+        })
+    }
+
     pub(crate) fn task(&self) -> &Arc<Task<SendVariant>> {
         &self.task
+    }
+
+    /// Whether its task has not ended, or ended and its processor has not delivered it yet (a
+    /// binding still matters to its callback).
+    pub(crate) fn is_live(&self) -> bool {
+        !self.task.status().is_finished()
+            || matches!(&self.source, Source::Pool(pool) if pool.task(self.task.id()).is_some())
+    }
+
+    /// Whether a node it was bound to has been freed.
+    pub(crate) fn is_orphaned(&self) -> bool {
+        self.orphaned.load(Ordering::Acquire)
+    }
+
+    /// Its node was freed: cancels it, and marks it so that its callback is skipped.
+    pub(crate) fn orphan(&self) {
+        self.orphaned.store(true, Ordering::Release);
+        self.cancel();
     }
 
     /// Cancels the task as its owner does; `true` if it had not ended (a running one is asked to
@@ -279,10 +309,7 @@ impl TaskHandle {
     pub(crate) fn new(task: Arc<Task<SendVariant>>, pool: Pool<SendVariant>) -> Gd<Self> {
         Gd::from_init_fn(|base| Self {
             id: task.id() as i64,
-            link: Arc::new(Link {
-                task,
-                source: Source::Pool(pool),
-            }),
+            link: Link::new(task, Source::Pool(pool)),
             base,
         })
     }
@@ -294,10 +321,7 @@ impl TaskHandle {
         task.settle(Err(message));
         Gd::from_init_fn(|base| Self {
             id: -1,
-            link: Arc::new(Link {
-                task: Arc::new(task),
-                source: Source::Refused,
-            }),
+            link: Link::new(Arc::new(task), Source::Refused),
             base,
         })
     }
@@ -309,19 +333,22 @@ impl TaskHandle {
         source: Source,
         keep: Option<std::sync::Weak<Keep>>,
     ) -> Gd<Self> {
-        let id = if matches!(source, Source::Failed) { -1 } else { 0 };
+        let id = if matches!(source, Source::Failed) {
+            -1
+        } else {
+            0
+        };
         let task = Arc::new(task);
         let handle = Gd::from_init_fn(|base| Self {
             id,
-            link: Arc::new(Link {
-                task: task.clone(),
-                source,
-            }),
+            link: Link::new(task.clone(), source),
             base,
         });
         let instance = handle.instance_id();
         task.on_end(Box::new(move || {
-            let held = keep.and_then(|keep| keep.upgrade()).and_then(|keep| keep.take());
+            let held = keep
+                .and_then(|keep| keep.upgrade())
+                .and_then(|keep| keep.take());
             emit_later(instance, held);
         }));
         handle

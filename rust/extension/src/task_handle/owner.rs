@@ -32,7 +32,7 @@ impl Drop for BoundTasks {
     fn drop(&mut self) {
         for link in std::mem::take(&mut *self.links.lock()) {
             if let Some(link) = link.upgrade() {
-                link.cancel();
+                link.orphan();
             }
         }
     }
@@ -56,7 +56,7 @@ pub(super) fn bind(link: &Arc<Link>, node: &Variant) {
         // Freed before the main thread got to it: what the binding was for.
         Err(_) => {
             if let Some(link) = link.upgrade() {
-                link.cancel();
+                link.orphan();
             }
         }
     };
@@ -79,11 +79,9 @@ fn attach(mut node: Gd<Node>, link: Weak<Link>) {
     };
     let bound = bound.bind();
     let mut links = bound.links.lock();
-    // Forget what ended, so that a long-lived node binding task after task keeps a short list.
-    links.retain(|link| {
-        link.upgrade()
-            .is_some_and(|link| !link.task().status().is_finished())
-    });
+    // Forget what was delivered, so that a long-lived node binding task after task keeps a
+    // short list (a task that ended but whose callback is still to come stays: see `orphan`).
+    links.retain(|link| link.upgrade().is_some_and(|link| link.is_live()));
     links.push(link);
 }
 
