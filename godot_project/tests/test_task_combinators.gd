@@ -293,3 +293,16 @@ func test_pending_handles_finish_while_the_game_is_paused_without_any_processor(
 	var finished := await frames_until(func() -> bool: return emitted == ["paused"])
 	get_tree().paused = false
 	assert_true(finished, "the dispatcher drains during a pause")
+
+
+func test_a_finished_handler_may_use_its_own_handle_and_combine_it_again() -> void:
+	var pending := TaskHandle.create_pending()
+	var ref: WeakRef = weakref(pending)  # Not the handle: a lambda holding it would keep it alive.
+	var seen := []
+	pending.finished.connect(func(result: Variant) -> void:
+		var handle: TaskHandle = ref.get_ref()
+		seen.append([result, handle.cancel(), handle.complete(2), handle.get_result()])
+		seen.append(TaskHandle.when_all([handle, handle]).get_result()))
+	assert_true(pending.complete(1))
+	assert_true(await frames_until(func() -> bool: return seen.size() == 2))
+	assert_eq(seen, [[1, false, false, 1], [1, 1]], "re-entrant calls see the end; a combination of ended handles ends at once")
