@@ -259,9 +259,11 @@ impl TaskHandle {
     /// their results in the order of [param handles]; failed as soon as one of them fails (its
     /// [method get_error] names which: [code]handle 2 of 3 failed: ...[/code]), cancelling the
     /// rest; cancelled as soon as one of them is cancelled, cancelling the rest. An empty Array
-    /// completes with [code][][/code]. An element that is not a TaskHandle is reported with an
-    /// error, and the handle returned has already failed. [signal finished] is emitted on the main
-    /// thread (see [method create_pending]).
+    /// completes with an empty Array. An element that is not a TaskHandle is reported with an
+    /// error, and the handle returned has already failed. [method cancel] on it cancels the
+    /// handles it waits for. Once none of them can end any more (pending handles nobody holds),
+    /// it is cancelled. [signal finished] is emitted on the main thread (see
+    /// [method create_pending]).
     /// [codeblock]
     /// var results = await TaskHandle.when_all([processor.run(load_a), processor.run(load_b)]).wait()
     /// if results != null:
@@ -291,7 +293,7 @@ impl TaskHandle {
 
     /// Ties the task to [param node]: when the node is freed (on any thread), the task is
     /// cancelled (a running one sees [method AsyncTaskProcessor.is_cancelled] turn true, and a
-    /// group's callback is not called); see also [method AsyncTaskProcessor.cancel_owner].
+    /// group's callback is not called, even if it completed just before); see also [method AsyncTaskProcessor.cancel_owner].
     /// Returns this handle, to chain: [code]processor.run(work).bind_to(self)[/code]. A task may
     /// be bound to several nodes. Off the main thread the binding is made at the dispatcher's
     /// next drain (a node freed before then cancels the task). A null or freed [param node], or
