@@ -6,6 +6,7 @@
 //! the loom tests (`--cfg loom`) check the real code rather than a copy.
 
 pub mod channel;
+pub mod combine;
 pub mod contention;
 pub mod context;
 pub mod counter;
@@ -44,6 +45,6 @@ pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{
-    CancelOutcome, Job, Label, Outcome, Priority, Status, Task, TaskState, panic_message,
+    CancelOutcome, Hook, Job, Label, Outcome, Priority, Status, Task, TaskState, panic_message,
 };
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

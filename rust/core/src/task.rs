@@ -110,6 +110,18 @@ impl TaskState {
             .is_ok()
     }
 
+    /// Pending → Completed (or Failed) in one step, for a task that is ended from outside rather
+    /// than run ([`Task::settle`]). `false` when it had ended (or started) already.
+    pub fn settle(&self, succeeded: bool) -> bool {
+        let done = if succeeded {
+            Status::Completed
+        } else {
+            Status::Failed
+        };
+        self.update(|s| (s == Status::Pending as u8).then_some(done as u8))
+            .is_ok()
+    }
+
     /// Cancels a pending task, or asks a running one to stop.
     pub fn cancel(&self) -> CancelOutcome {
         let moved = self.update(|s| match s {
@@ -243,12 +255,24 @@ pub struct Task<R> {
     id: u64,
     state: crate::sync::Arc<TaskState>,
     work: Work<R>,
-    outcome: Mutex<Option<Outcome<R>>>,
+    ending: Mutex<Ending<R>>,
     /// Says what the task runs, for messages about it (see [`Task::set_label`]).
     label: OnceLock<Label>,
     priority: Priority,
     /// Set while the task waits for its delay (see [`Task::hold`]): nobody may run it early.
     held: AtomicBool,
+}
+
+/// What runs once a task has ended (see [`Task::on_end`]).
+pub type Hook = Box<dyn FnOnce() + Send>;
+
+/// A task's outcome and what waits for it, under one lock: a hook added as the task ends either
+/// sees the outcome or is run by the end, never neither.
+struct Ending<R> {
+    outcome: Option<Outcome<R>>,
+    /// Set with the outcome, and kept after [`Task::take_outcome`] moved it out.
+    ended: bool,
+    hooks: Vec<Hook>,
 }
 
 /// Describes a task's work when asked; called rarely (a stop that waits long), so it costs
@@ -260,6 +284,8 @@ enum Work<R> {
     Job(Mutex<Option<Job<R>>>),
     /// Run by every worker that joins in, a part at a time (see [`crate::group`]).
     Group(Group<R>),
+    /// None: the task is ended from outside ([`Task::settle`] or [`Task::cancel`]).
+    Outside,
 }
 
 impl<R> std::fmt::Debug for Task<R> {
@@ -286,7 +312,11 @@ impl<R> Task<R> {
             id,
             state: crate::sync::Arc::new(TaskState::new(id)),
             work,
-            outcome: Mutex::new(None),
+            ending: Mutex::new(Ending {
+                outcome: None,
+                ended: false,
+                hooks: Vec::new(),
+            }),
             label: OnceLock::new(),
             priority: Priority::Normal,
             held: AtomicBool::new(false),
@@ -319,6 +349,43 @@ impl<R> Task<R> {
     /// cancelled or stopped while held), so that exactly one of them accounts for it.
     pub fn release_hold(&self) -> bool {
         self.held.swap(false, Ordering::AcqRel)
+    }
+
+    /// A task with no work, which no worker runs: its owner ends it from any thread with
+    /// [`Task::settle`] or [`Task::cancel`] (a promise, or a task that combines others).
+    pub fn outside(id: u64) -> Self {
+        Self::with_work(id, Work::Outside)
+    }
+
+    /// Ends a task made by [`Task::outside`] with `result`, unless it had ended already:
+    /// exactly one of the calls racing to end it (this, [`Task::cancel`]) wins and returns
+    /// `true`.
+    pub fn settle(&self, result: Result<R, String>) -> bool {
+        if !self.state.settle(result.is_ok()) {
+            return false;
+        }
+        let outcome = match result {
+            Ok(value) => {
+                self.state.report_progress(1.0);
+                Outcome::Completed(value)
+            }
+            Err(message) => Outcome::Failed(message),
+        };
+        self.store(outcome);
+        true
+    }
+
+    /// Runs `hook` once the task has ended and its outcome is stored: on the thread that ends
+    /// it, or here and now if it has ended already. Hooks run in the order they were added,
+    /// outside the task's locks, so a hook may read the outcome or end other tasks.
+    pub fn on_end(&self, hook: Hook) {
+        let mut ending = self.ending.lock().unwrap();
+        if ending.ended {
+            drop(ending);
+            hook();
+        } else {
+            ending.hooks.push(hook);
+        }
     }
 
     /// Whether several workers may run this task together (a group).
@@ -363,8 +430,12 @@ impl<R> Task<R> {
     /// A group task is joined instead: a call made while another thread runs it helps with the
     /// parts left, and only the call that completes the last part returns its final status.
     pub fn run_then(&self, on_start: impl FnOnce()) -> Option<Status> {
+        if matches!(self.work, Work::Outside) {
+            return None; // Ended from outside only.
+        }
         let started = self.state.try_start();
         match &self.work {
+            Work::Outside => None,
             Work::Job(job) => {
                 if !started {
                     return None;
@@ -424,8 +495,16 @@ impl<R> Task<R> {
     }
 
     fn store(&self, outcome: Outcome<R>) {
-        *self.outcome.lock().unwrap() = Some(outcome);
+        let hooks = {
+            let mut ending = self.ending.lock().unwrap();
+            ending.outcome = Some(outcome);
+            ending.ended = true;
+            std::mem::take(&mut ending.hooks)
+        };
         self.state.open();
+        for hook in hooks {
+            hook();
+        }
     }
 
     /// The outcome, once the task has finished.
@@ -433,18 +512,18 @@ impl<R> Task<R> {
     where
         R: Clone,
     {
-        self.outcome.lock().unwrap().clone()
+        self.ending.lock().unwrap().outcome.clone()
     }
 
     /// Lends the outcome (`None` until the task has finished) to `f`, for consumers that copy
     /// what they need rather than clone `R`.
     pub fn with_outcome<T>(&self, f: impl FnOnce(Option<&Outcome<R>>) -> T) -> T {
-        f(self.outcome.lock().unwrap().as_ref())
+        f(self.ending.lock().unwrap().outcome.as_ref())
     }
 
     /// Moves the outcome out (for a consumer that needs it only once).
     pub fn take_outcome(&self) -> Option<Outcome<R>> {
-        self.outcome.lock().unwrap().take()
+        self.ending.lock().unwrap().outcome.take()
     }
 }
 

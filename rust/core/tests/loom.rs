@@ -359,3 +359,32 @@ mod wait_graph {
         });
     }
 }
+
+/// A task ended from outside (`Task::settle`) racing a `cancel`, while a third thread adds a hook:
+/// exactly one end wins, and the hook runs exactly once, whether it was added before the end (the
+/// end runs it) or after (it runs at once).
+#[test]
+fn settle_cancel_and_on_end_racing_end_the_task_once_and_run_the_hook_once() {
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use threadkit_core::{CancelOutcome, Task};
+    loom::model(|| {
+        let task = Arc::new(Task::<u8>::outside(1));
+        let hooks = Arc::new(AtomicUsize::new(0));
+        let settler = {
+            let task = task.clone();
+            thread::spawn(move || task.settle(Ok(7)) as usize)
+        };
+        let canceller = {
+            let task = task.clone();
+            thread::spawn(move || (task.cancel() == CancelOutcome::CancelledBeforeStart) as usize)
+        };
+        let counted = hooks.clone();
+        task.on_end(Box::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }));
+        let wins = settler.join().unwrap() + canceller.join().unwrap();
+        assert_eq!(wins, 1);
+        assert_eq!(hooks.load(Ordering::SeqCst), 1);
+        assert!(task.outcome().is_some());
+    });
+}

@@ -55,7 +55,7 @@ func _check_async_task_processor() -> void:
 	var processor := AsyncTaskProcessor.new()
 	root.add_child(processor)  # Starts its workers.
 	var handle := processor.run(func() -> Array: return [6 * 7, OS.get_thread_caller_id()])
-	var result = await handle.finished
+	var result = await handle.wait()
 	_expect(result is Array and result.size() == 2 and result[0] == 42,
 		"AsyncTaskProcessor.run: awaited %s, expected [42, <worker thread id>]" % [result])
 	_expect(result is Array and result.size() == 2 and result[1] != OS.get_main_thread_id(),

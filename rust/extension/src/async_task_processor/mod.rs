@@ -24,6 +24,7 @@ use crate::task_handle::TaskHandle;
 
 mod rust_api;
 mod scheduling;
+mod scopes;
 mod switch;
 
 pub use rust_api::SpawnError;
@@ -47,7 +48,7 @@ pub use rust_api::SpawnError;
 ///
 /// func _ready() -> void:
 ///     processor.submit_task(func(): return heavy_path_search(), func(path): $Agent.follow(path))
-///     var mesh = await processor.run(build_mesh).finished
+///     var mesh = await processor.run(build_mesh).wait()  # null if it failed or was cancelled
 /// [/codeblock]
 ///
 /// Tasks run in parallel: what a task touches must be safe to touch from another thread (its own
@@ -162,6 +163,8 @@ struct Inner {
     /// Whether the workers were ever started: a processor outside the tree starts them at its
     /// first submit (with autostart), but never restarts workers someone stopped.
     ever_started: AtomicBool,
+    /// The latest task of each `run_keyed` key.
+    keys: scopes::Keys,
 }
 
 /// The exported properties: atomics, so that any thread may set them while others read them.
@@ -229,6 +232,7 @@ impl INode for AsyncTaskProcessor {
                 freed: AtomicBool::new(false),
                 frame_hooked: AtomicBool::new(false),
                 ever_started: AtomicBool::new(false),
+                keys: scopes::Keys::default(),
             }),
             base,
         }
@@ -432,10 +436,10 @@ impl AsyncTaskProcessor {
     }
 
     /// Runs [param task] (a Callable taking no arguments) on a worker and returns its
-    /// [TaskHandle], whose [signal TaskHandle.finished] brings the result back to the main
-    /// thread:
+    /// [TaskHandle], whose [method TaskHandle.wait] brings the result back to the main thread
+    /// (untyped: a task that failed or was cancelled gives [code]null[/code]):
     /// [codeblock]
-    /// var result = await processor.run(func(): return expensive()).finished
+    /// var result = await processor.run(func(): return expensive()).wait()
     /// [/codeblock]
     /// On bad input (an invalid callable, stopped workers) it reports an error and returns a
     /// handle that has already failed (id -1), whose [signal TaskHandle.finished] is still
@@ -456,14 +460,14 @@ impl AsyncTaskProcessor {
     /// [code]WorkerThreadPool.add_group_task[/code], plus a result, progress and cancel.
     /// [param task] takes the index as its only argument. When every call has returned,
     /// [param callback] gets an Array of their results in index order, and so does the handle's
-    /// [signal TaskHandle.finished]. Progress is the share of calls done. The first call that
+    /// [method TaskHandle.wait]. Progress is the share of calls done. The first call that
     /// fails fails the group and the calls not yet started are skipped; cancelling skips them
     /// too. [param count] may be 0 (an empty result) up to 16 777 216.
     /// [param max_threads] caps how many workers run its calls at once (0: all of them), like
     /// [code]WorkerThreadPool.add_group_task[/code]'s [code]tasks_needed[/code]: the other
     /// workers stay free for other tasks meanwhile.
     /// [codeblock]
-    /// var rows = await processor.submit_group(func(y): return render_row(y), height).finished
+    /// var rows = await processor.submit_group(func(y): return render_row(y), height).wait()
     /// [/codeblock]
     #[func]
     pub fn submit_group(
@@ -711,7 +715,8 @@ impl AsyncTaskProcessor {
     /// alive now, added while every worker was blocked in a wait; see [method wait_for_task]),
     /// dropped_callbacks (callbacks whose object was freed before delivery), waiting (threads
     /// blocked in [method wait_for_task] or [method wait_all] now), dropped_tasks (tasks whose
-    /// object was freed before they ran) and mean_task_usec.
+    /// object was freed before they ran), keyed_tasks (keys of [method run_keyed] whose latest
+    /// task has not ended) and mean_task_usec.
     #[func]
     pub fn get_stats(&self) -> VarDictionary {
         let stats = self.inner.pool.stats();
@@ -732,6 +737,7 @@ impl AsyncTaskProcessor {
         );
         dict.set("waiting", self.inner.waiting.load(Ordering::Relaxed) as i64);
         dict.set("dropped_tasks", stats.dropped as i64);
+        dict.set("keyed_tasks", self.inner.keys.len() as i64);
         dict.set("mean_task_usec", stats.mean_task_usec);
         dict
     }
@@ -1191,8 +1197,16 @@ fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<SendVariant
         Ended::Completed(result) => result.clone(),
         _ => Variant::nil(),
     };
-    if let (Ended::Completed(_), Some(then)) = (&ended, then) {
-        call_back(inner, id, then, &result);
+    // A task whose bound node was freed after it completed: its callback is skipped too.
+    let orphaned = handle
+        .as_ref()
+        .is_some_and(|handle| handle.bind().link().is_orphaned());
+    match (&ended, then) {
+        (Ended::Completed(_), Some(_)) if orphaned => {
+            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
+        }
+        (Ended::Completed(_), Some(then)) => call_back(inner, id, then, &result),
+        _ => {}
     }
     if let Ended::Failed(message) = &ended {
         godot_error!("{CLASS}: task {id} failed: {message}");
