@@ -221,3 +221,41 @@ func test_another_thread_waiting_for_a_synchronous_task_gets_it_at_the_next_deli
 	assert_eq(processor.get_stats().waiting, 1)
 	assert_true(await frames_until(func() -> bool: return not thread.is_alive()))
 	assert_eq(thread.wait_to_finish(), true, "the main thread ran it; the waiting thread got it")
+
+
+func test_priorities_order_synchronous_tasks_most_urgent_first() -> void:
+	var processor := new_synchronous_processor()
+	var order := []
+	var levels := {"low": AsyncTaskProcessor.PRIORITY_LOW, "normal": AsyncTaskProcessor.PRIORITY_NORMAL,
+			"high": AsyncTaskProcessor.PRIORITY_HIGH}
+	for round in 3:
+		for level: String in ["low", "normal", "high"]:
+			var name := "%s%d" % [level, round]
+			processor.submit_task(func() -> void: order.append(name), Callable(), levels[level])
+	processor.wait_all()
+	assert_eq(order, ["high0", "high1", "high2", "normal0", "normal1", "normal2", "low0", "low1", "low2"])
+
+
+func test_delayed_tasks_of_a_synchronous_processor_run_on_the_main_thread_in_delay_order() -> void:
+	var processor := new_synchronous_processor()
+	var order := []
+	for delay in [90, 60, 30]:
+		processor.run_delayed(func() -> void: order.append([delay, on_main_thread()]), delay)
+	var cancelled := processor.run_delayed(func() -> void: order.append("never"), 30)
+	assert_eq(processor.get_stats().delayed, 4)
+	assert_true(cancelled.cancel())
+	assert_eq(processor.get_stats().delayed, 3)
+	assert_true(processor.wait_all(), "the main-thread wait wakes when each falls due, and runs it")
+	assert_eq(order, [[30, true], [60, true], [90, true]])
+	var stats := processor.get_stats()
+	assert_eq([stats.delayed, stats.pending, stats.completed, stats.cancelled, stats.workers], [0, 0, 3, 1, 0])
+
+
+func test_freeing_a_synchronous_processor_cancels_its_delayed_tasks() -> void:
+	var processor := new_synchronous_processor()
+	var ran := AtomicCounter.new()
+	var handle := processor.run_delayed(func() -> void: ran.increment(), 60_000)
+	processor.free()
+	assert_eq(await handle.wait(), null)
+	assert_eq(handle.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+	assert_eq(ran.get_count(), 0)

@@ -187,3 +187,56 @@ fn stop_cancels_local_tasks_and_the_mode_applies_to_later_submissions() {
     assert_eq!(local.status(), Status::Cancelled);
     assert_eq!(pool.run_local(no_limits()), 0);
 }
+
+#[test]
+fn low_priority_runs_after_normal_and_high() {
+    let pool = local_pool(0);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for (name, priority) in [
+        ("low", Priority::Low),
+        ("normal", Priority::Normal),
+        ("high", Priority::High),
+        ("low2", Priority::Low),
+    ] {
+        let order = order.clone();
+        pool.submit(priority, move |_| {
+            order.lock().unwrap().push(name);
+            Ok(0)
+        })
+        .unwrap();
+    }
+    assert_eq!(pool.run_local(no_limits()), 4);
+    assert_eq!(*order.lock().unwrap(), ["high", "normal", "low", "low2"]);
+}
+
+#[test]
+fn a_delayed_local_task_is_held_until_due_then_run_by_run_local() {
+    let pool = local_pool(0);
+    let task = pool
+        .submit_delayed(Priority::Normal, Duration::from_millis(50), |_| Ok(5))
+        .unwrap();
+    let due = pool.next_local_due().expect("a delayed task waits");
+    assert_eq!((pool.stats().pending, pool.stats().delayed), (1, 1));
+    assert!(!pool.help(&task), "a waiting thread may not run it early");
+    while std::time::Instant::now() < due {
+        assert_eq!(pool.run_local(no_limits()), 0, "not before it is due");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(pool.run_local(no_limits()), 1);
+    assert_eq!(task.outcome(), Some(Outcome::Completed(5)));
+    assert_eq!(pool.next_local_due(), None);
+    assert_eq!((pool.stats().pending, pool.stats().delayed), (0, 0));
+}
+
+#[test]
+fn stop_cancels_delayed_local_tasks_and_counts_them() {
+    let pool = local_pool(0);
+    let task = pool
+        .submit_delayed(Priority::Low, Duration::from_secs(3600), |_| Ok(1))
+        .unwrap();
+    assert_eq!(pool.stop(StopWait::Forever).cancelled, 1);
+    assert_eq!(task.status(), Status::Cancelled);
+    let stats = pool.stats();
+    assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1));
+    assert_eq!(pool.next_local_due(), None);
+}
