@@ -259,3 +259,25 @@ func test_freeing_a_synchronous_processor_cancels_its_delayed_tasks() -> void:
 	assert_eq(await handle.wait(), null)
 	assert_eq(handle.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
 	assert_eq(ran.get_count(), 0)
+
+
+func test_a_worker_waiting_for_a_synchronous_task_leaves_it_to_the_main_thread() -> void:
+	var processor := new_processor(1)
+	var gate := Semaphore.new()
+	var ids := []
+	var waiter := processor.run(func() -> Variant:
+		gate.wait()
+		return processor.wait_for_task(ids[0]))
+	assert_true(await frames_until(func() -> bool: return waiter.get_status() == AsyncTaskProcessor.STATUS_RUNNING))
+	processor.synchronous = true  # The waiter stays on its worker; what follows is the main thread's.
+	var local := processor.run(func() -> bool: return on_main_thread())
+	ids.append(local.id)
+	gate.post()
+	# No frame passes until the worker waits: a result is delivered once, then forgotten.
+	for i in 100000:
+		if processor.get_stats().waiting == 1 or waiter.is_done():
+			break
+		OS.delay_usec(100)
+	assert_eq(await waiter.wait(), true, "the main thread ran it, the worker got its result")
+	assert_eq(local.get_result(), true)
+	processor.queue_free()

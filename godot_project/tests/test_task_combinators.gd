@@ -102,6 +102,55 @@ func test_complete_racing_from_4_threads_has_exactly_one_winner_and_one_emission
 		assert_true(handle.is_done())
 
 
+func test_a_pending_handle_ended_by_its_last_holder_on_a_thread_still_finishes() -> void:
+	for end in ["complete", "cancel"]:
+		var box := [TaskHandle.create_pending()]
+		var emitted := []
+		box[0].finished.connect(func(result: Variant) -> void: emitted.append(result))
+		var thread := Thread.new()
+		thread.start(func() -> bool:
+			var handle: TaskHandle = box.pop_back()
+			return handle.complete(1) if end == "complete" else handle.cancel())
+		assert_true(thread.wait_to_finish(), end)
+		# The thread dropped the last reference right after ending it.
+		assert_true(await frames_until(func() -> bool: return emitted.size() == 1), end)
+		assert_eq(emitted, [1 if end == "complete" else null], end)
+
+
+## A coroutine that switches to a worker of [param processor] and awaits [param handle] there.
+class AwaitOnWorker extends RefCounted:
+	var seen := []
+
+	func run(processor: AsyncTaskProcessor, handle: TaskHandle) -> void:
+		await processor.switch_to_worker()
+		var result = await handle.wait()
+		seen.append([result, OS.get_thread_caller_id() == OS.get_main_thread_id()])
+
+
+func test_wait_off_the_main_thread_before_the_end_is_an_error_not_a_hop_to_the_main_thread() -> void:
+	var pending := TaskHandle.create_pending()
+	var on_thread := []
+	var thread := Thread.new()
+	thread.start(func() -> void:
+		var result = await pending.wait()
+		on_thread.append([result, OS.get_thread_caller_id() == OS.get_main_thread_id()]))
+	thread.wait_to_finish()
+	expect_error("TaskHandle.wait: called off the main thread before the task ended")
+	assert_eq(on_thread, [[null, false]], "null at once, still on the thread")
+
+	var processor := new_processor(1)
+	var coroutine := AwaitOnWorker.new()
+	coroutine.run(processor, pending)
+	assert_true(await frames_until(func() -> bool: return coroutine.seen.size() == 1))
+	assert_eq(coroutine.seen, [[null, false]], "a switched coroutine stays on its worker")
+	assert_true(pending.complete(5))
+	var after_the_end := AwaitOnWorker.new()
+	after_the_end.run(processor, pending)
+	assert_true(await frames_until(func() -> bool: return after_the_end.seen.size() == 1))
+	assert_eq(after_the_end.seen, [[5, false]], "after the end: the result at once, on the worker")
+	processor.queue_free()
+
+
 func test_complete_and_fail_are_for_pending_handles_only() -> void:
 	var processor := new_processor(1)
 	var handle := processor.run(func() -> int: return 1)

@@ -184,6 +184,21 @@ func test_a_switch_cancelled_before_a_worker_ran_it_resumes_on_the_main_thread()
 	assert_eq(hopper.wrong.get_count(), 1, "the would-be worker part ran on the main thread")
 
 
+func test_cancel_all_before_a_worker_ran_a_switch_resumes_it_on_the_main_thread_saying_why() -> void:
+	var processor := new_processor(1)
+	var gate := hold_worker(processor)
+	var hopper := Hopper.new()
+	hopper.hop(processor, 1)  # Queued behind the held worker at the next frame.
+	assert_true(await frames_until(func() -> bool: return processor.get_stats().pending == 1))
+	expect_error("no worker ran the switch (it was cancelled, by cancel_all()")
+	assert_eq(processor.cancel_all(), 2, "the switch and the held task")
+	gate.post()
+	assert_true(await frames_until(func() -> bool: return hopper.on_main.get_count() == 1))
+	assert_eq(hopper.on_worker.get_count(), 0)
+	assert_true(processor.is_running(), "the workers keep running")
+	processor.queue_free()
+
+
 func test_a_script_error_in_a_switched_coroutine_fails_its_task() -> void:
 	var processor := new_processor(1)
 	var failures := []

@@ -682,7 +682,8 @@ impl<R: Send + 'static> Pool<R> {
         // run and no spare: only its latch, set as it finished.
         if !task.status().is_finished() {
             let _edge = self.begin_wait(task).map_err(WaitError::Cycle)?;
-            if self.is_own_worker() {
+            // A task queued for `run_local` runs on that thread alone, even when a worker waits.
+            if self.is_own_worker() && !task.is_local() {
                 self.run_here(task);
             }
             if !task.status().is_finished() {
@@ -836,7 +837,9 @@ impl<R: Send + 'static> Pool<R> {
     }
 
     fn enqueue_local(&self, priority: Priority, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
-        let task = self.shared.register(|id| make(id).with_priority(priority));
+        let task = self
+            .shared
+            .register(|id| make(id).with_priority(priority).only_local());
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
         self.shared.local.lock().push(task.clone());
         task
@@ -844,7 +847,7 @@ impl<R: Send + 'static> Pool<R> {
 
     /// A delayed task of a pool in local mode: [`Pool::run_local`] queues it once it is due.
     fn delay_local(&self, at: Instant, make: impl FnOnce(u64) -> Task<R>) -> Arc<Task<R>> {
-        let task = self.shared.register(|id| make(id).hold());
+        let task = self.shared.register(|id| make(id).hold().only_local());
         // `pending` first: see `Shared::stalled`.
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
         self.shared.delayed.fetch_add(1, Ordering::SeqCst);

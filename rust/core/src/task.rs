@@ -261,6 +261,8 @@ pub struct Task<R> {
     priority: Priority,
     /// Set while the task waits for its delay (see [`Task::hold`]): nobody may run it early.
     held: AtomicBool,
+    /// Queued for one thread's pool loop (see [`Task::only_local`]): no other thread runs it.
+    local: bool,
 }
 
 /// What runs once a task has ended (see [`Task::on_end`]).
@@ -320,6 +322,7 @@ impl<R> Task<R> {
             label: OnceLock::new(),
             priority: Priority::Normal,
             held: AtomicBool::new(false),
+            local: false,
         }
     }
 
@@ -338,6 +341,18 @@ impl<R> Task<R> {
     pub fn hold(self) -> Self {
         self.held.store(true, Ordering::Relaxed);
         self
+    }
+
+    /// Marks the task as run only by the thread that runs its pool's local queue, never by a
+    /// worker that waits for it. Before the task is shared.
+    pub fn only_local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// Whether only the thread running its pool's local queue may run it.
+    pub fn is_local(&self) -> bool {
+        self.local
     }
 
     /// Whether the task still waits for its delay.

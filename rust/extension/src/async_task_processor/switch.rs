@@ -42,7 +42,7 @@ impl AsyncTaskProcessor {
     /// from a signal of another thread at any instant (ThreadKit times its own emits for that).
     ///
     /// When no worker can run it (the workers are stopped, or stop or the processor is freed
-    /// before the switch ran), it reports an error and the coroutine resumes on the main thread
+    /// before the switch ran, or [method cancel_all] cancels it first), it reports an error and the coroutine resumes on the main thread
     /// instead (at once, when called there), so the [code]await[/code] never hangs. With
     /// [member synchronous] on, the task that resumes it runs on the main thread, as every task.
     #[func]
@@ -105,7 +105,7 @@ impl Drop for OnWorker {
     fn drop(&mut self) {
         if let Some(emitter) = self.0.take() {
             godot_error!(
-                "{CLASS}.switch_to_worker: no worker ran the switch (the workers stopped, or the processor was freed), so the coroutine goes on on the main thread."
+                "{CLASS}.switch_to_worker: no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread."
             );
             main_thread_dispatcher::run_on_main(Box::new(move || emitter.resume()));
         }

@@ -198,6 +198,9 @@ impl TaskHandle {
     /// a [method when_any] handle ends cancelled and leaves its handles as they are.
     #[func]
     pub fn cancel(&self) -> bool {
+        if matches!(self.link.source, Source::Pending) {
+            return self.kept_until_finished(|| self.link.cancel());
+        }
         self.link.cancel()
     }
 
@@ -209,12 +212,20 @@ impl TaskHandle {
     /// failed or was cancelled), and the [code]await[/code] goes on without waiting; before that
     /// it returns the [signal finished] signal, which brings the result. An
     /// [code]await handle.finished[/code] started after the end would never resume. Call it on
-    /// the main thread, where [signal finished] is emitted. (A task whose result is itself a
-    /// [Signal] would have that signal awaited: return it inside an Array.)
+    /// the main thread, where [signal finished] is emitted: elsewhere, before the end, it reports
+    /// an error and returns [code]null[/code] (the coroutine would resume on the main thread, and
+    /// never if the signal came before the [code]await[/code] connected). (A task whose result is
+    /// itself a [Signal] would have that signal awaited: return it inside an Array.)
     #[func]
     pub fn wait(&self) -> Variant {
         if self.is_done() {
             return self.get_result();
+        }
+        if !godot::init::is_main_thread() {
+            godot_error!(
+                "{CLASS}.wait: called off the main thread before the task ended; its finished signal is emitted on the main thread, where the coroutine would resume (or never, if it came before the await connected), so this returns null. Await it on the main thread (after await MainThreadDispatcher.switch_to_main_thread()), or block with AsyncTaskProcessor.wait_for_task(handle.id)."
+            );
+            return Variant::nil();
         }
         Signal::from_object_signal(&self.to_gd(), "finished").to_variant()
     }
@@ -364,13 +375,18 @@ impl TaskHandle {
             );
             return false;
         }
+        self.kept_until_finished(|| self.link.task.settle(result))
+    }
+
+    /// Ends a pending handle with `end`, keeping the handle alive until its `finished` was
+    /// emitted, even if the caller drops it now: released after the emission that ending it
+    /// queues, from this same thread.
+    fn kept_until_finished(&self, end: impl FnOnce() -> bool) -> bool {
         if self.link.task.status().is_finished() {
             return false;
         }
-        // Keeps the handle alive until its `finished` was emitted, even if the caller drops it
-        // now: queued after the emission that ending it queues, from this same thread.
         let keep = HandleRef(self.to_gd());
-        let won = self.link.task.settle(result);
+        let won = end();
         main_thread_dispatcher::run_on_main(Box::new(move || drop(keep)));
         won
     }
