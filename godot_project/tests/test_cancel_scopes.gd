@@ -289,3 +289,23 @@ func test_run_keyed_with_a_bad_key_is_refused() -> void:
 		assert_eq(await handle.wait(), null)
 	assert_eq(processor.get_stats().keyed_tasks, 0)
 	processor.queue_free()
+
+
+func test_a_duplicate_of_a_bound_node_is_not_bound_until_it_binds_its_own() -> void:
+	var processor := new_processor(1)
+	var gate := hold_worker(processor)
+	var original := Node.new()
+	var queued := processor.run(func() -> int: return 1).bind_to(original)
+	var pending := TaskHandle.create_pending().bind_to(original)
+	var copy := original.duplicate()  # Copies the metadata where the binding lives.
+	assert_eq(processor.cancel_owner(copy), 0, "the original's tasks are not the copy's")
+	assert_eq(queued.get_status(), AsyncTaskProcessor.STATUS_PENDING)
+	var copys := TaskHandle.create_pending().bind_to(copy)  # The copy gets a list of its own.
+	original.free()
+	assert_eq(queued.get_status(), AsyncTaskProcessor.STATUS_CANCELLED, "the original's binding held")
+	assert_eq(pending.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+	assert_eq(copys.get_status(), AsyncTaskProcessor.STATUS_PENDING)
+	copy.free()
+	assert_eq(copys.get_status(), AsyncTaskProcessor.STATUS_CANCELLED)
+	gate.post()
+	processor.queue_free()

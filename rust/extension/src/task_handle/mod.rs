@@ -309,7 +309,10 @@ impl TaskHandle {
     /// be bound to several nodes. Off the main thread the binding is made at the dispatcher's
     /// next drain (a node freed before then cancels the task). A null or freed [param node], or
     /// another value, is reported with an error and binds nothing. It does not keep the handle
-    /// alive.
+    /// alive. [method Node.duplicate] copies a node's metadata, where the binding lives: a copy
+    /// of a bound node is not bound ([method AsyncTaskProcessor.cancel_owner] of the copy cancels
+    /// nothing), but while it lives, and until a task is bound to the copy itself, freeing the
+    /// original does not cancel the original's tasks; bind after duplicating.
     #[func]
     pub fn bind_to(&self, node: Variant) -> Gd<TaskHandle> {
         owner::bind(&self.link, &node);

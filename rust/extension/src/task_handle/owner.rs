@@ -1,7 +1,10 @@
 //! `TaskHandle.bind_to(node)`: the node's metadata holds a small RefCounted listing the tasks
 //! bound to it. Godot releases an object's metadata when it frees the object, on whichever thread
 //! frees it, so that list's destructor is where the tasks get cancelled: no polling, nothing to
-//! connect, and the cancel is as thread-safe as `TaskHandle.cancel`.
+//! connect, and the cancel is as thread-safe as `TaskHandle.cancel`. `Node.duplicate()` copies
+//! metadata, so a copy of a bound node holds the same list: each list records the node it was
+//! made for, and on any other node it counts as no list (the copy gets its own at its first
+//! binding, letting go of the original's).
 
 use std::sync::{Arc, Weak};
 
@@ -19,9 +22,11 @@ const META: &str = "_threadkit_bound_tasks";
 
 /// The tasks bound to one node; cancels those still unfinished when the node frees it.
 #[derive(GodotClass)]
-#[class(init, internal, base = RefCounted)]
+#[class(no_init, internal, base = RefCounted)]
 pub struct BoundTasks {
     links: Mutex<Vec<Weak<Link>>>,
+    /// The node whose metadata it was made for.
+    node: InstanceId,
     base: Base<RefCounted>,
 }
 
@@ -72,7 +77,11 @@ fn attach(mut node: Gd<Node>, link: Weak<Link>) {
     let bound = match list_of(&node) {
         Some(bound) => bound,
         None => {
-            let bound = BoundTasks::new_gd();
+            let bound = Gd::from_init_fn(|base| BoundTasks {
+                links: Mutex::new(Vec::new()),
+                node: node.instance_id(),
+                base,
+            });
             node.set_meta(META, &bound.to_variant());
             bound
         }
@@ -100,11 +109,14 @@ pub(crate) fn bound_to(node: &Gd<Node>) -> Vec<Arc<Link>> {
         .collect()
 }
 
-/// `node`'s list, if a task was ever bound to it.
+/// `node`'s list, if a task was ever bound to it (not one `Node.duplicate()` copied from
+/// another node).
 fn list_of(node: &Gd<Node>) -> Option<Gd<BoundTasks>> {
     // Asked first: `get_meta` of a missing entry logs an error.
     if !node.has_meta(META) {
         return None;
     }
-    node.get_meta(META).try_to::<Gd<BoundTasks>>().ok()
+    let bound = node.get_meta(META).try_to::<Gd<BoundTasks>>().ok()?;
+    let own = bound.bind().node == node.instance_id();
+    own.then_some(bound)
 }
