@@ -113,10 +113,13 @@ func test_the_shared_state_section_ui_runs_live_and_stops_when_closed() -> void:
 	await get_tree().process_frame  # ...so wait for the next one too.
 	assert_true("torn snapshots: 0" in section._stats.text, section._stats.text)
 	assert_true("gold = " in section._stats.text, section._stats.text)
+	var threads: Array[Thread] = section._threads
+	var running: AtomicCounter = section._running
 	section.queue_free()  # Closing the demo stops and joins the threads.
 	await get_tree().process_frame
-	assert_eq(section._threads.size(), 0)
-	assert_eq(section._running.get_count(), 0)
+	assert_false(is_instance_valid(section))
+	assert_eq(threads.size(), 0)
+	assert_eq(running.get_count(), 0)
 
 
 func test_the_strategies_section_ui_draws_a_bar_per_strategy() -> void:
