@@ -1,19 +1,20 @@
+class_name DemoMain
 extends Control
 ## The ThreadKit demo. With a display it is interactive, a tab per section; headless (as
 ## `cargo xtask demo` runs it on a server) it runs every section, prints a summary table per
 ## section and exits 0 only if every section's check holds.
 
-const SECTIONS := [
-	preload("res://demo/sections/counter_section.gd"),
-	preload("res://demo/sections/strategies_section.gd"),
-	preload("res://demo/sections/task_section.gd"),
-	preload("res://demo/sections/dispatcher_section.gd"),
-	preload("res://demo/sections/shared_state_section.gd"),
-	preload("res://demo/sections/deadlock_section.gd"),
+## The sections, in tab order: scenes whose root is a [DemoSection].
+const SECTIONS: Array[PackedScene] = [
+	preload("res://demo/sections/counter_section.tscn"),
+	preload("res://demo/sections/strategies_section.tscn"),
+	preload("res://demo/sections/task_section.tscn"),
+	preload("res://demo/sections/dispatcher_section.tscn"),
+	preload("res://demo/sections/shared_state_section.tscn"),
+	preload("res://demo/sections/deadlock_section.tscn"),
 ]
 
-## Keeps the sections (and the callbacks their UI connected) alive.
-var _sections: Array = []
+@onready var _tabs: TabContainer = %Tabs
 
 
 func _ready() -> void:
@@ -21,26 +22,32 @@ func _ready() -> void:
 		await get_tree().process_frame
 		get_tree().quit(await _run_headless())
 	else:
-		_build_ui()
+		for scene in SECTIONS:
+			var section: DemoSection = scene.instantiate()
+			_tabs.add_child(section)
+			_tabs.set_tab_title(_tabs.get_tab_count() - 1, section.title)
 		var screenshot := _user_arg("--screenshot=")
 		if not screenshot.is_empty():
 			get_tree().quit(await _take_screenshot(screenshot, int(_user_arg("--tab=", "0"))))
 
 
+## Runs every section's check on an instance kept out of the tree (so its interactive UI never
+## starts) and prints the tables; returns the exit code.
 func _run_headless() -> int:
 	var all_ok := true
 	var summary := []
-	for script: GDScript in SECTIONS:
-		var section: RefCounted = script.new()
+	for scene in SECTIONS:
+		var section: DemoSection = scene.instantiate()
 		var result: Dictionary = await section.run_headless(self)
 		print("")
-		print("ThreadKit demo: %s" % script.TITLE)
-		print("  " + script.LESSON)
+		print("ThreadKit demo: %s" % section.title)
+		print("  " + section.lesson)
 		_print_table(result.headers, result.rows)
 		for note: String in result.get("notes", []):
 			print("  " + note)
 		all_ok = all_ok and result.ok
-		summary.append([script.TITLE, "holds" if result.ok else "FAILED", script.LESSON.get_slice(".", 0) + "."])
+		summary.append([section.title, "holds" if result.ok else "FAILED", section.lesson.get_slice(".", 0) + "."])
+		section.free()
 	print("")
 	print("ThreadKit demo: summary")
 	_print_table(["section", "check", "lesson"], summary)
@@ -61,28 +68,6 @@ func _print_table(headers: Array, rows: Array) -> void:
 		print("  " + " | ".join(cells).strip_edges(false, true))
 
 
-func _build_ui() -> void:
-	var tabs := TabContainer.new()
-	tabs.set_anchors_preset(Control.PRESET_FULL_RECT)
-	add_child(tabs)
-	for script: GDScript in SECTIONS:
-		var margin := MarginContainer.new()
-		margin.name = script.TITLE
-		for side in ["left", "right", "top", "bottom"]:
-			margin.add_theme_constant_override("margin_" + side, 16)
-		tabs.add_child(margin)
-		var column := VBoxContainer.new()
-		column.add_theme_constant_override("separation", 12)
-		margin.add_child(column)
-		var lesson := Label.new()
-		lesson.text = script.LESSON
-		lesson.autowrap_mode = TextServer.AUTOWRAP_WORD_SMART
-		column.add_child(lesson)
-		var section: RefCounted = script.new()
-		section.build_ui(column)
-		_sections.append(section)
-
-
 # Screenshot mode (`cargo xtask demo --screenshot PATH`), apart from the demo itself: show a tab,
 # let it draw for a while, save the window as a PNG and quit.
 
@@ -92,7 +77,7 @@ const SCREENSHOT_FRAMES := 90
 
 ## The value of the user argument (after [code]--[/code]) that starts with [param prefix].
 func _user_arg(prefix: String, default := "") -> String:
-	for arg in OS.get_cmdline_user_args():
+	for arg: String in OS.get_cmdline_user_args():
 		if arg.begins_with(prefix):
 			return arg.trim_prefix(prefix)
 	return default
@@ -100,11 +85,10 @@ func _user_arg(prefix: String, default := "") -> String:
 
 ## Saves the window, showing tab [param tab], to [param path]; returns the exit code.
 func _take_screenshot(path: String, tab: int) -> int:
-	var tabs: TabContainer = find_children("*", "TabContainer", false, false)[0]
-	if tab < 0 or tab >= tabs.get_tab_count():
-		printerr("demo: --tab=%d, but the tabs are 0 to %d" % [tab, tabs.get_tab_count() - 1])
+	if tab < 0 or tab >= _tabs.get_tab_count():
+		printerr("demo: --tab=%d, but the tabs are 0 to %d" % [tab, _tabs.get_tab_count() - 1])
 		return 2
-	tabs.current_tab = tab
+	_tabs.current_tab = tab
 	for i in SCREENSHOT_FRAMES:
 		await get_tree().process_frame
 	await RenderingServer.frame_post_draw

@@ -1,15 +1,18 @@
-extends RefCounted
+class_name DemoDeadlockSection
+extends DemoSection
 ## Demo section: two threads move money between two accounts, each locking its source and then
 ## its destination. In opposite directions that order deadlocks; ThreadSafetyTester detects it
 ## (a lock timeout plus who holds what), backs off and recovers. Locking in one global order
 ## never deadlocks. The total is conserved either way.
 
-const TITLE := "Deadlock"
-const LESSON := "Two threads that take the same two locks in opposite orders can each wait for the other forever. Take locks in one global order (here: by account id) and it cannot happen; a timeout on the lock can detect it and back off."
-const TIMEOUT_MS := 100
+## How long a transfer waits for its second lock before it reports a deadlock and backs off
+## (headless, and the spin box's start value).
+@export_range(10, 2000, 10, "suffix:ms") var lock_timeout_msec := 100
+## How many of the detector's reports the interactive view lists.
+@export_range(0, 50) var reports_shown := 5
 
-var _timeout: SpinBox
-var _report: RichTextLabel
+@onready var _timeout: SpinBox = %Timeout
+@onready var _report: RichTextLabel = %Report
 
 
 ## Headless: unordered then ordered. Returns {headers, rows, ok, notes} (notes: the detector's
@@ -19,14 +22,13 @@ func run_headless(_host: Node) -> Dictionary:
 	var rows := []
 	var ok := true
 	var reports: Array = []
-	for ordered in [false, true]:
-		var r := tester.run_deadlock_demo(ordered, TIMEOUT_MS)
+	for ordered: bool in [false, true]:
+		var r := tester.run_deadlock_demo(ordered, lock_timeout_msec)
+		ok = ok and _holds(r, ordered)
 		var check: String
 		if ordered:
-			ok = ok and r.completed and r.conserved and r.deadlocks_detected == 0
 			check = "no deadlock possible" if r.deadlocks_detected == 0 else "WRONG: a deadlock in ordered mode"
 		else:
-			ok = ok and r.completed and r.conserved and r.deadlocks_detected >= 1
 			check = "detected, backed off, recovered" if r.deadlocks_detected >= 1 else "WRONG: nothing detected"
 			reports = r.reports
 		if not r.conserved:
@@ -39,31 +41,26 @@ func run_headless(_host: Node) -> Dictionary:
 			"ok": ok, "notes": notes}
 
 
-## Interactive: run either way with a chosen lock timeout and read the detector's reports.
-func build_ui(parent: Control) -> void:
-	var controls := HBoxContainer.new()
-	controls.add_theme_constant_override("separation", 12)
-	parent.add_child(controls)
-	for spec in [["Source, then destination (deadlocks)", false], ["Ordered by account id", true]]:
-		var button := Button.new()
-		button.text = spec[0]
-		button.pressed.connect(_run.bind(spec[1]))
-		controls.add_child(button)
-	var label := Label.new()
-	label.text = "Lock timeout (ms):"
-	controls.add_child(label)
-	_timeout = SpinBox.new()
-	_timeout.min_value = 10
-	_timeout.max_value = 2000
-	_timeout.step = 10
-	_timeout.value = TIMEOUT_MS
-	controls.add_child(_timeout)
-	_report = RichTextLabel.new()
-	_report.bbcode_enabled = true
-	_report.fit_content = true
-	_report.custom_minimum_size.y = 240
-	parent.add_child(_report)
+## True when run [param r] did what its locking order promises: every transfer done, the total
+## conserved, and deadlocks detected only (and always) when the order was not global.
+static func _holds(r: Dictionary, ordered: bool) -> bool:
+	var detected: bool = r.deadlocks_detected >= 1
+	return r.completed and r.conserved and detected != ordered
+
+
+## Interactive: runs the deadlocking order once.
+func _ready() -> void:
+	super()
+	_timeout.value = lock_timeout_msec
 	_run(false)
+
+
+func _on_unordered_pressed() -> void:
+	_run(false)
+
+
+func _on_ordered_pressed() -> void:
+	_run(true)
 
 
 func _run(ordered: bool) -> void:
@@ -74,8 +71,9 @@ func _run(ordered: bool) -> void:
 		"deadlocks detected: %d" % r.deadlocks_detected,
 		"total balance: %d before, %d after (%s)" % [r.total_before, r.total_after,
 				"[color=green]conserved[/color]" if r.conserved else "[color=red]NOT conserved[/color]"]])
-	for report: String in r.reports.slice(0, 5):
+	for report: String in r.reports.slice(0, reports_shown):
 		lines.append("[color=orange]%s[/color]" % report)
-	if r.reports.size() > 5:
-		lines.append("... and %d more" % (r.reports.size() - 5))
+	if r.reports.size() > reports_shown:
+		lines.append("... and %d more" % (r.reports.size() - reports_shown))
 	_report.text = "\n".join(lines)
+	run_finished.emit(_holds(r, ordered))

@@ -1,24 +1,24 @@
-extends RefCounted
+class_name DemoStrategiesSection
+extends DemoSection
 ## Demo section: the same shared count kept seven ways by N threads (ThreadSafetyTester's
 ## compare_strategies): what each costs per operation, and which ones lose updates.
 
-const TITLE := "Strategies"
-const LESSON := "Unsynchronized load-then-store loses updates. An atomic is the cheapest correct way to share a count; locks pay for contention; a spin lock burns cores while it waits; a channel to one owner thread trades speed for never sharing memory."
-const BarChart := preload("res://demo/widgets/bar_chart.gd")
+## Threads sharing the count (headless, and the spin box's start value).
+@export_range(1, 16) var threads := 4
+## Operations per thread. Enough that the threads overlap: at a few ns per operation, fewer
+## would let each thread finish before the next starts, and the unsynchronized row would lose
+## nothing.
+@export_range(10_000, 10_000_000, 10_000) var operations := 1_000_000
 
-const DEFAULT_THREADS := 4
-## Enough that the threads overlap: at a few ns per operation, fewer would let each thread finish
-## before the next starts, and the unsynchronized row would lose nothing.
-const OPERATIONS := 1_000_000
-
-var _threads: SpinBox
-var _chart: BarChart
-var _lessons: RichTextLabel
+@onready var _threads: SpinBox = %Threads
+@onready var _run_button: Button = %Run
+@onready var _chart: DemoBarChart = %Chart
+@onready var _lessons: RichTextLabel = %Lessons
 
 
 ## Headless: every strategy once. Returns {headers, rows, ok}.
 func run_headless(_host: Node) -> Dictionary:
-	var strategies := ThreadSafetyTester.new().compare_strategies(DEFAULT_THREADS, OPERATIONS)
+	var strategies := ThreadSafetyTester.new().compare_strategies(threads, operations)
 	var ok := strategies.size() == 7
 	var rows := []
 	for s: Dictionary in strategies:
@@ -31,46 +31,31 @@ func run_headless(_host: Node) -> Dictionary:
 			if not s.correct:
 				check = "WRONG: " + check
 		rows.append([s.name, s.expected, s.actual, "%.1f" % s.ns_per_op, check])
-	rows.append(["(%d threads x %d operations)" % [DEFAULT_THREADS, OPERATIONS], "", "", "", ""])
+	rows.append(["(%d threads x %d operations)" % [threads, operations], "", "", "", ""])
 	return {"headers": ["strategy", "expected", "actual", "ns/op", "check"], "rows": rows, "ok": ok}
 
 
-## Interactive: a thread count, a Run button, the bar chart and each strategy's lesson.
-func build_ui(parent: Control) -> void:
-	var controls := HBoxContainer.new()
-	controls.add_theme_constant_override("separation", 12)
-	parent.add_child(controls)
-	var label := Label.new()
-	label.text = "Threads:"
-	controls.add_child(label)
-	_threads = SpinBox.new()
-	_threads.min_value = 1
-	_threads.max_value = 16
-	_threads.value = DEFAULT_THREADS
-	controls.add_child(_threads)
-	var run := Button.new()
-	run.text = "Run (%d operations per thread)" % OPERATIONS
-	run.pressed.connect(_run)
-	controls.add_child(run)
-	_chart = BarChart.new()
-	parent.add_child(_chart)
-	_lessons = RichTextLabel.new()
-	_lessons.bbcode_enabled = true
-	_lessons.fit_content = true
-	parent.add_child(_lessons)
+## Interactive: runs once with the exported thread count.
+func _ready() -> void:
+	super()
+	_threads.value = threads
+	_run_button.text = "Run (%d operations per thread)" % operations
 	_run()
 
 
 func _run() -> void:
-	var threads := int(_threads.value)
-	var strategies := ThreadSafetyTester.new().compare_strategies(threads, OPERATIONS)
-	var bars := []
+	var thread_count := int(_threads.value)
+	var strategies := ThreadSafetyTester.new().compare_strategies(thread_count, operations)
+	var bars: Array[Dictionary] = []
 	var text := ""
+	var ok := strategies.size() == 7
 	for s: Dictionary in strategies:
 		var color := Color.LIME_GREEN if s.correct else Color.ORANGE_RED
 		var result := "exact" if s.correct else "lost %d of %d" % [s.expected - s.actual, s.expected]
 		bars.append({"label": s.name, "value": s.ns_per_op, "color": color,
 				"text": "%.1f ns/op, %s" % [s.ns_per_op, result]})
 		text += "[b]%s[/b]: %s\n" % [s.name, s.lesson]
+		ok = ok and (s.correct or s.name == "unsynchronized")
 	_chart.set_rows(bars)
-	_lessons.text = text + "\n%d threads × %d operations each; bar length = time per operation." % [threads, OPERATIONS]
+	_lessons.text = text + "\n%d threads × %d operations each; bar length = time per operation." % [thread_count, operations]
+	run_finished.emit(ok)
