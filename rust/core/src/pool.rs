@@ -856,19 +856,28 @@ impl<R: Send + 'static> Pool<R> {
     /// sleeps until it can run local tasks wakes then.
     pub fn next_local_due(&self) -> Option<Instant> {
         let local = self.shared.local.lock();
-        local.delayed.iter().map(|(at, _)| *at).min()
+        local
+            .delayed
+            .iter()
+            .filter(|(_, task)| task.is_held())
+            .map(|(at, _)| *at)
+            .min()
     }
 
     /// Queues the delayed tasks of [`Pool::run_local`] that are due, earliest first; cancelled
-    /// ones are left to their canceller.
+    /// ones are left to their canceller, and let go now, due or not (so that tasks delayed long
+    /// and cancelled do not pile up).
     fn release_due_local(&self) {
         let mut local = self.shared.local.lock();
         if local.delayed.is_empty() {
             return;
         }
         let now = Instant::now();
-        let (mut due, waiting): (Vec<_>, Vec<_>) =
-            local.delayed.drain(..).partition(|(at, _)| *at <= now);
+        let (mut due, waiting): (Vec<_>, Vec<_>) = local
+            .delayed
+            .drain(..)
+            .filter(|(_, task)| task.is_held())
+            .partition(|(at, _)| *at <= now);
         local.delayed = waiting;
         due.sort_by_key(|(at, _)| *at);
         for (_, task) in due {

@@ -240,3 +240,29 @@ fn stop_cancels_delayed_local_tasks_and_counts_them() {
     assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1));
     assert_eq!(pool.next_local_due(), None);
 }
+
+#[test]
+fn cancelled_delayed_local_tasks_are_let_go_at_the_next_run_local() {
+    let pool = local_pool(0);
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let task = pool
+                .submit_delayed(Priority::Normal, Duration::from_secs(3600), |_| Ok(1))
+                .unwrap();
+            pool.cancel(task.id());
+            assert_eq!(pool.run_local(no_limits()), 0);
+            task
+        })
+        .collect();
+    assert_eq!(pool.next_local_due(), None, "nothing will fall due");
+    for finished in pool.completions().try_iter() {
+        pool.collect(&finished);
+    }
+    assert!(
+        tasks.iter().all(|task| Arc::strong_count(task) == 1),
+        "once collected, kept by the caller only"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1000));
+    assert_eq!(pool.stop(StopWait::Forever).cancelled, 0);
+}
