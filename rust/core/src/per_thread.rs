@@ -164,6 +164,7 @@ mod exit_hook {
 /// ends (on Windows, for every thread).
 #[cfg(not(unix))]
 mod exit_hook {
+    use std::cell::RefCell;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{ThreadId, ThreadValues};
