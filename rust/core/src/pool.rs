@@ -990,8 +990,22 @@ impl<R: Send + 'static> Shared<R> {
         // overcounts what is queued, never undercounts it: a delayed task is added to `pending`
         // first, and taken off `delayed` first (`Shared::cancel_task`, `Shared::due`).
         let queued = self.pending.load(Ordering::SeqCst) - self.delayed.load(Ordering::SeqCst);
-        queued > 0
-            && self.blocked.load(Ordering::SeqCst) >= workers + self.spares.load(Ordering::SeqCst)
+        if queued <= 0
+            || self.blocked.load(Ordering::SeqCst) < workers + self.spares.load(Ordering::SeqCst)
+        {
+            return false;
+        }
+        // Tasks queued for `Pool::run_local` are pending too, but no work for the workers. Read
+        // again under their lock, which `Pool::run_local` queues and takes them under: a task
+        // there still pending is counted in `pending` (a cancelled or started one may not be).
+        let local = self.local.lock();
+        let local_pending = local
+            .levels
+            .iter()
+            .flatten()
+            .filter(|task| task.status() == Status::Pending)
+            .count() as i64;
+        self.pending.load(Ordering::SeqCst) - self.delayed.load(Ordering::SeqCst) > local_pending
     }
 
     /// Adds a spare worker if the pool is stalled. Called after each change that can stall it:
