@@ -209,6 +209,17 @@ func test_freeing_queues_wakes_a_thread_blocked_in_select() -> void:
 	assert_eq(selector.wait_to_finish(), [-1, null])
 
 
+func test_a_queue_freed_while_select_waits_is_reported_when_another_queue_gives_the_value() -> void:
+	var queues := [ThreadSafeQueue.new(), ThreadSafeQueue.new()]
+	var other: ThreadSafeQueue = queues[1]
+	var selector := _start(func() -> Array: return ThreadSafeQueue.select(queues))
+	_assert_blocked([selector], "select on empty queues")
+	expect_error("ThreadSafeQueue.select: the queue was freed while waiting")
+	queues.remove_at(0)  # The selecting call took no reference: the first queue goes now.
+	assert_true(other.push("late"))
+	assert_eq(selector.wait_to_finish(), [1, "late"], "the value of the queue left")
+
+
 func test_freeing_a_lock_wakes_threads_blocked_in_upgradable_read_lock_and_upgrade() -> void:
 	_lock = ReadWriteLock.new()
 	assert_true(_lock.read_lock())

@@ -81,7 +81,11 @@ impl Drop for ThreadValues {
 fn register(thread: ThreadId, slots: Weak<dyn Evict>) {
     exit_hook::with(thread, |values| {
         values.maps.retain(|slots| slots.strong_count() > 0);
-        values.maps.push(slots);
+        // A value removed and made again finds its map listed already: listed once, the list
+        // stays as long as the maps alive, however often values are remade.
+        if !values.maps.iter().any(|listed| listed.ptr_eq(&slots)) {
+            values.maps.push(slots);
+        }
     });
 }
 
@@ -160,6 +164,7 @@ mod exit_hook {
 /// ends (on Windows, for every thread).
 #[cfg(not(unix))]
 mod exit_hook {
+    use std::cell::RefCell;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{ThreadId, ThreadValues};
@@ -311,5 +316,25 @@ impl<T: Send + 'static> PerThreadHandle<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_cleared_and_made_again_is_registered_once() {
+        let owner = PerThread::<u32>::new();
+        let values = owner.handle();
+        // Each round makes the value again, which registers the map with this thread again.
+        for round in 0..1000 {
+            values.get_or_try_init(|| Ok::<_, ()>(round)).unwrap();
+            values.remove();
+        }
+        values.get_or_try_init(|| Ok::<_, ()>(0)).unwrap();
+        let mut registered = 0;
+        exit_hook::with(current_thread().id(), |values| registered = values.maps.len());
+        assert_eq!(registered, 1, "one entry per map, however often its value was made");
     }
 }

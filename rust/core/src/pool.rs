@@ -859,19 +859,28 @@ impl<R: Send + 'static> Pool<R> {
     /// sleeps until it can run local tasks wakes then.
     pub fn next_local_due(&self) -> Option<Instant> {
         let local = self.shared.local.lock();
-        local.delayed.iter().map(|(at, _)| *at).min()
+        local
+            .delayed
+            .iter()
+            .filter(|(_, task)| task.is_held())
+            .map(|(at, _)| *at)
+            .min()
     }
 
     /// Queues the delayed tasks of [`Pool::run_local`] that are due, earliest first; cancelled
-    /// ones are left to their canceller.
+    /// ones are left to their canceller, and let go now, due or not (so that tasks delayed long
+    /// and cancelled do not pile up).
     fn release_due_local(&self) {
         let mut local = self.shared.local.lock();
         if local.delayed.is_empty() {
             return;
         }
         let now = Instant::now();
-        let (mut due, waiting): (Vec<_>, Vec<_>) =
-            local.delayed.drain(..).partition(|(at, _)| *at <= now);
+        let (mut due, waiting): (Vec<_>, Vec<_>) = local
+            .delayed
+            .drain(..)
+            .filter(|(_, task)| task.is_held())
+            .partition(|(at, _)| *at <= now);
         local.delayed = waiting;
         due.sort_by_key(|(at, _)| *at);
         for (_, task) in due {
@@ -984,8 +993,22 @@ impl<R: Send + 'static> Shared<R> {
         // overcounts what is queued, never undercounts it: a delayed task is added to `pending`
         // first, and taken off `delayed` first (`Shared::cancel_task`, `Shared::due`).
         let queued = self.pending.load(Ordering::SeqCst) - self.delayed.load(Ordering::SeqCst);
-        queued > 0
-            && self.blocked.load(Ordering::SeqCst) >= workers + self.spares.load(Ordering::SeqCst)
+        if queued <= 0
+            || self.blocked.load(Ordering::SeqCst) < workers + self.spares.load(Ordering::SeqCst)
+        {
+            return false;
+        }
+        // Tasks queued for `Pool::run_local` are pending too, but no work for the workers. Read
+        // again under their lock, which `Pool::run_local` queues and takes them under: a task
+        // there still pending is counted in `pending` (a cancelled or started one may not be).
+        let local = self.local.lock();
+        let local_pending = local
+            .levels
+            .iter()
+            .flatten()
+            .filter(|task| task.status() == Status::Pending)
+            .count() as i64;
+        self.pending.load(Ordering::SeqCst) - self.delayed.load(Ordering::SeqCst) > local_pending
     }
 
     /// Adds a spare worker if the pool is stalled. Called after each change that can stall it:

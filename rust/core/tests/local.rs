@@ -240,3 +240,70 @@ fn stop_cancels_delayed_local_tasks_and_counts_them() {
     assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1));
     assert_eq!(pool.next_local_due(), None);
 }
+
+#[test]
+fn cancelled_delayed_local_tasks_are_let_go_at_the_next_run_local() {
+    let pool = local_pool(0);
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let task = pool
+                .submit_delayed(Priority::Normal, Duration::from_secs(3600), |_| Ok(1))
+                .unwrap();
+            pool.cancel(task.id());
+            assert_eq!(pool.run_local(no_limits()), 0);
+            task
+        })
+        .collect();
+    assert_eq!(pool.next_local_due(), None, "nothing will fall due");
+    for finished in pool.completions().try_iter() {
+        pool.collect(&finished);
+    }
+    assert!(
+        tasks.iter().all(|task| Arc::strong_count(task) == 1),
+        "once collected, kept by the caller only"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1000));
+    assert_eq!(pool.stop(StopWait::Forever).cancelled, 0);
+}
+
+/// Tasks queued for `run_local` are no work for the workers: a worker that blocks while one
+/// waits is not a stall, so it needs no spare worker (here none may be added, and the wait
+/// would be refused).
+#[test]
+fn a_worker_blocking_while_local_tasks_wait_needs_no_spare() {
+    let pool = Pool::<u64>::with_max_spares(0);
+    pool.start(1, "local-stall-").unwrap();
+    pool.set_local(true);
+    let local = pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
+    pool.set_local(false);
+    let delayed = pool
+        .submit_delayed(Priority::Normal, Duration::from_secs(3600), |_| Ok(2))
+        .unwrap();
+    let (entered_tx, entered_rx) = crossbeam_channel::bounded(1);
+    let (result_tx, result_rx) = crossbeam_channel::bounded(1);
+    let waiter = {
+        let (pool, delayed) = (pool.clone(), delayed.clone());
+        pool.clone()
+            .submit(Priority::Normal, move |_| {
+                let waited = pool.wait_unless(&delayed, None, || {
+                    let _ = entered_tx.try_send(());
+                    false
+                });
+                result_tx.send(waited).unwrap();
+                Ok(0)
+            })
+            .unwrap()
+    };
+    crossbeam_channel::select! {
+        recv(entered_rx) -> _ => {}
+        recv(result_rx) -> refused => panic!("the wait was refused: {refused:?}"),
+    }
+    pool.cancel(delayed.id());
+    assert_eq!(result_rx.recv().unwrap(), Ok(true));
+    assert!(pool.wait(&waiter, None).unwrap());
+    assert_eq!(pool.stats().spare_workers, 0);
+    assert_eq!(pool.run_local(no_limits()), 1);
+    assert_eq!(local.outcome(), Some(Outcome::Completed(1)));
+    pool.stop(StopWait::Forever);
+}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use godot::classes::IRefCounted;
 use godot::prelude::*;
-use threadkit_core::channel::{self, Channel, PopError, PushError, SelectError};
+use threadkit_core::channel::{self, Channel, PopError, PushError};
 
 use crate::describe;
 use crate::send::{Optional, SendVariant};
@@ -259,15 +259,14 @@ impl ThreadSafeQueue {
         let selected = crate::shutdown::interruptible(|interrupts| {
             channel::select(&channels, timeout, interrupts)
         });
+        // A queue freed while this waited dropped out as closed, whichever way the wait ended
+        // (another queue's value included): the mistake is reported either way.
+        if let Some(freed) = shared.iter().find(|shared| shared.is_freed()) {
+            freed.report_freed("select");
+        }
         match selected {
             Ok((index, value)) => varray![index as i64, &value.into_inner()],
-            Err(SelectError::Closed) => {
-                if let Some(freed) = shared.iter().find(|shared| shared.is_freed()) {
-                    freed.report_freed("select");
-                }
-                none()
-            }
-            Err(SelectError::TimedOut | SelectError::Interrupted) => none(),
+            Err(_) => none(),
         }
     }
 
