@@ -1315,6 +1315,10 @@ impl<R: Send + 'static> Crew for Shared<R> {
             Some(running) => (running.receivers.clone(), running.stopping.clone()),
             None => return 0,
         };
+        // Checked before any task is taken off a queue: one taken and not run would be lost.
+        let Some(waiter) = current_task_ref().filter(|task| task.pool == self.uid) else {
+            return 0;
+        };
         // What is queued now, not what the tasks run here queue: so this always returns.
         let mut left: usize = queues.down_to(at_least).map(Receiver::len).sum();
         let mut ran = 0;
@@ -1334,14 +1338,11 @@ impl<R: Send + 'static> Crew for Shared<R> {
             // stack (which cannot go on until it returns) is refused as a cycle, not hung. Only
             // a group already running elsewhere can close a cycle at once (it waits for the
             // yielding task): joining it is left to its other runners.
-            let Some(waiter) = current_task_ref().filter(|task| task.pool == self.uid) else {
-                break;
-            };
             let waited = TaskRef {
                 pool: self.uid,
                 task: task.id(),
             };
-            let Ok(_edge) = WaitGraph::global().enter(waiter, waited) else {
+            let Ok(_edge) = WaitGraph::global().enter(waiter.clone(), waited) else {
                 continue;
             };
             if self.run_nested(&task) == Some(true) {

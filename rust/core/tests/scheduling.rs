@@ -461,3 +461,34 @@ fn a_group_call_that_yields_skips_the_entries_of_its_own_group() {
     collect(&pool, 3);
     pool.stop(StopWait::Forever);
 }
+
+#[test]
+fn yield_now_in_another_pools_task_run_inline_takes_nothing_off_this_pools_queue() {
+    let a = pool(1);
+    let b = pool(1);
+    let hold_a = hold_worker(&a);
+    // Queued on `a` (its only worker is held): `b`'s worker runs it inline, helping `a`.
+    let inline = a.submit(Priority::Normal, |_| Ok(yield_now() as u64)).unwrap();
+    let (go_tx, go_rx) = bounded::<()>(1);
+    let (a2, inline2) = (a.clone(), inline.clone());
+    let waiter = b
+        .submit(Priority::Normal, move |_| {
+            go_rx.recv().unwrap();
+            Ok(u64::from(a2.help(&inline2)))
+        })
+        .unwrap();
+    let queued_on_b = b.submit(Priority::Normal, |_| Ok(7)).unwrap();
+    go_tx.send(()).unwrap();
+    assert!(b.wait(&waiter, Some(PATIENCE)).unwrap());
+    assert_eq!(
+        inline.outcome(),
+        Some(Outcome::Completed(0)),
+        "a's task ran on b's worker, where it yields nothing"
+    );
+    assert!(
+        b.wait(&queued_on_b, Some(PATIENCE)).unwrap(),
+        "b's queued task was not taken and lost"
+    );
+    assert_eq!(queued_on_b.outcome(), Some(Outcome::Completed(7)));
+    drop(hold_a);
+}
