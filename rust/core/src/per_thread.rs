@@ -17,11 +17,10 @@
 //! dropping is tested with real threads and exact drop counts.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
 
-use std::thread::{ThreadId, current as current_thread};
-
-use parking_lot::Mutex;
+use crate::sync::lot::Mutex;
+use crate::sync::rc::{Arc, Weak};
+use crate::sync::{ThreadId, current_thread};
 
 /// Why [`PerThread::get_or_try_init`] returned no value.
 #[derive(Debug, PartialEq, Eq)]
