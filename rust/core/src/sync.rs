@@ -592,20 +592,23 @@ pub(crate) mod channel {
 
         pub struct Receiver<T>(Arc<Chan<T>>);
 
-        pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-            let chan = Arc::new(Chan(Mutex::new(State {
+        fn chan<T>() -> Arc<Chan<T>> {
+            Arc::new(Chan(Mutex::new(State {
                 items: VecDeque::new(),
                 senders: 1,
                 watchers: Vec::new(),
-            })));
+            })))
+        }
+
+        pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+            let chan = chan();
             (Sender(chan.clone()), Receiver(chan))
         }
 
-        /// A channel that never delivers: its sender is leaked, so it never disconnects.
+        /// A channel that never delivers: it counts one sender that does not exist, so it
+        /// never disconnects.
         pub fn never<T>() -> Receiver<T> {
-            let (tx, rx) = unbounded();
-            std::mem::forget(tx);
-            rx
+            Receiver(chan())
         }
 
         /// Loom has no clock: never fires (see the module comment).
