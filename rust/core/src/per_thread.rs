@@ -99,9 +99,10 @@ pub fn stop_thread_exit_hooks() {
 #[cfg(unix)]
 mod exit_hook {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{ThreadId, ThreadValues};
+    use crate::sync::Ordering;
+    use crate::sync::unmodelled::AtomicBool;
 
     static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
     static STOPPED: AtomicBool = AtomicBool::new(false);
@@ -159,9 +160,9 @@ mod exit_hook {
 /// ends (on Windows, for every thread).
 #[cfg(not(unix))]
 mod exit_hook {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
     use super::{ThreadId, ThreadValues};
+    use crate::sync::Ordering;
+    use crate::sync::unmodelled::AtomicBool;
 
     static STOPPED: AtomicBool = AtomicBool::new(false);
 

@@ -63,10 +63,14 @@ impl Backoff {
     }
 }
 
-/// Statics that only hand out ids or spread hints: no ordering depends on them, and loom's
-/// atomics cannot be built in a `static`, so they are std's in every build.
+/// For process-wide statics (ids, stripe hints, the thread-exit hook's flag): loom's atomics
+/// cannot be built in a `static`, and none of these is what a model checks, so they are std's
+/// in every build.
 pub(crate) mod unmodelled {
     pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
+    // For `per_thread`, which loom does not build.
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::AtomicBool;
 }
 
 /// std's reference counting in every build: loom's `Arc` has no `Weak` and no unsized

@@ -11,6 +11,26 @@ use loom::thread;
 use threadkit_core::pool::StopWait;
 use threadkit_core::{CancelOutcome, Outcome, Pool, Priority, Status, Task};
 
+/// Counts, across a model's executions, those in which each of two outcomes happened: both must,
+/// or the model missed the race it is about.
+#[derive(Default)]
+struct Seen([std::sync::atomic::AtomicUsize; 2]);
+
+impl Seen {
+    fn record(&self, first: bool) {
+        self.0[usize::from(!first)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn assert_both(&self, what: &str) {
+        let [a, b] = &self.0;
+        let counts = (
+            a.load(std::sync::atomic::Ordering::Relaxed),
+            b.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        assert!(counts.0 > 0 && counts.1 > 0, "{what}: {counts:?}");
+    }
+}
+
 /// A pool with one worker.
 fn pool() -> Pool<u32> {
     let pool = Pool::new();
@@ -73,11 +93,14 @@ fn submit_runs_on_the_worker() {
 /// runs, the task ends Cancelled) or the job ran; one completion either way.
 #[test]
 fn cancel_racing_start_has_exactly_one_winner() {
-    loom::model(|| {
+    let seen = std::sync::Arc::new(Seen::default());
+    let record = seen.clone();
+    loom::model(move || {
         let pool = pool();
         let runs = Arc::new(AtomicUsize::new(0));
         let task = pool.submit(Priority::Normal, counted(&runs, 7)).unwrap();
         let cancel = pool.cancel(task.id()).expect("not collected yet");
+        record.record(cancel == CancelOutcome::CancelledBeforeStart);
         assert_eq!(pool.wait(&task, None), Ok(true));
         let ran = runs.load(Ordering::SeqCst);
         match cancel {
@@ -100,6 +123,7 @@ fn cancel_racing_start_has_exactly_one_winner() {
         let stats = pool.stats();
         assert_eq!(stats.completed + stats.cancelled, 1);
     });
+    seen.assert_both("cancelled before the start, and after");
 }
 
 /// `Pool::stop` while a task is queued, racing the worker that would take it: the task is
@@ -109,7 +133,9 @@ fn cancel_racing_start_has_exactly_one_winner() {
 /// just taken it, the worker sees the stop and cancels it (counted in the stats only).
 #[test]
 fn stop_cancels_a_queued_task_exactly_once() {
-    loom::model(|| {
+    let seen = std::sync::Arc::new(Seen::default());
+    let record = seen.clone();
+    loom::model(move || {
         let pool = pool();
         let runs = Arc::new(AtomicUsize::new(0));
         let task = pool.submit(Priority::Normal, counted(&runs, 7)).unwrap();
@@ -117,6 +143,7 @@ fn stop_cancels_a_queued_task_exactly_once() {
         assert_eq!(report.still_running, 0);
         let ran = runs.load(Ordering::SeqCst);
         assert!(ran <= 1);
+        record.record(ran == 0);
         if ran == 0 {
             assert_eq!(task.status(), Status::Cancelled);
         } else {
@@ -132,6 +159,7 @@ fn stop_cancels_a_queued_task_exactly_once() {
         assert_eq!(stats.completed + stats.cancelled, 1);
         assert_eq!(stats.completed == 1, task.status() == Status::Completed);
     });
+    seen.assert_both("cancelled by the stop, and ran");
 }
 
 /// A thread that is not the submitter waits for the task: it wakes (no lost wake-up: loom
@@ -158,12 +186,14 @@ fn a_waiter_on_another_thread_sees_the_result() {
 /// exactly once, and each task is delivered once.
 #[test]
 fn an_inline_run_racing_the_worker_runs_the_task_once() {
-    loom::model(|| {
+    let seen = std::sync::Arc::new(Seen::default());
+    let record = seen.clone();
+    loom::model(move || {
         let pool = pool();
         let runs = Arc::new(AtomicUsize::new(0));
         let first = pool.submit(Priority::Normal, |_| Ok(1)).unwrap();
         let second = pool.submit(Priority::Normal, counted(&runs, 2)).unwrap();
-        pool.help(&second);
+        record.record(pool.help(&second));
         assert_eq!(pool.wait(&second, None), Ok(true));
         assert_eq!(second.outcome(), Some(Outcome::Completed(2)));
         assert_eq!(pool.wait(&first, None), Ok(true));
@@ -173,4 +203,5 @@ fn an_inline_run_racing_the_worker_runs_the_task_once() {
         let stats = pool.stats();
         assert_eq!((stats.completed, stats.cancelled), (2, 0));
     });
+    seen.assert_both("run inline by the waiter, and not");
 }
