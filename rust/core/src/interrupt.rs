@@ -11,11 +11,10 @@ use std::convert::Infallible;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::latch::Latch;
 use crate::sync::lot::Mutex;
 use crate::sync::rc::{Arc, Weak};
 use crate::sync::{AtomicBool, Ordering};
-
-use crate::latch::Latch;
 
 /// Fires once; see the module documentation.
 #[derive(Debug)]
