@@ -24,13 +24,12 @@
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
+use crate::interrupt::Interrupt;
+use crate::sync::lot::RwLock;
 use crossbeam_channel::{
     Receiver, RecvTimeoutError, Select, SendError, Sender, TryRecvError, TrySendError, bounded,
     unbounded,
 };
-use parking_lot::RwLock;
-
-use crate::interrupt::Interrupt;
 
 /// A push that was refused; it gives the value back.
 #[derive(PartialEq, Eq)]

@@ -10,8 +10,7 @@
 //! can never end (dropped unfinished by everyone) releases its hold, and once no part can end the
 //! combined task any more, it is cancelled rather than left pending for ever.
 
-use std::sync::{Arc, Weak};
-
+use crate::sync::rc::{Arc, Weak};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::task::{Outcome, Task};
 

@@ -4,8 +4,12 @@
 
 use std::cell::RefCell;
 
+use crate::sync::thread_local;
+
 thread_local! {
-    static NAME: RefCell<Option<String>> = const { RefCell::new(None) };
+    // Not a `const { }` initialiser: loom's `thread_local!` does not accept one.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static NAME: RefCell<Option<String>> = RefCell::new(None);
 }
 
 /// Names the calling thread (replacing an earlier name).

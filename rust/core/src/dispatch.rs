@@ -11,9 +11,10 @@
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_utils::CachePadded;
 
 use crate::drain::{DrainLimits, DrainReport, drain};
-use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence, yield_now};
+use crate::sync::{AtomicU64, AtomicUsize, Backoff, Condvar, Mutex, Ordering, fence};
 
 /// What a push does when the queue is at its capacity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,8 +125,9 @@ pub struct Dispatcher<T> {
     rx: Receiver<T>,
     /// Reserved slots: items queued, being sent, or just popped and not yet released. A count,
     /// not a publication (the channel carries the items), so its accesses are relaxed; the one
-    /// ordering it needs, against `blocked`, comes from SeqCst fences.
-    depth: AtomicUsize,
+    /// ordering it needs, against `blocked`, comes from SeqCst fences. Padded, like the two
+    /// counters every push or drain moves, to a cache line of its own.
+    depth: CachePadded<AtomicUsize>,
     /// Pushes waiting for room under [`Overflow::Block`]. A release only takes `room_lock` to
     /// wake them when this is non-zero, so the common path costs a fence and a load.
     blocked: AtomicUsize,
@@ -135,8 +137,8 @@ pub struct Dispatcher<T> {
     overflow: AtomicU64,
     budget_nanos: AtomicU64,
     max_per_drain: AtomicUsize,
-    dispatched: AtomicU64,
-    executed: AtomicU64,
+    dispatched: CachePadded<AtomicU64>,
+    executed: CachePadded<AtomicU64>,
     dropped: AtomicU64,
     rejected: AtomicU64,
     max_depth: AtomicU64,
@@ -157,7 +159,7 @@ impl<T> Dispatcher<T> {
         Self {
             tx,
             rx,
-            depth: AtomicUsize::new(0),
+            depth: CachePadded::new(AtomicUsize::new(0)),
             blocked: AtomicUsize::new(0),
             room_lock: Mutex::new(()),
             room: Condvar::new(),
@@ -165,8 +167,8 @@ impl<T> Dispatcher<T> {
             overflow: AtomicU64::new(Overflow::Reject.encode()),
             budget_nanos: AtomicU64::new(NO_BUDGET),
             max_per_drain: AtomicUsize::new(NO_MAX),
-            dispatched: AtomicU64::new(0),
-            executed: AtomicU64::new(0),
+            dispatched: CachePadded::new(AtomicU64::new(0)),
+            executed: CachePadded::new(AtomicU64::new(0)),
             dropped: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             max_depth: AtomicU64::new(0),
@@ -341,8 +343,9 @@ impl<T> Dispatcher<T> {
 
     /// Pops the oldest item and gives its slot to `item`, so the depth does not change. When
     /// the queue is full but has nothing to pop, every slot is held by an item another thread is
-    /// sending or has just popped and is about to release: yield until that finishes.
+    /// sending or has just popped and is about to release: back off until that finishes.
     fn push_over_oldest(&self, item: T) {
+        let backoff = Backoff::new();
         loop {
             if let Ok(oldest) = self.rx.try_recv() {
                 self.send(item);
@@ -350,7 +353,7 @@ impl<T> Dispatcher<T> {
                 drop(oldest);
                 return;
             }
-            yield_now();
+            backoff.snooze();
             if self.try_reserve() {
                 self.send(item);
                 return;

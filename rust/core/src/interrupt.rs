@@ -8,13 +8,13 @@
 //! blocking call's hand-off) register it with [`Interrupt::watch`] instead; a fire wakes it.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use parking_lot::Mutex;
 
 use crate::latch::Latch;
+use crate::sync::lot::Mutex;
+use crate::sync::rc::{Arc, Weak};
+use crate::sync::{AtomicBool, Ordering};
 
 /// Fires once; see the module documentation.
 #[derive(Debug)]

@@ -19,7 +19,6 @@ pub mod latch;
 pub mod oneshot;
 #[cfg(not(loom))]
 pub mod per_thread;
-#[cfg(not(loom))]
 pub mod pool;
 pub mod rate;
 pub mod rwlock;
@@ -27,7 +26,6 @@ pub mod shared_map;
 pub mod stripes;
 mod sync;
 pub mod task;
-#[cfg(not(loom))]
 pub mod timer;
 pub mod wait_graph;
 
@@ -40,7 +38,6 @@ pub use latch::Latch;
 pub use oneshot::{CallError, Caller, Runner, oneshot};
 #[cfg(not(loom))]
 pub use per_thread::{InitError, PerThread, PerThreadHandle};
-#[cfg(not(loom))]
 pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};

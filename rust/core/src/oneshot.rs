@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::interrupt::Interrupt;
 use crate::latch::Latch;
-use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU8, Mutex, Ordering, rc};
 
 const WAITING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -46,7 +46,7 @@ pub fn oneshot<T>() -> (Runner<T>, Caller<T>) {
     let slot = Arc::new(Slot {
         state: AtomicU8::new(WAITING),
         value: Mutex::new(None),
-        done: std::sync::Arc::new(Latch::new()),
+        done: rc::Arc::new(Latch::new()),
     });
     (Runner { slot: slot.clone() }, Caller { slot })
 }
@@ -56,7 +56,7 @@ struct Slot<T> {
     value: Mutex<Option<T>>,
     /// Opens when the runner is gone: completed, skipped or dropped. Shared with the interrupts
     /// that watch it (std's `Arc`: they hold a `Weak`).
-    done: std::sync::Arc<Latch>,
+    done: rc::Arc<Latch>,
 }
 
 /// The side that runs the call. Dropping it without [`Runner::complete`] makes the caller's

@@ -17,11 +17,10 @@
 //! dropping is tested with real threads and exact drop counts.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
 
-use std::thread::{ThreadId, current as current_thread};
-
-use parking_lot::Mutex;
+use crate::sync::lot::Mutex;
+use crate::sync::rc::{Arc, Weak};
+use crate::sync::{ThreadId, current_thread};
 
 /// Why [`PerThread::get_or_try_init`] returned no value.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,9 +103,10 @@ pub fn stop_thread_exit_hooks() {
 #[cfg(unix)]
 mod exit_hook {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{ThreadId, ThreadValues};
+    use crate::sync::Ordering;
+    use crate::sync::unmodelled::AtomicBool;
 
     static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
     static STOPPED: AtomicBool = AtomicBool::new(false);
@@ -165,9 +165,10 @@ mod exit_hook {
 #[cfg(not(unix))]
 mod exit_hook {
     use std::cell::RefCell;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{ThreadId, ThreadValues};
+    use crate::sync::Ordering;
+    use crate::sync::unmodelled::AtomicBool;
 
     static STOPPED: AtomicBool = AtomicBool::new(false);
 
@@ -334,7 +335,12 @@ mod tests {
         }
         values.get_or_try_init(|| Ok::<_, ()>(0)).unwrap();
         let mut registered = 0;
-        exit_hook::with(current_thread().id(), |values| registered = values.maps.len());
-        assert_eq!(registered, 1, "one entry per map, however often its value was made");
+        exit_hook::with(current_thread().id(), |values| {
+            registered = values.maps.len()
+        });
+        assert_eq!(
+            registered, 1,
+            "one entry per map, however often its value was made"
+        );
     }
 }

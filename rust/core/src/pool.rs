@@ -17,15 +17,20 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, TryRecvError, unbounded};
-use parking_lot::{Mutex, RwLock};
+use crossbeam_utils::CachePadded;
 
 use crate::group::Group;
+use crate::sync::channel::{
+    Receiver, RecvTimeoutError, Select, Sender, TryRecvError, after, never, unbounded,
+};
+use crate::sync::lot::{Mutex, RwLock};
+use crate::sync::rc::{Arc, Weak};
+use crate::sync::thread::{Builder, JoinHandle};
+use crate::sync::{
+    AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, thread_local, unmodelled,
+};
 pub use crate::task::Priority;
 use crate::task::{CancelOutcome, Status, Task, TaskState};
 use crate::timer::Timer;
@@ -153,28 +158,33 @@ pub struct PoolStats {
 }
 
 thread_local! {
+    // No `const { }` initialisers: loom's `thread_local!` does not accept them.
     /// The task the current thread is running, for `is_cancelled`/`report_progress` and as the
     /// waiter in the wait-for graph.
-    static CURRENT_TASK: RefCell<Option<Current>> = const { RefCell::new(None) };
+    #[allow(clippy::missing_const_for_thread_local)]
+    static CURRENT_TASK: RefCell<Option<Current>> = RefCell::new(None);
     /// Which pool the current thread works for (the address of its shared state); 0 for none.
-    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+    #[allow(clippy::missing_const_for_thread_local)]
+    static WORKER_OF: Cell<usize> = Cell::new(0);
     /// The same pool, to count this worker as blocked in a wait for a task of any pool.
-    static CREW: RefCell<Option<Weak<dyn Crew>>> = const { RefCell::new(None) };
+    #[allow(clippy::missing_const_for_thread_local)]
+    static CREW: RefCell<Option<Weak<dyn Crew>>> = RefCell::new(None);
     /// How many tasks this thread runs nested in its waits now (see [`MAX_INLINE_DEPTH`]).
-    static INLINE_DEPTH: Cell<usize> = const { Cell::new(0) };
+    #[allow(clippy::missing_const_for_thread_local)]
+    static INLINE_DEPTH: Cell<usize> = Cell::new(0);
 }
 
 #[derive(Clone)]
 struct Current {
     task: TaskRef,
-    state: Arc<TaskState>,
+    state: crate::sync::Arc<TaskState>,
     /// What [`yield_now`] may run: tasks of this priority or a higher one.
     priority: Priority,
 }
 
 /// The state of the task running on this thread: on a pool worker, or on a thread that runs a
 /// task it waits for ([`Pool::help`]).
-pub fn current_task() -> Option<Arc<TaskState>> {
+pub fn current_task() -> Option<crate::sync::Arc<TaskState>> {
     CURRENT_TASK.with(|current| current.borrow().as_ref().map(|c| c.state.clone()))
 }
 
@@ -214,11 +224,11 @@ impl Drop for Blocked {
 }
 
 /// Gives every pool its number in the wait-for graph.
-static NEXT_POOL: AtomicU64 = AtomicU64::new(1);
+static NEXT_POOL: unmodelled::AtomicU64 = unmodelled::AtomicU64::new(1);
 
 /// Whether the calling thread is a worker of any pool.
 pub fn is_worker_thread() -> bool {
-    WORKER_OF.get() != 0
+    WORKER_OF.with(Cell::get) != 0
 }
 
 /// A pool of worker threads with a completion queue. Cloning shares the same pool.
@@ -245,22 +255,24 @@ struct Shared<R> {
     tasks: Mutex<HashMap<u64, Arc<Task<R>>>>,
     recent: Mutex<VecDeque<(u64, Status)>>,
     next_id: AtomicU64,
-    submitted: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-    cancelled: AtomicU64,
+    // The counters that submitters and workers move on every task, each on a cache line of its
+    // own so that they do not slow each other down.
+    submitted: CachePadded<AtomicU64>,
+    completed: CachePadded<AtomicU64>,
+    failed: CachePadded<AtomicU64>,
+    cancelled: CachePadded<AtomicU64>,
     dropped: AtomicU64,
-    pending: AtomicI64,
+    pending: CachePadded<AtomicI64>,
     /// Pending tasks waiting for their delay: not queued, so no reason for a spare worker.
     delayed: AtomicI64,
-    busy: AtomicI64,
-    busy_workers: AtomicI64,
+    busy: CachePadded<AtomicI64>,
+    busy_workers: CachePadded<AtomicI64>,
     /// Workers (spares included) blocked in a wait now.
     blocked: AtomicUsize,
     /// Spare workers alive now.
     spares: AtomicUsize,
-    run_nanos: AtomicU64,
-    runs: AtomicU64,
+    run_nanos: CachePadded<AtomicU64>,
+    runs: CachePadded<AtomicU64>,
     /// Workers of earlier runs that a stop did not wait for (or not long enough), so that
     /// [`Pool::join_all`] can still wait for them.
     lingering: Mutex<Vec<Lingering>>,
@@ -367,19 +379,19 @@ impl<R: Send + 'static> Pool<R> {
                 tasks: Mutex::new(HashMap::new()),
                 recent: Mutex::new(VecDeque::new()),
                 next_id: AtomicU64::new(1),
-                submitted: AtomicU64::new(0),
-                completed: AtomicU64::new(0),
-                failed: AtomicU64::new(0),
-                cancelled: AtomicU64::new(0),
+                submitted: CachePadded::new(AtomicU64::new(0)),
+                completed: CachePadded::new(AtomicU64::new(0)),
+                failed: CachePadded::new(AtomicU64::new(0)),
+                cancelled: CachePadded::new(AtomicU64::new(0)),
                 dropped: AtomicU64::new(0),
-                pending: AtomicI64::new(0),
+                pending: CachePadded::new(AtomicI64::new(0)),
                 delayed: AtomicI64::new(0),
-                busy: AtomicI64::new(0),
-                busy_workers: AtomicI64::new(0),
+                busy: CachePadded::new(AtomicI64::new(0)),
+                busy_workers: CachePadded::new(AtomicI64::new(0)),
                 blocked: AtomicUsize::new(0),
                 spares: AtomicUsize::new(0),
-                run_nanos: AtomicU64::new(0),
-                runs: AtomicU64::new(0),
+                run_nanos: CachePadded::new(AtomicU64::new(0)),
+                runs: CachePadded::new(AtomicU64::new(0)),
                 lingering: Mutex::new(Vec::new()),
                 local_mode: AtomicBool::new(false),
                 local: Mutex::new(LocalQueue::default()),
@@ -412,7 +424,7 @@ impl<R: Send + 'static> Pool<R> {
                 let queues = receivers.clone();
                 let stopping = stopping.clone();
                 let alive = alive.clone();
-                std::thread::Builder::new()
+                Builder::new()
                     .name(format!("{name_prefix}{index}"))
                     .stack_size(WORKER_STACK)
                     .spawn(move || {
@@ -756,7 +768,7 @@ impl<R: Send + 'static> Pool<R> {
 
     /// Whether the calling thread is one of this pool's workers.
     pub fn is_own_worker(&self) -> bool {
-        WORKER_OF.get() == Arc::as_ptr(&self.shared) as usize
+        WORKER_OF.with(Cell::get) == Arc::as_ptr(&self.shared) as usize
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -818,7 +830,7 @@ impl<R: Send + 'static> Pool<R> {
             quota = quota.min(max);
         }
         let mut ran = 0;
-        while ran < quota && INLINE_DEPTH.get() < MAX_INLINE_DEPTH {
+        while ran < quota && INLINE_DEPTH.with(Cell::get) < MAX_INLINE_DEPTH {
             if ran > 0
                 && limits
                     .budget
@@ -962,7 +974,7 @@ impl<R: Send + 'static> Shared<R> {
         stopping: &AtomicBool,
         spare_of: Option<usize>,
     ) {
-        WORKER_OF.set(Arc::as_ptr(self) as usize);
+        WORKER_OF.with(|w| w.set(Arc::as_ptr(self) as usize));
         let crew: Weak<dyn Crew> = Arc::downgrade(self) as Weak<Self>;
         CREW.with(|c| *c.borrow_mut() = Some(crew));
         loop {
@@ -1041,7 +1053,7 @@ impl<R: Send + 'static> Shared<R> {
             .expect("a running pool's state is alive");
         let queues = running.receivers.clone();
         let (stopping, alive) = (running.stopping.clone(), running.alive.clone());
-        let spawned = std::thread::Builder::new()
+        let spawned = Builder::new()
             .name(format!("{}spare", running.name_prefix))
             .stack_size(WORKER_STACK)
             .spawn(move || {
@@ -1088,7 +1100,8 @@ impl<R: Send + 'static> Shared<R> {
         let previous = CURRENT_TASK.with(|c| c.borrow_mut().replace(current));
         // Nested only when a waiting task runs this one inline: its worker is already busy. A
         // thread that is not a worker (the main thread, see `Pool::help`) is no busy worker.
-        let outermost = previous.is_none() && WORKER_OF.get() == self as *const Self as usize;
+        let outermost =
+            previous.is_none() && WORKER_OF.with(Cell::get) == self as *const Self as usize;
         self.busy.fetch_add(1, Ordering::Relaxed);
         if outermost {
             self.busy_workers.fetch_add(1, Ordering::Relaxed);
@@ -1280,14 +1293,14 @@ impl<R: Send + 'static> Shared<R> {
     /// Runs (or joins) `task` on this thread, nested in what it runs already, unless it runs
     /// [`MAX_INLINE_DEPTH`] tasks so (`None`). Returns whether it started it here.
     fn run_nested(&self, task: &Arc<Task<R>>) -> Option<bool> {
-        let depth = INLINE_DEPTH.get();
+        let depth = INLINE_DEPTH.with(Cell::get);
         if depth >= MAX_INLINE_DEPTH {
             return None;
         }
-        INLINE_DEPTH.set(depth + 1);
+        INLINE_DEPTH.with(|d| d.set(depth + 1));
         // Never unwinds: the task's panics are caught where it runs.
         let ran = self.execute(task);
-        INLINE_DEPTH.set(depth);
+        INLINE_DEPTH.with(|d| d.set(depth));
         Some(ran)
     }
 }
@@ -1322,7 +1335,7 @@ impl<R: Send + 'static> Crew for Shared<R> {
         // What is queued now, not what the tasks run here queue: so this always returns.
         let mut left: usize = queues.down_to(at_least).map(Receiver::len).sum();
         let mut ran = 0;
-        while left > 0 && INLINE_DEPTH.get() < MAX_INLINE_DEPTH {
+        while left > 0 && INLINE_DEPTH.with(Cell::get) < MAX_INLINE_DEPTH {
             let Some(task) = queues
                 .down_to(at_least)
                 .find_map(|queue| queue.try_recv().ok())
@@ -1342,7 +1355,7 @@ impl<R: Send + 'static> Crew for Shared<R> {
                 pool: self.uid,
                 task: task.id(),
             };
-            let Ok(_edge) = WaitGraph::global().enter(waiter.clone(), waited) else {
+            let Ok(_edge) = WaitGraph::global().enter(waiter, waited) else {
                 continue;
             };
             if self.run_nested(&task) == Some(true) {
@@ -1366,7 +1379,7 @@ fn next_task<T>(
     queues: &Queues<Receiver<T>>,
     keep_alive: Option<Duration>,
 ) -> Result<Option<T>, Idle> {
-    let idle = keep_alive.map_or_else(crossbeam_channel::never, crossbeam_channel::after);
+    let idle = keep_alive.map_or_else(never, after);
     let mut select = Select::new();
     for queue in queues.down_to(Priority::Low) {
         select.recv(queue);
@@ -1403,6 +1416,7 @@ mod tests {
             pool.stop(StopWait::No);
             // Idle workers exit at once; the next stop joins them.
             let exited = Instant::now() + Duration::from_secs(30);
+            let backoff = crate::sync::Backoff::new();
             while !pool
                 .shared
                 .lingering
@@ -1411,7 +1425,7 @@ mod tests {
                 .all(Lingering::has_exited)
             {
                 assert!(Instant::now() < exited, "idle workers exit after a stop");
-                std::thread::yield_now();
+                backoff.snooze();
             }
         }
         assert!(

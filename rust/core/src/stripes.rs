@@ -3,7 +3,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::{AtomicU64, Ordering, thread_local};
+use crate::sync::{AtomicU64, Ordering, thread_local, unmodelled};
 
 const STRIPES: usize = 4;
 
@@ -42,17 +42,17 @@ fn stripe() -> usize {
 
 #[cfg(not(loom))]
 fn next_stripe() -> usize {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES
+    static NEXT: unmodelled::AtomicUsize = unmodelled::AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
 }
 
 // Under loom, numbered anew for each explored execution (loom requires a deterministic model).
 #[cfg(loom)]
 fn next_stripe() -> usize {
     loom::lazy_static! {
-        static ref NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        static ref NEXT: unmodelled::AtomicUsize = unmodelled::AtomicUsize::new(0);
     }
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % STRIPES
+    NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
 }
 
 #[cfg(all(test, not(loom)))]

@@ -7,11 +7,11 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use crate::sync::lot::{Condvar, Mutex, MutexGuard};
+use crate::sync::rc::Arc;
+use crate::sync::thread::{Builder, JoinHandle};
 
 /// The timer's thread and its queue of items; [`Timer::stop`] joins the thread.
 pub struct Timer<T> {
@@ -86,7 +86,7 @@ impl<T: Send + 'static> Timer<T> {
         });
         let thread = {
             let shared = shared.clone();
-            std::thread::Builder::new()
+            Builder::new()
                 .name(name)
                 .spawn(move || shared.run(&mut on_due))?
         };

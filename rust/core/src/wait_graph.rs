@@ -72,6 +72,15 @@ impl WaitGraph {
         GLOBAL.get_or_init(WaitGraph::new)
     }
 
+    /// The graph every pool records its waits in: one per loom execution.
+    #[cfg(loom)]
+    pub fn global() -> &'static WaitGraph {
+        loom::lazy_static! {
+            static ref GLOBAL: WaitGraph = WaitGraph::new();
+        }
+        &GLOBAL
+    }
+
     /// Records that `waiter` waits for `awaited` until the returned edge is dropped, or refuses
     /// with the cycle that this wait would close (`awaited` waits, directly or through others,
     /// for `waiter`; or it is `waiter` itself).

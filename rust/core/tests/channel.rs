@@ -5,6 +5,8 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use crossbeam_utils::Backoff;
+
 use threadkit_core::channel::{Channel, PopError, PushError};
 
 /// Long enough for a spawned thread to reach its blocking call. Only used to make the tests
@@ -407,13 +409,14 @@ mod rendezvous {
         };
         // The pop must be waiting for the try_push to succeed: retry until it is.
         let mut value = 5;
+        let backoff = Backoff::new();
         loop {
             match channel.try_push(value) {
                 Ok(()) => break,
                 Err(PushError::Full(back)) => value = back,
                 Err(other) => panic!("unexpected {other:?}"),
             }
-            thread::yield_now();
+            backoff.snooze();
         }
         assert_eq!(woken(&popped), Ok(5));
     }

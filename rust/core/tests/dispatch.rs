@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_utils::Backoff;
+
 use threadkit_core::{
     CallError, DispatchStats, Dispatcher, DrainLimits, Overflow, PushError, Runner, oneshot,
 };
@@ -14,13 +16,14 @@ use threadkit_core::{
 /// Drains until `done` says every expected item ran, or fails after 30 s.
 fn drain_until<T>(d: &Dispatcher<T>, mut run: impl FnMut(T), done: impl Fn() -> bool) {
     let started = Instant::now();
+    let backoff = Backoff::new();
     while !done() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "drained in time"
         );
         if d.is_empty() {
-            thread::yield_now();
+            backoff.snooze();
         }
         d.drain(&mut run);
     }

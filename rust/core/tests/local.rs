@@ -263,7 +263,10 @@ fn cancelled_delayed_local_tasks_are_let_go_at_the_next_run_local() {
         "once collected, kept by the caller only"
     );
     let stats = pool.stats();
-    assert_eq!((stats.pending, stats.delayed, stats.cancelled), (0, 0, 1000));
+    assert_eq!(
+        (stats.pending, stats.delayed, stats.cancelled),
+        (0, 0, 1000)
+    );
     assert_eq!(pool.stop(StopWait::Forever).cancelled, 0);
 }
 

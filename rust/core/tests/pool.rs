@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::bounded;
+use crossbeam_utils::Backoff;
 use threadkit_core::pool::{StartError, StopReport, StopWait};
 use threadkit_core::{DrainLimits, Outcome, Pool, Priority, Status, Task, current_task, drain};
 
@@ -122,8 +123,9 @@ fn cancel_pending_and_running_tasks() {
     let running = pool
         .submit(Priority::Normal, move |state| {
             started_tx.send(()).unwrap();
+            let backoff = Backoff::new();
             while !state.is_cancel_requested() {
-                thread::yield_now();
+                backoff.snooze();
             }
             Ok(1)
         })
@@ -263,12 +265,13 @@ fn busy_workers_counts_each_worker_running_a_task() {
     let first = occupy_worker(&pool);
     let second = occupy_worker(&pool);
     // A worker counts itself busy a moment before the task leaves the pending count.
+    let backoff = Backoff::new();
     let stats = loop {
         let stats = pool.stats();
         if stats.busy_workers >= 2 && stats.pending == 0 {
             break stats;
         }
-        thread::yield_now();
+        backoff.snooze();
     };
     assert_eq!((stats.running, stats.busy_workers), (2, 2));
     drop((first, second));
@@ -316,8 +319,9 @@ fn main_thread_drain_respects_the_start_length() {
     for i in 0..50 {
         pool.submit(Priority::Normal, move |_| Ok(i)).unwrap();
     }
+    let backoff = Backoff::new();
     while pool.stats().completed < 50 {
-        thread::yield_now();
+        backoff.snooze();
     }
     let limits = DrainLimits {
         max_items: Some(20),
@@ -480,8 +484,9 @@ fn a_cancelled_group_stops_claiming_parts() {
             move |_, state| {
                 runs2.fetch_add(1, Ordering::Relaxed);
                 let _ = started_tx.try_send(());
+                let backoff = Backoff::new();
                 while !state.is_cancel_requested() {
-                    thread::yield_now();
+                    backoff.snooze();
                 }
                 Ok(0)
             },
@@ -506,8 +511,9 @@ fn stop_cancels_a_queued_group_once() {
     let pool = pool(2);
     let first = occupy_worker(&pool);
     let second = occupy_worker(&pool);
+    let backoff = Backoff::new();
     while pool.stats().running < 2 {
-        thread::yield_now();
+        backoff.snooze();
     }
     let runs = Arc::new(AtomicUsize::new(0));
     submit_squares(&pool, 50, &runs);

@@ -468,7 +468,9 @@ fn yield_now_in_another_pools_task_run_inline_takes_nothing_off_this_pools_queue
     let b = pool(1);
     let hold_a = hold_worker(&a);
     // Queued on `a` (its only worker is held): `b`'s worker runs it inline, helping `a`.
-    let inline = a.submit(Priority::Normal, |_| Ok(yield_now() as u64)).unwrap();
+    let inline = a
+        .submit(Priority::Normal, |_| Ok(yield_now() as u64))
+        .unwrap();
     let (go_tx, go_rx) = bounded::<()>(1);
     let (a2, inline2) = (a.clone(), inline.clone());
     let waiter = b

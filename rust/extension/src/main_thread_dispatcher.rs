@@ -1,10 +1,10 @@
+use std::sync::LazyLock as Lazy;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use godot::classes::node::{InternalMode, ProcessMode};
 use godot::classes::{Engine, INode, Node, Node2D, SceneTree};
 use godot::prelude::*;
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use threadkit_core::DrainLimits;
 use threadkit_core::dispatch::{Dispatcher, Overflow};

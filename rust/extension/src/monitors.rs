@@ -21,11 +21,11 @@
 //! deinitialises, so unloading or reloading the extension leaves none behind.
 
 use std::collections::HashMap;
+use std::sync::LazyLock as Lazy;
 use std::time::{Duration, Instant};
 
 use godot::classes::Performance;
 use godot::prelude::*;
-use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 use threadkit_core::Pool;
 use threadkit_core::rate::RateMeter;

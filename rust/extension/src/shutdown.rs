@@ -9,12 +9,12 @@
 //! leaves first: before any of the game's `_exit_tree` (where a game joins its Threads) and
 //! before any node is freed. Without a SceneTree it begins when the extension is unloaded.
 
+use std::sync::LazyLock as Lazy;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use godot::classes::node::InternalMode;
 use godot::classes::{Node, Window};
 use godot::prelude::*;
-use once_cell::sync::Lazy;
 use threadkit_core::Interrupt;
 
 static SHUTDOWN: Lazy<Interrupt> = Lazy::new(Interrupt::new);

@@ -67,6 +67,8 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
                 "loom_dispatch",
                 "--test",
                 "loom_shared",
+                "--test",
+                "loom_pool",
                 "--release",
             ],
             &loom_env,
