@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::build::{Profile, build_and_install};
 use crate::engine::{Watch, import_project, watch};
+use crate::flags;
 use crate::godot::Godot;
-use crate::{Result, godot_project_dir, package, workspace_root};
+use crate::package;
+use crate::workspace::{self, Result, godot_project_dir};
 
 /// The package smoke test's name, which `--filter` matches like an in-engine test's.
 const PACKAGE_SMOKE_TEST: &str = "package.smoke_test";
@@ -28,23 +30,16 @@ impl Tally {
     }
 }
 
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut engine_only = false;
-    let mut filter = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--engine-only" => engine_only = true,
-            "--filter" => filter = Some(args.next().ok_or("--filter needs a value")?.clone()),
-            other => return Err(format!("unknown option {other}").into()),
-        }
-    }
-
+pub fn run(options: flags::Test) -> Result<ExitCode> {
+    let flags::Test {
+        engine_only,
+        filter,
+    } = options;
     let started = Instant::now();
     let mut tally = Tally::default();
     if !engine_only {
         cargo_tests("Rust tests", &["test", "--workspace"], &[], &mut tally)?;
-        let loom_target = workspace_root().join("target/loom");
+        let loom_target = workspace::root().join("target/loom");
         let rustflags = format!(
             "{} --cfg loom",
             std::env::var("RUSTFLAGS").unwrap_or_default()
@@ -113,7 +108,7 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 fn cargo_tests(stage: &str, args: &[&str], env: &[(&str, &str)], tally: &mut Tally) -> Result<()> {
     println!("\nxtask: {stage}: cargo {}", args.join(" "));
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(workspace_root())
+        .current_dir(workspace::root())
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
