@@ -38,7 +38,7 @@ xflags::xflags! {
     /// rust/core's (vs std); print the table, write target/bench/results.json and
     /// docs/benchmarks.md.
     cmd bench {
-        /// Fewer rounds: a quick look rather than figures to publish.
+        /// Smaller workloads and fewer rounds: a quick look rather than figures to publish.
         optional --quick
         /// Run only the workloads whose name contains TEXT.
         optional --filter text: String

@@ -1,6 +1,6 @@
-//! `cargo xtask test`: every Rust test, the loom model tests, the in-engine GDScript tests, then
-//! the checks that need a Godot process of their own (quitting, hot reload) and the package smoke
-//! test, closing with one line `N passed, N failed` over all of them.
+//! `cargo xtask test`: the rustfmt and clippy checks, every Rust test, the loom model tests, the
+//! in-engine GDScript tests, then the checks that need a Godot process of their own (quitting, hot
+//! reload) and the package smoke test, closing with one line `N passed, N failed` over all of them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -38,6 +38,9 @@ pub fn run(options: flags::Test) -> Result<ExitCode> {
     let started = Instant::now();
     let mut tally = Tally::default();
     if !engine_only {
+        for check in CARGO_CHECKS {
+            cargo_check(&check, &mut tally);
+        }
         cargo_tests("Rust tests", &["test", "--workspace"], &[], &mut tally)?;
         let loom_target = workspace::root().join("target/loom");
         let rustflags = format!(
@@ -102,6 +105,54 @@ pub fn run(options: flags::Test) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A whole-workspace cargo command that passes or fails as one check, like a process check.
+struct CargoCheck {
+    name: &'static str,
+    args: &'static [&'static str],
+}
+
+const CARGO_CHECKS: [CargoCheck; 2] = [
+    CargoCheck {
+        name: "cargo.fmt",
+        args: &["fmt", "--all", "--", "--check"],
+    },
+    CargoCheck {
+        name: "cargo.clippy",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    },
+];
+
+/// Runs `check`, echoing it: one test, `PASS name` when cargo exits 0, else `FAIL name: ...`.
+fn cargo_check(check: &CargoCheck, tally: &mut Tally) {
+    let command = format!("cargo {}", check.args.join(" "));
+    println!("\nxtask: {}: {command}", check.name);
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace::root())
+        .args(check.args)
+        .status();
+    match status {
+        Ok(status) if status.success() => {
+            println!("PASS {}", check.name);
+            tally.passed += 1;
+        }
+        outcome => {
+            let why = match outcome {
+                Ok(status) => format!("`{command}` exited with {status} (see its output above)"),
+                Err(error) => format!("cannot run `{command}`: {error}"),
+            };
+            println!("FAIL {}: {why}", check.name);
+            tally.fail(format!("{}: {why}", check.name));
+        }
+    }
 }
 
 /// Runs a cargo test command, echoing it and adding up its `test result:` lines.
