@@ -33,8 +33,7 @@ const LIBRARY_EXTENSIONS: [&str; 3] = [".so", ".dll", ".dylib"];
 /// `cargo xtask package [--out PATH]`: build (release, without debug info), zip, list the zip,
 /// then smoke-test it.
 pub fn run(options: flags::Package) -> Result<ExitCode> {
-    let out = options.out;
-    let out = match out {
+    let out = match options.out {
         Some(path) => std::path::absolute(path)?,
         None => default_zip(Profile::Package)?,
     };
