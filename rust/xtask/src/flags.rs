@@ -102,10 +102,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, Exit> {
     };
     let rest: Vec<OsString> = args.collect();
     let name = name.to_string_lossy().into_owned();
-    let options = split_inline_values(rest.clone());
-    let parsed = match name.as_str() {
+    match name.as_str() {
         "godot" => return Ok(Command::Godot(rest)),
         "help" | "--help" | "-h" => return Err(Exit::Help(help())),
+        _ => {}
+    }
+    let options = split_inline_values(rest);
+    let parsed = match name.as_str() {
         "demo" => Demo::from_vec(options)
             .and_then(Demo::validate)
             .map(Command::Demo),
