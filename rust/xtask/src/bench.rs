@@ -11,12 +11,16 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, ExitCode};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::build::{Profile, build_and_install};
+use crate::date::UtcTime;
 use crate::engine::{Outcome, Watch, import_project, watch};
+use crate::flags;
 use crate::godot::Godot;
-use crate::{Result, godot_project_dir, workspace_root};
+use crate::workspace::{self, Result, godot_project_dir};
 
 /// How the rows of rust/core/benches/core.rs begin.
 const CORE_PREFIX: &str = "core_";
@@ -117,20 +121,8 @@ struct Context {
     godot: String,
 }
 
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut filter: Option<String> = None;
-    let mut quick = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--quick" => quick = true,
-            "--filter" => filter = Some(args.next().ok_or("--filter needs a value")?.clone()),
-            other => match other.strip_prefix("--filter=") {
-                Some(text) => filter = Some(text.to_string()),
-                None => return Err(format!("unknown option {other}").into()),
-            },
-        }
-    }
+pub fn run(options: flags::Bench) -> Result<ExitCode> {
+    let flags::Bench { quick, filter } = options;
     let mut command = "cargo xtask bench".to_string();
     if quick {
         command.push_str(" --quick");
@@ -202,14 +194,14 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
 
     let context = Context {
         command,
-        date: utc_now(),
+        date: UtcTime::now().to_string(),
         cpu: cpu_model(),
         cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average,
         godot: godot_version(&godot),
     };
     println!("\n{}", text_table(&rows));
-    let root = workspace_root();
+    let root = workspace::root();
     let json = root.join("target/bench/results.json");
     write_file(&json, &results_json(&context, &rows))?;
     let markdown = root.join("docs/benchmarks.md");
@@ -280,7 +272,7 @@ fn core_bench_args(quick: bool, filter: Option<&str>) -> Vec<String> {
 fn core_bench_command(quick: bool, filter: Option<&str>) -> Command {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo
-        .current_dir(workspace_root())
+        .current_dir(workspace::root())
         .args(core_bench_args(quick, filter));
     cargo
 }
@@ -305,7 +297,7 @@ fn cargo_problems(outcome: &Outcome) -> Vec<String> {
 }
 
 fn rel(path: &Path) -> String {
-    let root = workspace_root();
+    let root = workspace::root();
     path.strip_prefix(&root)
         .unwrap_or(path)
         .display()
@@ -449,66 +441,40 @@ fn markdown_report(context: &Context, rows: &[Row]) -> String {
     out
 }
 
+/// target/bench/results.json: the context and every row, with `null` for a missing value.
 fn results_json(context: &Context, rows: &[Row]) -> String {
-    let number = |value: Option<f64>| value.map_or("null".to_string(), |n| n.to_string());
-    let text = |value: &str| {
-        if value.is_empty() {
-            "null".to_string()
-        } else {
-            json_string(value)
-        }
-    };
-    let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"command\": {},", json_string(&context.command));
-    let _ = writeln!(out, "  \"date\": {},", json_string(&context.date));
-    let _ = writeln!(
-        out,
-        "  \"machine\": {{\"cpu\": {}, \"cores\": {}, \"load_average\": {}}},",
-        json_string(&context.cpu),
-        context.cores,
-        json_string(&context.load_average)
-    );
-    let _ = writeln!(out, "  \"godot\": {},", json_string(&context.godot));
-    out.push_str("  \"workloads\": [\n");
-    for (i, row) in rows.iter().enumerate() {
-        let met = row
-            .meets_target()
-            .map_or("null".to_string(), |m| m.to_string());
-        let _ = write!(
-            out,
-            "    {{\"name\": {}, \"unit\": {}, \"threadkit\": {}, \"builtin\": {}, \"metric\": {}, \
-             \"value\": {}, \"target\": {}, \"target_met\": {}, \"notes\": {}}}",
-            json_string(&row.name),
-            text(&row.unit),
-            number(row.threadkit),
-            number(row.builtin),
-            text(&row.metric),
-            number(row.value),
-            text(&row.target),
-            met,
-            json_string(&row.extra)
-        );
-        out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+    fn text(value: &str) -> Option<&str> {
+        (!value.is_empty()).then_some(value)
     }
-    out.push_str("  ]\n}\n");
-    out
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    let workloads: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "name": row.name,
+                "unit": text(&row.unit),
+                "threadkit": row.threadkit,
+                "builtin": row.builtin,
+                "metric": text(&row.metric),
+                "value": row.value,
+                "target": text(&row.target),
+                "target_met": row.meets_target(),
+                "notes": row.extra,
+            })
+        })
+        .collect();
+    let report = json!({
+        "command": context.command,
+        "date": context.date,
+        "machine": {
+            "cpu": context.cpu,
+            "cores": context.cores,
+            "load_average": context.load_average,
+        },
+        "godot": context.godot,
+        "workloads": workloads,
+    });
+    let mut out = serde_json::to_string_pretty(&report).expect("a JSON value always serializes");
+    out.push('\n');
     out
 }
 
@@ -538,36 +504,6 @@ fn godot_version(godot: &Godot) -> String {
                 .map(|l| l.trim().to_string())
         })
         .unwrap_or_else(|| godot.version.to_string())
-}
-
-/// Now, as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let minutes = secs % 86_400 / 60;
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        minutes / 60,
-        minutes % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -764,16 +700,66 @@ mod tests {
         assert!(json.contains("\"target\": null"));
     }
 
+    /// results.json read back gives every row's fields as they were: numbers exactly, `null` for
+    /// what is missing, text with quotes, backslashes, control characters and non-ASCII intact.
     #[test]
-    fn escapes_json_strings() {
-        assert_eq!(json_string("a \"b\" \\ c\n"), r#""a \"b\" \\ c\n""#);
-        assert_eq!(json_string("\u{1}"), r#""\u0001""#);
-    }
-
-    #[test]
-    fn converts_days_to_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    fn results_json_reads_back_as_the_rows() {
+        let context = Context {
+            command: "cargo xtask bench --filter \"q\"".into(),
+            date: "2026-01-01 00:00 UTC".into(),
+            cpu: "Some CPU @ 2.0GHz".into(),
+            cores: 2,
+            load_average: "1.5 0.9 0.3".into(),
+            godot: "4.6.3.stable".into(),
+        };
+        let mut tricky = row(
+            "BENCH name=core_x unit=ns/item threadkit=0.1 builtin=1e-7 metric=ratio \
+             value=1000000 target=<=0.5 extra=x",
+        );
+        tricky.extra = "a \"b\" \\ c\n\t\u{1} é ✓".into();
+        let rows = [
+            tricky,
+            row(
+                "BENCH name=floor unit=n/a threadkit=n/a builtin=50 metric=n/a value=n/a target=n/a",
+            ),
+        ];
+        let json: Value = serde_json::from_str(&results_json(&context, &rows)).unwrap();
+        assert_eq!(json["command"], context.command);
+        assert_eq!(json["date"], context.date);
+        assert_eq!(json["machine"]["cpu"], context.cpu);
+        assert_eq!(json["machine"]["cores"], 2);
+        assert_eq!(json["machine"]["load_average"], context.load_average);
+        assert_eq!(json["godot"], context.godot);
+        let workloads = json["workloads"].as_array().unwrap();
+        assert_eq!(workloads.len(), rows.len());
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+        for (read, row) in workloads.iter().zip(&rows) {
+            let back = Row {
+                name: text(&read["name"]),
+                unit: text(&read["unit"]),
+                threadkit: read["threadkit"].as_f64(),
+                builtin: read["builtin"].as_f64(),
+                metric: text(&read["metric"]),
+                value: read["value"].as_f64(),
+                target: text(&read["target"]),
+                extra: text(&read["notes"]),
+            };
+            assert_eq!(&back, row);
+            assert_eq!(read["target_met"].as_bool(), row.meets_target());
+        }
+        // Missing values are null, not empty strings or zeros.
+        let floor = &workloads[1];
+        for key in [
+            "unit",
+            "threadkit",
+            "metric",
+            "value",
+            "target",
+            "target_met",
+        ] {
+            assert!(floor[key].is_null(), "{key}: {floor}");
+        }
+        assert_eq!(floor["notes"], "");
+        assert_eq!(workloads[0]["target_met"], false);
     }
 }

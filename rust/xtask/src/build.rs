@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::gdextension::{Platform, read_libraries};
-use crate::{Result, workspace_root};
+use crate::workspace::{self, Result};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
@@ -32,7 +32,7 @@ impl Profile {
 /// Builds the `threadkit` cdylib with `profile`; returns the library's path under target/.
 pub fn build(profile: Profile) -> Result<PathBuf> {
     let started = Instant::now();
-    let root = workspace_root();
+    let root = workspace::root();
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo.current_dir(&root);
     match profile {
@@ -82,7 +82,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
 /// Builds the `threadkit` cdylib with `profile` and installs it into addons/threadkit/bin/.
 pub fn build_and_install(profile: Profile) -> Result<PathBuf> {
     let built = build(profile)?;
-    let root = workspace_root();
+    let root = workspace::root();
     let installed = root.join(editor_library()?);
     // Copy then rename, so a Godot that still has the old library mapped keeps a valid file.
     let staging = installed.with_extension("partial");

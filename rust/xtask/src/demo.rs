@@ -4,75 +4,26 @@
 //! compatibility renderer and saves a PNG of it.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::build::{Profile, build_and_install};
 use crate::display;
 use crate::engine::{Watch, import_project, watch};
+use crate::flags;
 use crate::godot::Godot;
-use crate::{Result, godot_project_dir};
+use crate::workspace::{Result, godot_project_dir};
 
 /// The size of the virtual screen and of the demo window in a screenshot.
 const SCREENSHOT_SIZE: (u32, u32) = (1280, 800);
 
-#[derive(Debug, PartialEq)]
-struct Options {
-    headless: bool,
-    screenshot: Option<PathBuf>,
-    /// The tab shown in the screenshot, from 0.
-    tab: u32,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Options> {
-        let mut options = Options {
-            headless: false,
-            screenshot: None,
-            tab: 0,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((name, value)) => (name, Some(value.to_string())),
-                None => (arg.as_str(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next().cloned())
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
-            match name {
-                "--headless" if inline.is_none() => options.headless = true,
-                "--screenshot" => options.screenshot = Some(PathBuf::from(value()?)),
-                "--tab" => {
-                    let text = value()?;
-                    options.tab = text
-                        .parse()
-                        .map_err(|_| format!("--tab takes a tab number from 0, not {text:?}"))?;
-                }
-                _ => return Err(format!("unknown option {arg}").into()),
-            }
-        }
-        if options.headless && options.screenshot.is_some() {
-            return Err("--screenshot needs the demo window; it cannot be --headless".into());
-        }
-        if options.tab != 0 && options.screenshot.is_none() {
-            return Err("--tab chooses the tab of a --screenshot".into());
-        }
-        Ok(options)
-    }
-}
-
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let options = Options::parse(args)?;
+pub fn run(options: flags::Demo) -> Result<ExitCode> {
     build_and_install(Profile::Release)?;
     let godot = Godot::locate()?;
     import_project(&godot, &godot_project_dir())?;
     if let Some(path) = &options.screenshot {
-        return screenshot(&godot, path, options.tab);
+        return screenshot(&godot, path, options.tab.unwrap_or(0));
     }
     let headless = options.headless || !has_display();
     let args: &[&str] = if headless { &["--headless"] } else { &[] };
@@ -194,31 +145,6 @@ fn has_display() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(args: &[&str]) -> Result<Options> {
-        Options::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn parses_screenshot_options() {
-        let options = parse(&["--screenshot", "shot.png", "--tab=2"]).unwrap();
-        assert_eq!(options.screenshot, Some(PathBuf::from("shot.png")));
-        assert_eq!(options.tab, 2);
-        let options = parse(&["--screenshot=a=b.png"]).unwrap();
-        assert_eq!(options.screenshot, Some(PathBuf::from("a=b.png")));
-        assert_eq!(options.tab, 0);
-        assert!(parse(&["--headless"]).unwrap().headless);
-    }
-
-    #[test]
-    fn rejects_bad_demo_options() {
-        assert!(parse(&["--screenshot"]).is_err());
-        assert!(parse(&["--screenshot", "a.png", "--tab", "first"]).is_err());
-        assert!(parse(&["--screenshot", "a.png", "--headless"]).is_err());
-        assert!(parse(&["--tab", "1"]).is_err());
-        assert!(parse(&["--headless=yes"]).is_err());
-        assert!(parse(&["--fullscreen"]).is_err());
-    }
 
     #[test]
     fn reads_the_size_of_a_png() {

@@ -10,9 +10,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::godot::find_on_path;
 use crate::provision::{self, Bundle, Staging};
-use crate::{Result, workspace_root};
+use crate::workspace::{self, Result};
 
 /// Display numbers tried, from the first up; a busy one is skipped.
 const FIRST_DISPLAY: u32 = 99;
@@ -55,7 +54,7 @@ impl Drop for VirtualDisplay {
 /// Starts Xvfb with one screen of `width` x `height` at 24 bits, and waits until it accepts
 /// connections.
 pub fn start(width: u32, height: u32) -> Result<VirtualDisplay> {
-    let (program, gl_library_dirs) = match find_on_path("Xvfb") {
+    let (program, gl_library_dirs) = match which::which("Xvfb").ok() {
         Some(program) => (program, Vec::new()),
         None => {
             let home = provision::provisioned(&XVFB, &finish_xvfb)
@@ -64,7 +63,7 @@ pub fn start(width: u32, height: u32) -> Result<VirtualDisplay> {
             (home.join(XVFB.launcher), libraries)
         }
     };
-    let log = workspace_root().join("target/xvfb.log");
+    let log = workspace::root().join("target/xvfb.log");
     fs::create_dir_all(log.parent().expect("target/ has a parent"))?;
     let mut number = FIRST_DISPLAY;
     for _ in 0..ATTEMPTS {

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::godot::Godot;
-use crate::{Result, workspace_root};
+use crate::workspace::{self, Result};
 
 /// Output that fails a run whatever the exit code says.
 const FAILURE_MARKERS: [&str; 3] = ["SCRIPT ERROR", "Error loading extension", "leaked at exit"];
@@ -165,7 +165,7 @@ fn forward_lines(
 /// second run then succeeds. So a crash is retried once, and only a second failure is an error.
 pub fn import_project(godot: &Godot, project_dir: &Path) -> Result<()> {
     let name = project_dir
-        .strip_prefix(workspace_root())
+        .strip_prefix(workspace::root())
         .unwrap_or(project_dir)
         .display();
     let started = Instant::now();

@@ -4,7 +4,7 @@
 use std::env::consts::{ARCH, OS};
 use std::path::PathBuf;
 
-use crate::{Result, workspace_root};
+use crate::workspace::{self, Result};
 
 /// The addon folder as Godot projects see it, and as the package lays it out.
 pub const ADDON_DIR: &str = "addons/threadkit";
@@ -114,7 +114,7 @@ impl std::fmt::Display for Platform {
 
 /// threadkit.gdextension in the addon folder.
 pub fn file() -> PathBuf {
-    workspace_root()
+    workspace::root()
         .join(ADDON_DIR)
         .join("threadkit.gdextension")
 }

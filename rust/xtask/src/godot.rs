@@ -1,11 +1,12 @@
 //! Finding the Godot binary: `$GODOT`, else `godot4`/`godot` on PATH, else a cached or freshly
 //! provisioned private copy (see provision.rs).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use crate::{Result, gdextension, godot_project_dir, provision};
+use crate::workspace::{Result, godot_project_dir};
+use crate::{gdextension, provision};
 
 pub struct Godot {
     pub program: PathBuf,
@@ -71,7 +72,7 @@ impl Godot {
             return Ok(godot);
         }
         for name in ["godot4", "godot"] {
-            if let Some(godot) = find_on_path(name).and_then(|p| Self::probe(&p)) {
+            if let Some(godot) = which::which(name).ok().and_then(|p| Self::probe(&p)) {
                 if godot.version >= minimum {
                     return Ok(godot);
                 }
@@ -149,15 +150,8 @@ pub fn minimum_version() -> Result<Version> {
         .ok_or_else(|| format!("no compatibility_minimum in {}", file.display()).into())
 }
 
-pub fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 /// `cargo xtask godot ARGS`: run that Godot on the project, for example `--editor`.
-pub fn run_passthrough(args: &[String]) -> Result<ExitCode> {
+pub fn run_passthrough(args: &[OsString]) -> Result<ExitCode> {
     let godot = Godot::locate()?;
     let status = godot.command(args).status()?;
     Ok(ExitCode::from(
@@ -190,7 +184,8 @@ mod tests {
     #[test]
     fn minimum_version_is_the_api_the_extension_is_built_against() {
         let v = minimum_version().unwrap();
-        let manifest = std::fs::read_to_string(crate::workspace_root().join("Cargo.toml")).unwrap();
+        let manifest =
+            std::fs::read_to_string(crate::workspace::root().join("Cargo.toml")).unwrap();
         let feature = format!("\"api-{}-{}\"", v.major, v.minor);
         assert!(
             manifest.contains(&feature),

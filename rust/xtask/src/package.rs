@@ -6,16 +6,22 @@
 //! "debug" one, which editors and debug exports load, and the "release" one, for release exports)
 //! gets the same built file, so the packaged .gdextension is the repository's, unchanged.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use crate::build::{Profile, build};
+use crate::date::UtcTime;
 use crate::engine::{Watch, import_project, watch};
+use crate::flags;
 use crate::gdextension::{ADDON_DIR, Library, Platform, parse_libraries, read_libraries};
-use crate::godot::{Godot, find_on_path};
-use crate::{Result, workspace_root};
+use crate::godot::Godot;
+use crate::workspace::{self, Result};
 
 /// The script the smoke test runs in the new project.
 const SMOKE_TEST: &str = include_str!("smoke_test.gd");
@@ -26,16 +32,8 @@ const LIBRARY_EXTENSIONS: [&str; 3] = [".so", ".dll", ".dylib"];
 
 /// `cargo xtask package [--out PATH]`: build (release, without debug info), zip, list the zip,
 /// then smoke-test it.
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut out = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a path")?)),
-            other => return Err(format!("unknown option {other}").into()),
-        }
-    }
-    let out = match out {
+pub fn run(options: flags::Package) -> Result<ExitCode> {
+    let out = match options.out {
         Some(path) => std::path::absolute(path)?,
         None => default_zip(Profile::Package)?,
     };
@@ -61,7 +59,7 @@ pub struct Package {
 /// target/package/threadkit-<version>-<os>-<arch>.zip, with `-dev` for an unoptimised build.
 pub fn default_zip(profile: Profile) -> Result<PathBuf> {
     let suffix = if profile == Profile::Dev { "-dev" } else { "" };
-    Ok(workspace_root().join("target/package").join(format!(
+    Ok(workspace::root().join("target/package").join(format!(
         "threadkit-{}-{}{suffix}.zip",
         env!("CARGO_PKG_VERSION"),
         Platform::host()?
@@ -73,33 +71,17 @@ pub fn create(profile: Profile, out: &Path) -> Result<Package> {
     let platform = Platform::host()?;
     let libraries = platform.libraries(&read_libraries()?)?;
     let built = build(profile)?;
-    let root = workspace_root();
+    let root = workspace::root();
     let addon = root.join(ADDON_DIR);
     let addon_files = files_under(&addon)?
         .into_iter()
         .filter(|name| !name.starts_with("bin/"))
         .collect::<Vec<_>>();
     let entries = contents(&libraries, &addon_files, &licenses(&root)?, &root, &built)?;
-
-    // The zip is made from a staging copy, so that it holds exactly `entries`.
-    let stage = root.join("target/package/stage");
-    if stage.exists() {
-        fs::remove_dir_all(&stage)?;
-    }
-    let mut files = Vec::new();
-    for entry in &entries {
-        let staged = stage.join(&entry.name);
-        fs::create_dir_all(staged.parent().expect("entries lie in the addon folder"))?;
-        fs::copy(&entry.source, &staged)
-            .map_err(|error| format!("copying {}: {error}", entry.source.display()))?;
-        files.push((entry.name.clone(), fs::metadata(&staged)?.len()));
-    }
     if let Some(parent) = out.parent() {
         fs::create_dir_all(parent)?;
     }
-    let names: Vec<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
-    write_zip(&stage, &names, out)?;
-    fs::remove_dir_all(&stage)?;
+    let files = write_zip(&entries, out)?;
     Ok(Package {
         zip: out.to_path_buf(),
         files,
@@ -214,66 +196,63 @@ fn files_under(dir: &Path) -> Result<Vec<String>> {
     Ok(files)
 }
 
-/// Zips `files` (paths relative to `stage`) into `out` with the `zip` program, else Python's
-/// zipfile module.
-fn write_zip(stage: &Path, files: &[&str], out: &Path) -> Result<()> {
-    if out.exists() {
-        // `zip` would add to an existing archive.
-        fs::remove_file(out)?;
+/// Writes `entries` into a new zip at `out`, deflated, each with its source file's modification
+/// time (in UTC) and permissions; returns each entry's name and size.
+fn write_zip(entries: &[Entry], out: &Path) -> Result<Vec<(String, u64)>> {
+    let mut zip = ZipWriter::new(BufWriter::new(File::create(out)?));
+    let mut files = Vec::new();
+    for entry in entries {
+        let mut source = File::open(&entry.source)
+            .map_err(|error| format!("reading {}: {error}", entry.source.display()))?;
+        zip.start_file(entry.name.as_str(), file_options(&source.metadata()?))?;
+        let bytes = io::copy(&mut source, &mut zip)?;
+        files.push((entry.name.clone(), bytes));
     }
-    let mut command = if let Some(zip) = find_on_path("zip") {
-        let mut command = Command::new(zip);
-        command.args(["-X", "-q"]).arg(out);
-        command
-    } else if let Some(python) = find_on_path("python3") {
-        let mut command = Command::new(python);
-        command
-            .arg("-c")
-            .arg(
-                "import sys, zipfile\n\
-                 with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as archive:\n\
-                 \x20   for name in sys.argv[2:]:\n\
-                 \x20       archive.write(name)",
+    zip.finish()?.flush()?;
+    Ok(files)
+}
+
+fn file_options(metadata: &fs::Metadata) -> SimpleFileOptions {
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Deflated)
+        .last_modified_time(zip_time(
+            metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        ));
+    #[cfg(unix)]
+    let options = {
+        use std::os::unix::fs::PermissionsExt;
+        options.unix_permissions(metadata.permissions().mode())
+    };
+    options
+}
+
+/// `time` in a zip's format, which holds the years 1980 to 2107 to two seconds; a time outside
+/// them becomes 1980-01-01.
+fn zip_time(time: SystemTime) -> zip::DateTime {
+    let utc = UtcTime::of(time);
+    let narrow = |n: u32| u8::try_from(n).unwrap_or(u8::MAX);
+    u16::try_from(utc.year)
+        .ok()
+        .and_then(|year| {
+            zip::DateTime::from_date_and_time(
+                year,
+                narrow(utc.month),
+                narrow(utc.day),
+                narrow(utc.hour),
+                narrow(utc.minute),
+                narrow(utc.second),
             )
-            .arg(out);
-        command
-    } else {
-        return Err("making a zip needs the `zip` program or `python3`; install either".into());
-    };
-    command.current_dir(stage).args(files);
-    run_tool(command, "zipping the package")
+            .ok()
+        })
+        .unwrap_or_default()
 }
 
-/// Unpacks `zip` into `dir` with the `unzip` program, else Python's zipfile module.
+/// Unpacks `zip` into `dir`.
 fn unzip(zip: &Path, dir: &Path) -> Result<()> {
-    let command = if let Some(unzip) = find_on_path("unzip") {
-        let mut command = Command::new(unzip);
-        command.arg("-q").arg(zip).arg("-d").arg(dir);
-        command
-    } else if let Some(python) = find_on_path("python3") {
-        let mut command = Command::new(python);
-        command
-            .arg("-c")
-            .arg("import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])")
-            .arg(zip)
-            .arg(dir);
-        command
-    } else {
-        return Err(
-            "unpacking a zip needs the `unzip` program or `python3`; install either".into(),
-        );
-    };
-    run_tool(command, "unzipping the package")
-}
-
-fn run_tool(mut command: Command, what: &str) -> Result<()> {
-    let status = command
-        .status()
-        .map_err(|error| format!("{what}: cannot run {:?}: {error}", command.get_program()))?;
-    if !status.success() {
-        return Err(format!("{what}: {:?} exited with {status}", command.get_program()).into());
-    }
-    Ok(())
+    let archive = File::open(zip).map_err(|error| format!("opening {}: {error}", zip.display()))?;
+    ZipArchive::new(BufReader::new(archive))
+        .and_then(|mut archive| archive.extract(dir))
+        .map_err(|error| format!("unzipping {}: {error}", zip.display()).into())
 }
 
 /// Unzips `zip` into a brand-new project (a project.godot and nothing else) under
@@ -281,7 +260,7 @@ fn run_tool(mut command: Command, what: &str) -> Result<()> {
 /// smoke_test.gd there. Any failure is an error that says what went wrong.
 pub fn smoke_test(godot: &Godot, zip: &Path) -> Result<()> {
     let started = Instant::now();
-    let project = workspace_root().join("target/package/smoke");
+    let project = workspace::root().join("target/package/smoke");
     if project.exists() {
         fs::remove_dir_all(&project)?;
     }
@@ -483,7 +462,7 @@ mod tests {
 
     #[test]
     fn lists_files_recursively_without_hidden_ones() {
-        let dir = workspace_root().join("target/xtask-test-files-under");
+        let dir = workspace::root().join("target/xtask-test-files-under");
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         fs::create_dir_all(dir.join(".hidden")).unwrap();
@@ -495,6 +474,110 @@ mod tests {
             strings(&["a.txt", "b.txt", "bin/x.so"])
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The zip holds exactly the entries, in order, deflated, with their contents, permissions
+    /// and times; the zip crate reads it back and unpacks it as the smoke test does.
+    #[cfg(unix)]
+    #[test]
+    fn writes_a_zip_that_reads_back_entry_by_entry() {
+        use std::io::Read as _;
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = workspace::root().join("target/xtask-test-zip");
+        let _ = fs::remove_dir_all(&dir);
+        let sources = dir.join("sources");
+        fs::create_dir_all(&sources).unwrap();
+        let library = sources.join("built.so");
+        // Large and repetitive, like a library: deflate must shrink it.
+        fs::write(&library, b"\x7fELF library ".repeat(50_000)).unwrap();
+        fs::set_permissions(&library, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(sources.join("threadkit.gdextension"), "[configuration]\n").unwrap();
+        fs::write(sources.join("empty"), "").unwrap();
+        let entry = |name: &str, source: &str| Entry {
+            name: name.into(),
+            source: sources.join(source),
+        };
+        let entries = [
+            entry("addons/threadkit/LICENSE", "empty"),
+            entry("addons/threadkit/bin/lib.debug.so", "built.so"),
+            entry("addons/threadkit/bin/lib.release.so", "built.so"),
+            entry(
+                "addons/threadkit/threadkit.gdextension",
+                "threadkit.gdextension",
+            ),
+        ];
+        let out = dir.join("package.zip");
+        fs::write(
+            &out,
+            "an older, longer file that the new zip must replace whole",
+        )
+        .unwrap();
+        let files = write_zip(&entries, &out).unwrap();
+        let sizes: Vec<(&str, u64)> = files.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        assert_eq!(
+            sizes,
+            [
+                ("addons/threadkit/LICENSE", 0),
+                ("addons/threadkit/bin/lib.debug.so", 650_000),
+                ("addons/threadkit/bin/lib.release.so", 650_000),
+                ("addons/threadkit/threadkit.gdextension", 16),
+            ]
+        );
+        assert!(fs::metadata(&out).unwrap().len() < 100_000, "deflated");
+
+        let mut archive = ZipArchive::new(File::open(&out).unwrap()).unwrap();
+        let names: Vec<&str> = (0..archive.len())
+            .filter_map(|index| archive.name_for_index(index))
+            .collect();
+        let expected: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, expected);
+        for (index, entry) in entries.iter().enumerate() {
+            let mut file = archive.by_index(index).unwrap();
+            assert_eq!(file.compression(), CompressionMethod::Deflated);
+            let mut contents = Vec::new();
+            file.read_to_end(&mut contents).unwrap();
+            assert_eq!(contents, fs::read(&entry.source).unwrap(), "{}", entry.name);
+            let metadata = fs::metadata(&entry.source).unwrap();
+            assert_eq!(
+                file.unix_mode().map(|mode| mode & 0o777),
+                Some(metadata.permissions().mode() & 0o777),
+                "{}",
+                entry.name
+            );
+            assert_eq!(
+                file.last_modified(),
+                Some(zip_time(metadata.modified().unwrap())),
+                "{}",
+                entry.name
+            );
+        }
+        drop(archive);
+
+        let unpacked = dir.join("unpacked");
+        unzip(&out, &unpacked).unwrap();
+        for entry in &entries {
+            assert_eq!(
+                fs::read(unpacked.join(&entry.name)).unwrap(),
+                fs::read(&entry.source).unwrap()
+            );
+        }
+        let library = fs::metadata(unpacked.join("addons/threadkit/bin/lib.release.so")).unwrap();
+        assert_eq!(library.permissions().mode() & 0o777, 0o755);
+        assert!(unzip(&sources.join("empty"), &dir.join("nothing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn converts_times_to_the_zip_format() {
+        use std::time::Duration;
+        // 2024-02-29 23:59:58 UTC.
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(19_782 * 86_400 + 86_398);
+        assert_eq!(
+            zip_time(time),
+            zip::DateTime::from_date_and_time(2024, 2, 29, 23, 59, 58).unwrap()
+        );
+        assert_eq!(zip_time(SystemTime::UNIX_EPOCH), zip::DateTime::default());
     }
 
     #[test]
@@ -518,6 +601,6 @@ mod tests {
             dev.file_name().unwrap().to_str().unwrap(),
             format!("threadkit-{version}-{platform}-dev.zip")
         );
-        assert!(release.starts_with(workspace_root().join("target/package")));
+        assert!(release.starts_with(workspace::root().join("target/package")));
     }
 }

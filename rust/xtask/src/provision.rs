@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::godot::find_on_path;
-use crate::{Result, workspace_root};
+use crate::workspace::{self, Result};
 
 const SUITE: &str = "sid";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -46,7 +45,7 @@ fn cache_dir() -> PathBuf {
     env("THREADKIT_CACHE")
         .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("threadkit")))
         .or_else(|| env("HOME").map(|d| d.join(".cache/threadkit")))
-        .unwrap_or_else(|| workspace_root().join("target/threadkit-cache"))
+        .unwrap_or_else(|| workspace::root().join("target/threadkit-cache"))
 }
 
 /// The launcher of the cached private Godot, provisioning it first when there is none.
@@ -178,10 +177,10 @@ pub fn command_with_libraries(launcher: &Path, extra_library_dirs: &[PathBuf]) -
 
 fn provision(bundle: &Bundle, home: &Path, finish: &dyn Fn(&Staging) -> Result<()>) -> Result<()> {
     let started = Instant::now();
-    if !Path::new("/etc/debian_version").exists() || find_on_path("apt-get").is_none() {
+    if !Path::new("/etc/debian_version").exists() || which::which("apt-get").is_err() {
         return Err("this is not a Debian-family machine with apt-get".into());
     }
-    if find_on_path("dpkg-deb").is_none() {
+    if which::which("dpkg-deb").is_err() {
         return Err("dpkg-deb is missing".into());
     }
     if !Path::new(KEYRING).is_file() {

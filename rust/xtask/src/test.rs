@@ -1,6 +1,6 @@
-//! `cargo xtask test`: every Rust test, the loom model tests, the in-engine GDScript tests, then
-//! the checks that need a Godot process of their own (quitting, hot reload) and the package smoke
-//! test, closing with one line `N passed, N failed` over all of them.
+//! `cargo xtask test`: the rustfmt and clippy checks, every Rust test, the loom model tests, the
+//! in-engine GDScript tests, then the checks that need a Godot process of their own (quitting, hot
+//! reload) and the package smoke test, closing with one line `N passed, N failed` over all of them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::build::{Profile, build_and_install};
 use crate::engine::{Watch, import_project, watch};
+use crate::flags;
 use crate::godot::Godot;
-use crate::{Result, godot_project_dir, package, workspace_root};
+use crate::package;
+use crate::workspace::{self, Result, godot_project_dir};
 
 /// The package smoke test's name, which `--filter` matches like an in-engine test's.
 const PACKAGE_SMOKE_TEST: &str = "package.smoke_test";
@@ -28,23 +30,19 @@ impl Tally {
     }
 }
 
-pub fn run(args: &[String]) -> Result<ExitCode> {
-    let mut engine_only = false;
-    let mut filter = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--engine-only" => engine_only = true,
-            "--filter" => filter = Some(args.next().ok_or("--filter needs a value")?.clone()),
-            other => return Err(format!("unknown option {other}").into()),
-        }
-    }
-
+pub fn run(options: flags::Test) -> Result<ExitCode> {
+    let flags::Test {
+        engine_only,
+        filter,
+    } = options;
     let started = Instant::now();
     let mut tally = Tally::default();
     if !engine_only {
+        for check in CARGO_CHECKS {
+            cargo_check(&check, &mut tally);
+        }
         cargo_tests("Rust tests", &["test", "--workspace"], &[], &mut tally)?;
-        let loom_target = workspace_root().join("target/loom");
+        let loom_target = workspace::root().join("target/loom");
         let rustflags = format!(
             "{} --cfg loom",
             std::env::var("RUSTFLAGS").unwrap_or_default()
@@ -111,11 +109,59 @@ pub fn run(args: &[String]) -> Result<ExitCode> {
     })
 }
 
+/// A whole-workspace cargo command that passes or fails as one check, like a process check.
+struct CargoCheck {
+    name: &'static str,
+    args: &'static [&'static str],
+}
+
+const CARGO_CHECKS: [CargoCheck; 2] = [
+    CargoCheck {
+        name: "cargo.fmt",
+        args: &["fmt", "--all", "--", "--check"],
+    },
+    CargoCheck {
+        name: "cargo.clippy",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    },
+];
+
+/// Runs `check`, echoing it: one test, `PASS name` when cargo exits 0, else `FAIL name: ...`.
+fn cargo_check(check: &CargoCheck, tally: &mut Tally) {
+    let command = format!("cargo {}", check.args.join(" "));
+    println!("\nxtask: {}: {command}", check.name);
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(workspace::root())
+        .args(check.args)
+        .status();
+    match status {
+        Ok(status) if status.success() => {
+            println!("PASS {}", check.name);
+            tally.passed += 1;
+        }
+        outcome => {
+            let why = match outcome {
+                Ok(status) => format!("`{command}` exited with {status} (see its output above)"),
+                Err(error) => format!("cannot run `{command}`: {error}"),
+            };
+            println!("FAIL {}: {why}", check.name);
+            tally.fail(format!("{}: {why}", check.name));
+        }
+    }
+}
+
 /// Runs a cargo test command, echoing it and adding up its `test result:` lines.
 fn cargo_tests(stage: &str, args: &[&str], env: &[(&str, &str)], tally: &mut Tally) -> Result<()> {
     println!("\nxtask: {stage}: cargo {}", args.join(" "));
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(workspace_root())
+        .current_dir(workspace::root())
         .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
