@@ -7,10 +7,8 @@
 
 pub mod channel;
 pub mod combine;
-pub mod contention;
 pub mod context;
 pub mod counter;
-pub mod deadlock;
 pub mod dispatch;
 pub mod drain;
 pub mod group;

@@ -15,24 +15,24 @@ use crate::interrupt::Interrupt;
 use crate::latch::Latch;
 use crate::sync::{AtomicBool, AtomicU8, Mutex, Ordering};
 
-/// Where a task is in its life. The numbers are the GDScript `STATUS_*` constants.
+/// Where a task is in its life. Its discriminants are only the encoding of [`TaskState`]'s atomic:
+/// a binding that gives statuses numbers maps them itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Status {
-    Pending = 1,
-    Running = 2,
-    Completed = 3,
-    Failed = 4,
-    Cancelled = 5,
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
 }
 
 impl Status {
     fn from_u8(value: u8) -> Status {
         match value {
-            1 => Status::Pending,
-            2 => Status::Running,
-            3 => Status::Completed,
-            4 => Status::Failed,
+            0 => Status::Pending,
+            1 => Status::Running,
+            2 => Status::Completed,
+            3 => Status::Failed,
             _ => Status::Cancelled,
         }
     }

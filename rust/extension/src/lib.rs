@@ -19,6 +19,7 @@ mod script_errors;
 mod send;
 pub mod shared_resource;
 mod shutdown;
+mod status;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
