@@ -435,7 +435,7 @@ impl<R> Task<R> {
 
     /// Runs the job on this thread if the task is still pending. Returns the final status, or
     /// `None` if someone else started or cancelled it first. A panic in the job is caught and
-    /// turned into a failure, so it never unwinds into the pool (or into Godot).
+    /// turned into a failure, so it never unwinds into the pool (or into the host program).
     pub fn run(&self) -> Option<Status> {
         self.run_then(|| {})
     }
