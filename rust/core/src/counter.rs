@@ -61,7 +61,8 @@ impl Default for AtomicF64 {
 /// Counting operations (`increment`, `decrement`, `add`, `add_value`,
 /// `try_increment_if_less_than`) do nothing while the counter is disabled, so a game can pause
 /// statistics without touching every call site. Explicit writes (`set`, `reset`,
-/// `compare_and_set`) always apply. Integer arithmetic wraps on overflow (two's complement) instead of panicking.
+/// `compare_and_set`) always apply. Integer arithmetic wraps on overflow (two's complement)
+/// instead of panicking.
 ///
 /// Read-modify-write operations use acquire-release ordering, so a thread that observes a count
 /// also observes what the incrementing threads wrote before they counted.
