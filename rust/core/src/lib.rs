@@ -25,8 +25,10 @@ pub mod shared_map;
 pub mod stripes;
 mod sync;
 pub mod task;
+pub mod task_state;
 #[cfg(not(loom))]
 pub mod timer;
+pub mod unwind;
 pub mod wait_graph;
 
 pub use counter::{AtomicF64, Counter};
@@ -42,7 +44,7 @@ pub use per_thread::{InitError, PerThread, PerThreadHandle};
 pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
-pub use task::{
-    CancelOutcome, Hook, Job, Label, Outcome, Priority, Status, Task, TaskState, panic_message,
-};
+pub use task::{Hook, Job, Label, Outcome, Priority, Task};
+pub use task_state::{CancelOutcome, Status, TaskState};
+pub use unwind::panic_message;
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

@@ -27,7 +27,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::group::Group;
 pub use crate::task::Priority;
-use crate::task::{CancelOutcome, Status, Task, TaskState};
+use crate::task::Task;
+use crate::task_state::{CancelOutcome, Status, TaskState};
 use crate::timer::Timer;
 use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 
