@@ -7,7 +7,7 @@ use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
 
 use crate::call::static_name;
 use crate::lookup::live_object;
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 use crate::send::SendVariant;
 use crate::status;
 
@@ -384,7 +384,7 @@ impl TaskHandle {
         }
         let keep = HandleRef(self.to_gd());
         let won = end();
-        main_thread_dispatcher::run_on_main(Box::new(move || drop(keep)));
+        main_queue::run_on_main(Box::new(move || drop(keep)));
         won
     }
 
@@ -412,7 +412,7 @@ impl Keep {
 /// `held` keeps it alive until then. A handle nobody holds any more is gone, and so is whoever
 /// could await it.
 fn emit_later(instance: InstanceId, held: Option<HandleRef>) {
-    main_thread_dispatcher::run_on_main(Box::new(move || {
+    main_queue::run_on_main(Box::new(move || {
         let handle = match held {
             Some(HandleRef(handle)) => Some(handle),
             None => live_object(instance).try_to::<Gd<TaskHandle>>().ok(),
