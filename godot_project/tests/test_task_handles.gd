@@ -135,3 +135,35 @@ func test_leaving_the_tree_keeps_tasks_running_and_delivering() -> void:
 	assert_eq(handle.get_status(), AsyncTaskProcessor.STATUS_COMPLETED)
 	assert_true(processor.is_running())
 	processor.free()
+
+
+func test_status_constants_keep_their_numbers_and_names() -> void:
+	# The numbers are the binding's own, not core's: scripts that stored them keep working.
+	assert_eq([AsyncTaskProcessor.STATUS_UNKNOWN, AsyncTaskProcessor.STATUS_PENDING,
+			AsyncTaskProcessor.STATUS_RUNNING, AsyncTaskProcessor.STATUS_COMPLETED,
+			AsyncTaskProcessor.STATUS_FAILED, AsyncTaskProcessor.STATUS_CANCELLED], [0, 1, 2, 3, 4, 5])
+	var completed := TaskHandle.create_pending()
+	var failed := TaskHandle.create_pending()
+	var cancelled := TaskHandle.create_pending()
+	assert_eq(completed.get_status(), AsyncTaskProcessor.STATUS_PENDING)
+	assert_eq(str(completed), "TaskHandle(id=%d, pending)" % completed.id)
+	assert_true(completed.complete(1))
+	assert_true(failed.fail("no"))
+	assert_true(cancelled.cancel())
+	var ends := [[completed, AsyncTaskProcessor.STATUS_COMPLETED, "completed"],
+			[failed, AsyncTaskProcessor.STATUS_FAILED, "failed"],
+			[cancelled, AsyncTaskProcessor.STATUS_CANCELLED, "cancelled"]]
+	for end: Array in ends:
+		var handle: TaskHandle = end[0]
+		assert_eq(handle.get_status(), end[1])
+		assert_eq(str(handle), "TaskHandle(id=%d, %s)" % [handle.id, end[2]])
+	var processor := new_processor(1)
+	var gate := Semaphore.new()
+	var running := processor.run(func() -> int:
+		gate.wait()
+		return 7)
+	assert_true(await frames_until(func() -> bool: return running.get_status() == AsyncTaskProcessor.STATUS_RUNNING))
+	assert_eq(str(running), "TaskHandle(id=%d, running)" % running.id)
+	gate.post()
+	assert_eq(await running.wait(), 7)
+	processor.queue_free()

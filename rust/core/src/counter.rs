@@ -1,4 +1,4 @@
-//! A 64-bit atomic counter and an atomic `f64`, the core of GDScript's `AtomicCounter`.
+//! A 64-bit atomic counter and an atomic `f64`.
 
 use crate::sync::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
@@ -61,7 +61,8 @@ impl Default for AtomicF64 {
 /// Counting operations (`increment`, `decrement`, `add`, `add_value`,
 /// `try_increment_if_less_than`) do nothing while the counter is disabled, so a game can pause
 /// statistics without touching every call site. Explicit writes (`set`, `reset`,
-/// `compare_and_set`) always apply. Integer arithmetic wraps on overflow, as GDScript's `int` does.
+/// `compare_and_set`) always apply. Integer arithmetic wraps on overflow (two's complement)
+/// instead of panicking.
 ///
 /// Read-modify-write operations use acquire-release ordering, so a thread that observes a count
 /// also observes what the incrementing threads wrote before they counted.
@@ -195,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn add_wraps_on_overflow_like_gdscript_int() {
+    fn increment_wraps_on_overflow() {
         let c = Counter::new(i64::MAX);
         assert_eq!(c.increment(), i64::MIN);
     }

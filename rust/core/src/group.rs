@@ -8,7 +8,8 @@
 //! deadlocks the pool.
 
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering};
-use crate::task::{TaskState, panic_message};
+use crate::task_state::TaskState;
+use crate::unwind::panic_message;
 
 /// One part of a group: given its index and the group's state, a result or an error message.
 pub type Part<R> = Box<dyn Fn(usize, &TaskState) -> Result<R, String> + Send + Sync>;

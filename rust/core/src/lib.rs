@@ -7,10 +7,8 @@
 
 pub mod channel;
 pub mod combine;
-pub mod contention;
 pub mod context;
 pub mod counter;
-pub mod deadlock;
 pub mod dispatch;
 pub mod drain;
 pub mod group;
@@ -26,7 +24,9 @@ pub mod shared_map;
 pub mod stripes;
 mod sync;
 pub mod task;
+pub mod task_state;
 pub mod timer;
+pub mod unwind;
 pub mod wait_graph;
 
 pub use counter::{AtomicF64, Counter};
@@ -41,7 +41,7 @@ pub use per_thread::{InitError, PerThread, PerThreadHandle};
 pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
-pub use task::{
-    CancelOutcome, Hook, Job, Label, Outcome, Priority, Status, Task, TaskState, panic_message,
-};
+pub use task::{Hook, Job, Label, Outcome, Priority, Task};
+pub use task_state::{CancelOutcome, Status, TaskState};
+pub use unwind::panic_message;
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

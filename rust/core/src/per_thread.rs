@@ -99,7 +99,7 @@ pub fn stop_thread_exit_hooks() {
 ///
 /// On Unix, a pthread key with a destructor: it runs for every thread that ends, however it was
 /// started. Rust's `thread_local!` destructors are not enough there: in a library loaded into a
-/// C++ program (Godot), they were found not to run for the program's own threads.
+/// C++ program (a game engine), they were found not to run for the program's own threads.
 #[cfg(unix)]
 mod exit_hook {
     use std::sync::OnceLock;

@@ -32,7 +32,8 @@ use crate::sync::{
     AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, thread_local, unmodelled,
 };
 pub use crate::task::Priority;
-use crate::task::{CancelOutcome, Status, Task, TaskState};
+use crate::task::Task;
+use crate::task_state::{CancelOutcome, Status, TaskState};
 use crate::timer::Timer;
 use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 
@@ -41,11 +42,11 @@ pub const MAX_THREADS: usize = 256;
 
 /// How many tasks one thread runs nested in its waits at most (a task waiting for a queued task
 /// runs it inside the wait, and that one may wait in turn), so at most 128 tasks are nested on one
-/// thread. Each level costs stack: measured, about 7.5 KiB for a one-frame GDScript task in a
-/// debug build of the extension (2 MiB overflowed at ~290 levels; ~650 in a release build), plus
-/// its script frames, which GDScript's debug builds also cap at 1024 per thread. 128 levels leave
-/// 8 script frames per level under that cap (measured: 8 fit, 9 overflow), and their native stack
-/// fits in [`WORKER_STACK`] several times over.
+/// thread. Each level costs stack: measured, about 7.5 KiB for a one-frame script task in a debug
+/// build of a binding (2 MiB overflowed at ~290 levels; ~650 in a release build), plus its script
+/// frames, which the measured script engine's debug builds also cap at 1024 per thread. 128 levels
+/// leave 8 script frames per level under that cap (measured: 8 fit, 9 overflow), and their native
+/// stack fits in [`WORKER_STACK`] several times over.
 pub const MAX_INLINE_DEPTH: usize = 127;
 
 /// The most spare workers a pool adds while every worker is blocked in a wait with tasks queued.
@@ -57,8 +58,8 @@ pub const MAX_SPARE_WORKERS: usize = 256;
 /// How long a spare worker waits for work before it exits.
 pub const SPARE_KEEP_ALIVE: Duration = Duration::from_millis(100);
 
-/// The stack of every worker thread: 8 MiB, what the threads Godot starts get on Linux (Rust's
-/// default is 2 MiB), so that GDScript recursion that runs on a Godot thread runs on a worker,
+/// The stack of every worker thread: 8 MiB, what a game engine's own threads get on Linux (Rust's
+/// default is 2 MiB), so that script recursion that runs on an engine thread runs on a worker,
 /// and [`MAX_INLINE_DEPTH`] nested tasks fit with room to spare.
 const WORKER_STACK: usize = 8 << 20;
 

@@ -1,7 +1,7 @@
 //! A reader-writer lock for callers that lock and unlock in separate calls, which knows who holds
 //! it and refuses misuse instead of deadlocking.
 //!
-//! GDScript has no destructors to release a guard, so its `read_lock()` and `read_unlock()` are two
+//! A caller with no destructors to release a guard (a script binding) locks and unlocks in two
 //! calls; a mistake between them (unlocking twice, unlocking on another thread, asking for the write
 //! lock while reading) would corrupt or deadlock a plain lock. This one records, per thread, what
 //! it holds, so it can:
@@ -20,8 +20,8 @@
 //! reads, the upgradable hold, or the write hold; reads it takes in the last two are counted
 //! beside that hold, without a shared hold of their own.
 //!
-//! When its owner goes away with holds outstanding (a GDScript object freed while a thread holds
-//! it through `write_lock()`, which nobody can undo any more), [`TrackedRwLock::abandon`]
+//! When its owner goes away with holds outstanding (a script object freed while a thread holds
+//! its write lock, which nobody can undo any more), [`TrackedRwLock::abandon`]
 //! releases them, so threads waiting for it wake, and refuses every later lock.
 //!
 //! The blocking itself is parking_lot's raw reader-writer lock (writers are not starved); the

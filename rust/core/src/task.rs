@@ -1,231 +1,12 @@
-//! One unit of pool work: its life-cycle state machine, cancellation flag, progress and result.
-//!
-//! Every task ends exactly once, in [`Status::Completed`], [`Status::Failed`] or
-//! [`Status::Cancelled`]. Every transition, including a cancel request, is a compare-and-swap on
-//! one atomic, so a `cancel` racing a worker's `try_start` or `finish` has exactly one winner:
-//! either the task runs, or it is cancelled before it starts, never both and never neither; and a
-//! cancel that answers `Requested` always ends the task Cancelled.
+//! One unit of pool work: its state ([`TaskState`]), its work until someone runs it, then its
+//! outcome and what waits for it.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use crate::counter::AtomicF64;
 use crate::group::Group;
-use crate::interrupt::Interrupt;
-use crate::latch::Latch;
-use crate::sync::{AtomicBool, AtomicU8, Mutex, Ordering};
-
-/// Where a task is in its life. The numbers are the GDScript `STATUS_*` constants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Status {
-    Pending = 1,
-    Running = 2,
-    Completed = 3,
-    Failed = 4,
-    Cancelled = 5,
-}
-
-impl Status {
-    fn from_u8(value: u8) -> Status {
-        match value {
-            1 => Status::Pending,
-            2 => Status::Running,
-            3 => Status::Completed,
-            4 => Status::Failed,
-            _ => Status::Cancelled,
-        }
-    }
-
-    pub fn is_finished(self) -> bool {
-        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
-    }
-}
-
-/// What `cancel` achieved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CancelOutcome {
-    /// The task had not started and now never will: the caller must deliver its cancellation.
-    CancelledBeforeStart,
-    /// The task is running; it was asked to stop (see [`TaskState::is_cancel_requested`]) and
-    /// will end [`Status::Cancelled`] whatever its job returns.
-    Requested,
-    /// The task had already finished.
-    TooLate,
-}
-
-/// Internal state value for "running, and asked to cancel": reported as [`Status::Running`].
-/// Keeping the request in the same atomic as the status makes `cancel` and `finish`
-/// linearizable: a `Requested` answer guarantees a `Cancelled` end.
-const CANCEL_REQUESTED: u8 = 6;
-
-/// The engine-agnostic, payload-free part of a task, shared with the code that runs it (for
-/// `is_cancelled` and `report_progress`) and with anyone who waits on it.
-#[derive(Debug)]
-pub struct TaskState {
-    /// The task's id, so that the code running it can name it.
-    id: u64,
-    state: AtomicU8,
-    progress: AtomicF64,
-    finished: Latch,
-    /// Made on first use: by a blocking call inside the task, or by a cancel request.
-    cancelled: OnceLock<Interrupt>,
-    /// Set by [`TaskState::drop_work`].
-    dropped: AtomicBool,
-}
-
-impl TaskState {
-    pub fn new(id: u64) -> Self {
-        Self {
-            id,
-            state: AtomicU8::new(Status::Pending as u8),
-            progress: AtomicF64::new(0.0),
-            finished: Latch::new(),
-            cancelled: OnceLock::new(),
-            dropped: AtomicBool::new(false),
-        }
-    }
-
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    pub fn status(&self) -> Status {
-        match self.state.load(Ordering::Acquire) {
-            CANCEL_REQUESTED => Status::Running,
-            value => Status::from_u8(value),
-        }
-    }
-
-    /// Moves the state on by `next(current)` (None: leave it) in one compare-and-swap loop;
-    /// returns the state it moved from, or the state that made `next` refuse.
-    fn update(&self, next: impl Fn(u8) -> Option<u8>) -> Result<u8, u8> {
-        self.state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, next)
-    }
-
-    /// Pending → Running. `false` when the task was cancelled first (or already started).
-    pub fn try_start(&self) -> bool {
-        self.update(|s| (s == Status::Pending as u8).then_some(Status::Running as u8))
-            .is_ok()
-    }
-
-    /// Pending → Completed (or Failed) in one step, for a task that is ended from outside rather
-    /// than run ([`Task::settle`]). `false` when it had ended (or started) already.
-    pub fn settle(&self, succeeded: bool) -> bool {
-        let done = if succeeded {
-            Status::Completed
-        } else {
-            Status::Failed
-        };
-        self.update(|s| (s == Status::Pending as u8).then_some(done as u8))
-            .is_ok()
-    }
-
-    /// Cancels a pending task, or asks a running one to stop.
-    pub fn cancel(&self) -> CancelOutcome {
-        let moved = self.update(|s| match s {
-            s if s == Status::Pending as u8 => Some(Status::Cancelled as u8),
-            s if s == Status::Running as u8 => Some(CANCEL_REQUESTED),
-            _ => None,
-        });
-        match moved {
-            Ok(from) if from == Status::Pending as u8 => CancelOutcome::CancelledBeforeStart,
-            Ok(_) | Err(CANCEL_REQUESTED) => {
-                // Made here if no wait made it yet: a wait that starts later finds it fired.
-                self.cancel_interrupt().fire();
-                CancelOutcome::Requested
-            }
-            Err(_) => CancelOutcome::TooLate,
-        }
-    }
-
-    /// For the running task's own code: its work no longer applies (what it works on is gone).
-    /// The task ends [`Status::Cancelled`], and its pool counts it as dropped
-    /// ([`crate::PoolStats::dropped`]) rather than as cancelled by someone.
-    pub fn drop_work(&self) {
-        self.dropped.store(true, Ordering::Relaxed);
-        self.cancel();
-    }
-
-    /// Whether [`TaskState::drop_work`] ended it.
-    pub fn is_dropped(&self) -> bool {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    /// Fires when this task is asked to cancel: blocking calls made inside the task add it to
-    /// their wait, so a cancelled task is never stuck in one (and a pool's stop never waits on it).
-    pub fn cancel_interrupt(&self) -> &Interrupt {
-        self.cancelled.get_or_init(Interrupt::new)
-    }
-
-    /// Whether someone asked this task to stop. Long tasks poll it and return early.
-    pub fn is_cancel_requested(&self) -> bool {
-        let state = self.state.load(Ordering::Acquire);
-        state == CANCEL_REQUESTED || state == Status::Cancelled as u8
-    }
-
-    /// Running → final. A task asked to cancel while it ran ends Cancelled whatever it returned,
-    /// so a cancelled task never delivers a result. Returns the final status.
-    pub fn finish(&self, succeeded: bool) -> Status {
-        let done = if succeeded {
-            Status::Completed
-        } else {
-            Status::Failed
-        };
-        let moved = self.update(|s| match s {
-            s if s == Status::Running as u8 => Some(done as u8),
-            CANCEL_REQUESTED => Some(Status::Cancelled as u8),
-            _ => None,
-        });
-        match moved {
-            Ok(CANCEL_REQUESTED) => Status::Cancelled,
-            Ok(_) => done,
-            Err(state) => panic!("finish() on a task that was not running (state {state})"),
-        }
-    }
-
-    /// Progress in 0..=1, as last reported by the task (1 once it completed).
-    pub fn progress(&self) -> f64 {
-        self.progress.load()
-    }
-
-    /// Records progress, clamped to 0..=1 (NaN counts as 0).
-    pub fn report_progress(&self, value: f64) {
-        let clamped = if value.is_nan() {
-            0.0
-        } else {
-            value.clamp(0.0, 1.0)
-        };
-        self.progress.store(clamped);
-    }
-
-    /// Marks the end visible to waiters; called once the outcome is stored.
-    pub(crate) fn open(&self) {
-        self.finished.set();
-    }
-
-    /// Blocks until the task has finished and its outcome is stored.
-    pub fn wait(&self) {
-        self.finished.wait();
-    }
-
-    /// Like [`TaskState::wait`], for at most `timeout`; returns whether it finished.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.finished.wait_timeout(timeout)
-    }
-
-    /// Like [`TaskState::wait`], until `give_up()` holds or `timeout` (if any) passed too; see
-    /// [`Latch::wait_unless`]. Returns whether the task finished.
-    pub fn wait_unless(&self, timeout: Option<Duration>, give_up: impl Fn() -> bool) -> bool {
-        self.finished.wait_unless(timeout, give_up)
-    }
-
-    /// Wakes the threads in [`TaskState::wait_unless`] so that they check `give_up` again.
-    pub fn wake_waiters(&self) {
-        self.finished.wake();
-    }
-}
+use crate::sync::{AtomicBool, Mutex, Ordering};
+use crate::task_state::{CancelOutcome, Status, TaskState};
+use crate::unwind::panic_message;
 
 /// How a task ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -435,7 +216,7 @@ impl<R> Task<R> {
 
     /// Runs the job on this thread if the task is still pending. Returns the final status, or
     /// `None` if someone else started or cancelled it first. A panic in the job is caught and
-    /// turned into a failure, so it never unwinds into the pool (or into Godot).
+    /// turned into a failure, so it never unwinds into the pool (or into the host program).
     pub fn run(&self) -> Option<Status> {
         self.run_then(|| {})
     }
@@ -542,18 +323,10 @@ impl<R> Task<R> {
     }
 }
 
-/// The text of a caught panic's payload (a `&str` or `String`), for error messages.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_string())
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn task(job: impl FnOnce(&TaskState) -> Result<i32, String> + Send + 'static) -> Task<i32> {
         Task::new(1, Box::new(job))

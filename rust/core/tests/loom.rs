@@ -60,7 +60,7 @@ fn increments_from_threads_are_exact() {
     });
 }
 
-/// Compare-and-set retry loops (GDScript's lock-free pattern) from three threads: each retries
+/// Compare-and-set retry loops (the usual lock-free pattern) from three threads: each retries
 /// with the fresh value until its own +1 lands, so none is lost.
 #[test]
 fn compare_and_set_retry_loops_lose_no_update() {

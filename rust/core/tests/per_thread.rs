@@ -172,7 +172,7 @@ fn a_value_made_after_the_owner_went_is_returned_but_not_kept() {
     assert_eq!(counts.dropped.load(Ordering::SeqCst), 1);
 }
 
-/// Dropping a value runs code (a Godot object's destructor may be a script); here that code
+/// Dropping a value runs code (an engine object's destructor may run a script); here that code
 /// uses the same PerThread, which must not deadlock (values are dropped outside the lock).
 #[test]
 fn a_value_whose_drop_uses_the_same_per_thread_does_not_deadlock() {

@@ -66,7 +66,7 @@ struct Chain {
 }
 
 /// Link `i` of a chain: queues link `i + 1`, waits for it and returns its result + 1; the last
-/// returns 0. The closure form of GDScript's `link(i)` in the issue.
+/// returns 0: a chain of tasks each waiting for the next.
 fn link(chain: Arc<Chain>, i: u64) -> Result<u64, String> {
     let depth = NESTED.get() + 1;
     NESTED.set(depth);

@@ -11,6 +11,7 @@ mod describe;
 mod held_locks;
 mod kept_call;
 mod lookup;
+mod main_queue;
 pub mod main_thread_dispatcher;
 mod monitors;
 pub mod read_write_lock;
@@ -19,6 +20,7 @@ mod script_errors;
 mod send;
 pub mod shared_resource;
 mod shutdown;
+mod status;
 pub mod task_handle;
 #[cfg(feature = "test-probes")]
 mod test_probe;
@@ -64,7 +66,7 @@ unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_deinit(stage: InitStage) {
         if stage == InitStage::Scene {
             shutdown::begin();
-            main_thread_dispatcher::discard_queue();
+            main_queue::discard_queue();
             thread_switch::discard();
             monitors::uninstall();
             held_locks::uninstall();

@@ -1,4 +1,3 @@
-use std::sync::LazyLock as Lazy;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
@@ -6,62 +5,18 @@ use godot::classes::node::{InternalMode, ProcessMode};
 use godot::classes::{Engine, INode, Node, Node2D, SceneTree};
 use godot::prelude::*;
 use parking_lot::Mutex;
-use threadkit_core::DrainLimits;
-use threadkit_core::dispatch::{Dispatcher, Overflow};
+use threadkit_core::dispatch::Overflow;
 use threadkit_core::oneshot::{CallError, oneshot};
 
 use crate::call::try_call;
 use crate::describe;
 use crate::lookup::{Refusal, check_class, live_object, object_argument};
+use crate::main_queue::{self, MainJob};
 use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
-/// Work for the main thread, queued by any thread: a dispatched Callable, carried as it is (the
-/// common case: no allocation per item), or any other job as a closure.
-pub(crate) enum MainJob {
-    Call(SendCallable),
-    /// A dispatched Callable tied to an owner: dropped if the owner was freed before it runs.
-    Owned(SendCallable, InstanceId),
-    Run(Box<dyn FnOnce() + Send>),
-}
-
-impl<F: FnOnce() + Send + 'static> From<Box<F>> for MainJob {
-    fn from(job: Box<F>) -> Self {
-        Self::Run(job)
-    }
-}
-
-impl MainJob {
-    fn run(self) {
-        match self {
-            Self::Call(callable) => run_dispatched(callable.into_inner()),
-            Self::Owned(callable, owner) if owner.lookup_validity() => {
-                run_dispatched(callable.into_inner())
-            }
-            Self::Owned(..) => QUEUE.record_dropped(1),
-            Self::Run(job) => job(),
-        }
-    }
-}
-
-/// Runs a dispatched Callable; one whose object was freed meanwhile is dropped and counted.
-fn run_dispatched(callable: Callable) {
-    if !callable.is_valid() {
-        QUEUE.record_dropped(1);
-    } else if let Err(message) = try_call(&callable, &[]) {
-        godot_error!("{CLASS}.dispatch: a dispatched call failed: {message}");
-    }
-}
-
-/// The one queue every thread feeds and the main thread drains.
-pub(crate) static QUEUE: Lazy<Dispatcher<MainJob>> = Lazy::new(|| {
-    let queue = Dispatcher::new();
-    queue.set_budget(Some(Duration::from_micros(DEFAULT_BUDGET_USEC)));
-    queue
-});
-
-/// 2 ms: an eighth of a 60 FPS frame, so a flood of dispatched work cannot eat the frame.
-const DEFAULT_BUDGET_USEC: u64 = 2000;
+// The queue's Rust API, also under the name of the class that drains it.
+pub(crate) use crate::main_queue::{QUEUE, drain, run_on_main};
 
 /// How long a push waits for room under [constant MainThreadDispatcher.OVERFLOW_BLOCK].
 const BLOCK_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -625,15 +580,6 @@ fn push(method: &str, job: impl Into<MainJob>) -> bool {
     }
 }
 
-/// Runs `job` on the main thread at the next drain, whatever the capacity and the overflow
-/// policy: for ThreadKit's own jobs that release waiters, which must not be lost.
-/// Once the game quits nothing runs any more, and the job is dropped at once (see `push`).
-pub(crate) fn run_on_main(job: Box<dyn FnOnce() + Send>) {
-    if !crate::shutdown::is_shutting_down() {
-        QUEUE.push_unbounded(MainJob::Run(job));
-    }
-}
-
 /// `None` without user dispatcher nodes; else whether they can drain: [`Stall::None`] as soon as
 /// one can.
 fn user_nodes_stall() -> Option<Stall> {
@@ -708,21 +654,6 @@ fn block_on_main<T: Send + 'static>(
             None
         }
     }
-}
-
-/// Runs queued work on the main thread: within `limits`, or the queue's own settings.
-pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
-    let run = |job: MainJob| {
-        // A panicking job must not abort the rest of the drain (or unwind into Godot).
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())).is_err() {
-            godot_error!("{CLASS}: a queued job panicked; it was skipped.");
-        }
-    };
-    match limits {
-        Some(limits) => QUEUE.drain_with(limits, run),
-        None => QUEUE.drain(run),
-    }
-    .processed
 }
 
 /// The `T` whose id is `id`, looked up on the main thread, where it is used: `Err(Freed)` if it
@@ -824,10 +755,5 @@ pub(crate) fn install() {
     node.set_name("ThreadKitMainThreadDispatcher");
     node.set_process_mode(ProcessMode::ALWAYS);
     root.add_child_ex(&node).internal(InternalMode::BACK).done();
-    crate::shutdown::install_sentinel(root);
-}
-
-/// Drops what is still queued at shutdown, on purpose: its targets are being freed.
-pub(crate) fn discard_queue() {
-    QUEUE.drain_with(DrainLimits::default(), drop);
+    crate::shutdown::install_sentinel(root, main_queue::discard_queue);
 }

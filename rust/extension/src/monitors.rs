@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 use threadkit_core::Pool;
 use threadkit_core::rate::RateMeter;
 
-use crate::main_thread_dispatcher::QUEUE;
+use crate::main_queue::QUEUE;
 use crate::send::SendVariant;
 
 struct Monitor {

@@ -22,13 +22,15 @@ static SHUTDOWN: Lazy<Interrupt> = Lazy::new(Interrupt::new);
 /// Set while the sentinel is taken out only to be added again.
 static MOVING: AtomicBool = AtomicBool::new(false);
 
-/// Adds the sentinel to `root`, and keeps it the last child added. Main thread only.
-pub(crate) fn install_sentinel(mut root: Gd<Window>) {
+/// Adds the sentinel to `root`, and keeps it the last child added; when it leaves, the shutdown
+/// begins and `then` runs (dropping what only the running game would have run). Main thread only.
+pub(crate) fn install_sentinel(mut root: Gd<Window>, then: fn()) {
     let mut sentinel = Node::new_alloc();
     sentinel.set_name("ThreadKitShutdownSentinel");
-    let leaving = Callable::from_linked_fn("ThreadKit.begin_shutdown", &sentinel, |_| {
+    let leaving = Callable::from_linked_fn("ThreadKit.begin_shutdown", &sentinel, move |_| {
         if !MOVING.load(Ordering::Relaxed) {
             begin();
+            then();
         }
     });
     sentinel.connect("tree_exiting", &leaving);
@@ -67,15 +69,14 @@ pub(crate) fn install_sentinel(mut root: Gd<Window>) {
     root.connect("child_entered_tree", &entered);
 }
 
-/// Ends the waits: blocking calls onto the main thread return null (their queued calls are
-/// dropped: the main thread will not drain again), queue pushes and pops return at once. Main
-/// thread only; later calls do nothing more.
+/// Ends the waits: blocking calls onto the main thread return null, queue pushes and pops return
+/// at once. Main thread only; later calls do nothing more. The caller then drops the main
+/// thread's queue, which will not drain again.
 pub(crate) fn begin() {
     if SHUTDOWN.is_fired() {
         return;
     }
     SHUTDOWN.fire();
-    crate::main_thread_dispatcher::discard_queue();
 }
 
 pub(crate) fn is_shutting_down() -> bool {

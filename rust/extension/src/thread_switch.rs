@@ -39,7 +39,7 @@ use godot::prelude::*;
 use parking_lot::Mutex;
 
 use crate::call::static_name;
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 
 /// How long a switch requested on a thread other than the main one may go without its `await`
 /// connecting before it is reported as never awaited.
@@ -114,7 +114,7 @@ impl Switch {
             Target::Worker(hand_over) => hand_over(self.emitter),
             Target::Main => {
                 let emitter = self.emitter;
-                main_thread_dispatcher::run_on_main(Box::new(move || emitter.resume()));
+                main_queue::run_on_main(Box::new(move || emitter.resume()));
             }
         }
     }

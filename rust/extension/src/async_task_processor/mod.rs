@@ -8,7 +8,7 @@ use godot::prelude::*;
 use parking_lot::Mutex;
 use threadkit_core::pool::{StopWait, Stopped};
 use threadkit_core::{
-    CancelOutcome, DrainLimits, Outcome, Pool, Priority, Status, Task, TaskState, WaitError,
+    CancelOutcome, DrainLimits, Outcome, Pool, Priority, Task, TaskState, WaitError,
 };
 
 use crate::call::{static_name, try_call};
@@ -20,6 +20,7 @@ use crate::main_thread_dispatcher;
 use crate::monitors;
 use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
+use crate::status;
 use crate::task_handle::TaskHandle;
 
 mod rust_api;
@@ -332,22 +333,22 @@ impl Drop for AsyncTaskProcessor {
 impl AsyncTaskProcessor {
     /// A task's status: the id is unknown (never submitted, or long forgotten).
     #[constant]
-    pub const STATUS_UNKNOWN: i64 = 0;
+    pub const STATUS_UNKNOWN: i64 = status::UNKNOWN;
     /// Queued, not started.
     #[constant]
-    pub const STATUS_PENDING: i64 = Status::Pending as i64;
+    pub const STATUS_PENDING: i64 = status::PENDING;
     /// Running on a worker.
     #[constant]
-    pub const STATUS_RUNNING: i64 = Status::Running as i64;
+    pub const STATUS_RUNNING: i64 = status::RUNNING;
     /// Returned a result.
     #[constant]
-    pub const STATUS_COMPLETED: i64 = Status::Completed as i64;
+    pub const STATUS_COMPLETED: i64 = status::COMPLETED;
     /// Could not run, or failed while running (see the [signal task_failed] message).
     #[constant]
-    pub const STATUS_FAILED: i64 = Status::Failed as i64;
+    pub const STATUS_FAILED: i64 = status::FAILED;
     /// Cancelled before it started, or while it ran.
     #[constant]
-    pub const STATUS_CANCELLED: i64 = Status::Cancelled as i64;
+    pub const STATUS_CANCELLED: i64 = status::CANCELLED;
     /// Runs before every waiting normal-priority task.
     #[constant]
     pub const PRIORITY_HIGH: i64 = 1;
@@ -537,7 +538,7 @@ impl AsyncTaskProcessor {
         u64::try_from(task_id)
             .ok()
             .and_then(|id| self.inner.pool.status_of(id))
-            .map_or(Self::STATUS_UNKNOWN, |status| status as i64)
+            .map_or(Self::STATUS_UNKNOWN, status::code)
     }
 
     /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no

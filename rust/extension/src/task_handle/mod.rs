@@ -5,11 +5,11 @@ use godot::classes::IRefCounted;
 use godot::prelude::*;
 use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
 
-use crate::async_task_processor::AsyncTaskProcessor;
 use crate::call::static_name;
 use crate::lookup::live_object;
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 use crate::send::SendVariant;
+use crate::status;
 
 mod combine;
 pub(crate) mod owner;
@@ -129,13 +129,7 @@ unsafe impl Send for HandleRef {}
 #[godot_api]
 impl IRefCounted for TaskHandle {
     fn to_string(&self) -> GString {
-        let status = match self.link.task.status() as i64 {
-            AsyncTaskProcessor::STATUS_PENDING => "pending",
-            AsyncTaskProcessor::STATUS_RUNNING => "running",
-            AsyncTaskProcessor::STATUS_COMPLETED => "completed",
-            AsyncTaskProcessor::STATUS_FAILED => "failed",
-            _ => "cancelled",
-        };
+        let status = status::name(self.link.task.status());
         GString::from(&format!("TaskHandle(id={}, {status})", self.id))
     }
 }
@@ -152,7 +146,7 @@ impl TaskHandle {
     /// One of the [code]AsyncTaskProcessor.STATUS_*[/code] constants.
     #[func]
     pub fn get_status(&self) -> i64 {
-        self.link.task.status() as i64
+        status::code(self.link.task.status())
     }
 
     /// Whether the task has ended (completed, failed or cancelled). The result is available as
@@ -390,7 +384,7 @@ impl TaskHandle {
         }
         let keep = HandleRef(self.to_gd());
         let won = end();
-        main_thread_dispatcher::run_on_main(Box::new(move || drop(keep)));
+        main_queue::run_on_main(Box::new(move || drop(keep)));
         won
     }
 
@@ -418,7 +412,7 @@ impl Keep {
 /// `held` keeps it alive until then. A handle nobody holds any more is gone, and so is whoever
 /// could await it.
 fn emit_later(instance: InstanceId, held: Option<HandleRef>) {
-    main_thread_dispatcher::run_on_main(Box::new(move || {
+    main_queue::run_on_main(Box::new(move || {
         let handle = match held {
             Some(HandleRef(handle)) => Some(handle),
             None => live_object(instance).try_to::<Gd<TaskHandle>>().ok(),

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use super::{CLASS, Link};
 use crate::lookup::{live_object, object_argument};
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 
 /// The metadata entry of a node that has tasks bound to it (hidden from the inspector: it starts
 /// with an underscore).
@@ -68,7 +68,7 @@ pub(super) fn bind(link: &Arc<Link>, node: &Variant) {
     if godot::init::is_main_thread() {
         attach();
     } else {
-        main_thread_dispatcher::run_on_main(Box::new(attach));
+        main_queue::run_on_main(Box::new(attach));
     }
 }
 

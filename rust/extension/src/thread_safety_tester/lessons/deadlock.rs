@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::contention::OutOfRange;
+use super::contention::OutOfRange;
 
 /// How many transfers each of the two threads makes.
 pub const TRANSFERS_PER_THREAD: usize = 1000;

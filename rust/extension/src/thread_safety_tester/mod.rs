@@ -1,6 +1,9 @@
 use godot::prelude::*;
-use threadkit_core::contention::{OutOfRange, Strategy, Workload, compare};
-use threadkit_core::deadlock::{lock_timeout, run_transfers};
+
+use lessons::contention::{OutOfRange, Strategy, Workload, compare};
+use lessons::deadlock::{lock_timeout, run_transfers};
+
+mod lessons;
 
 const CLASS: &str = "ThreadSafetyTester";
 

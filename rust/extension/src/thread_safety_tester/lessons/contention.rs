@@ -80,14 +80,6 @@ impl Workload {
         })
     }
 
-    pub fn threads(self) -> usize {
-        self.threads
-    }
-
-    pub fn ops_per_thread(self) -> usize {
-        self.ops_per_thread
-    }
-
     /// Every increment of every thread: what a correct strategy counts.
     pub fn total_ops(self) -> u64 {
         (self.threads * self.ops_per_thread) as u64
