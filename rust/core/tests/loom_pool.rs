@@ -42,7 +42,7 @@ fn pool() -> Pool<u32> {
 fn counted(
     runs: &Arc<AtomicUsize>,
     value: u32,
-) -> impl FnOnce(&threadkit_core::task::TaskState) -> Result<u32, String> + Send + 'static {
+) -> impl FnOnce(&threadkit_core::TaskState) -> Result<u32, String> + Send + 'static {
     let runs = runs.clone();
     move |_| {
         runs.fetch_add(1, Ordering::SeqCst);
