@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The crates checked (the library code), relative to the workspace root.
-const CRATES: &[&str] = &["rust/core/src", "rust/extension/src"];
+const CRATES: &[&str] = &["rust/core/src", "rust/extension/src", "rust/xtask/src"];
 
 /// A module path from the crate root: `[]` is the root, `["task_handle", "owner"]` a submodule.
 type Module = Vec<String>;
