@@ -86,11 +86,12 @@ impl AsyncTaskProcessor {
             return Err(SpawnError::NotMainThread);
         }
         self.ensure_delivery();
-        // The result stays a Rust value: the worker leaves it here for the continuation.
-        let slot = Arc::new(Mutex::new(None));
-        let filled = slot.clone();
+        // The result stays a Rust value: the worker hands it to the continuation through core's
+        // one-shot hand-off. The continuation runs only once the task completed, after
+        // `complete`, so its zero wait finds the value there.
+        let (runner, caller) = threadkit_core::oneshot();
         let continuation = move || {
-            if let Some(result) = slot.lock().take() {
+            if let Ok(result) = caller.wait(Some(Duration::ZERO)) {
                 then(result);
             }
         };
@@ -101,7 +102,11 @@ impl AsyncTaskProcessor {
         self.inner
             .submit("spawn", delivery, |pool| {
                 pool.submit(Priority::Normal, move |_state| {
-                    *filled.lock() = Some(work());
+                    let result = work();
+                    // `false` once the continuation was dropped: nobody takes the value then.
+                    if runner.claim() {
+                        runner.complete(result);
+                    }
                     Ok(SendVariant::detach(Variant::nil()))
                 })
             })

@@ -179,22 +179,14 @@ pub(super) fn wait_on_main_thread(
         if help() || inner.pool.run_local(DrainLimits::default()) > 0 {
             continue;
         }
-        // Sleep until either queue has something, without taking it: the drains above do
-        // their own bookkeeping.
-        let mut select = crossbeam_channel::Select::new();
-        select.recv(completions);
-        select.recv(dispatched);
         // A synchronous processor's delayed task falls due with no queue to wake us.
         let local_due = inner.pool.next_local_due();
         let wake_at = match (deadline, local_due) {
             (Some(deadline), Some(due)) => Some(deadline.min(due)),
             (deadline, due) => deadline.or(due),
         };
-        let woke = match wake_at {
-            None => Some(select.ready()),
-            Some(at) => select.ready_deadline(at).ok(),
-        };
-        if woke.is_none() && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        let woke = threadkit_core::wait_ready(completions, dispatched, wake_at);
+        if !woke && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return ended().unwrap_or(WaitEnd::TimedOut);
         }
     }
