@@ -2,6 +2,8 @@
 //! handle), and the per-frame drain that calls callbacks and emits signals.
 
 use super::*;
+use crate::send::MainThreadOnly;
+use crate::task_handle::HandleRef;
 
 /// State shared by every call, from any thread. Methods that wait or call user code clone the
 /// `Arc` out of a bind that ends at once and work on this alone, so the node may be freed
@@ -37,26 +39,22 @@ pub(super) struct Settings {
     pub(super) stop_timeout_msec: AtomicI32,
 }
 
-/// A task's main-thread continuation and handle.
+/// A task's main-thread continuation and handle. It crosses threads (made by the submitting
+/// thread, used by the main thread, dropped by whichever thread frees the processor), so each
+/// part is of a type that may: the Rust continuation, which may not, is main-thread-only.
 #[derive(Default)]
 pub(super) struct Delivery {
     pub(super) then: Option<Then>,
-    pub(super) handle: Option<Gd<TaskHandle>>,
+    pub(super) handle: Option<HandleRef>,
 }
 
 pub(super) enum Then {
     /// A GDScript callback, called with the result (or with nothing if it takes no argument).
-    Callable(Callable),
-    /// A Rust continuation (see `spawn`), which picks up its own result.
-    Rust(Box<dyn FnOnce()>),
+    Callable(SendCallable),
+    /// A Rust continuation (see `spawn`), which picks up its own result. Made on the main
+    /// thread, and only ever called or dropped there.
+    Rust(MainThreadOnly<Box<dyn FnOnce()>>),
 }
-
-// A Delivery is created on the submitting thread and used (called, emitted, dropped) on the main
-// thread only. Callables may be called from any thread (see `SendCallable`); Rust continuations
-// are only accepted from the main thread (`spawn` checks), so they never leave it; a TaskHandle
-// is a RefCounted with an atomic count whose state is all thread-safe.
-// SAFETY: so moving a Delivery to the main thread, where alone it is used, is sound.
-unsafe impl Send for Delivery {}
 
 /// Connects delivery to the scene tree's `process_frame`, once. A Callable linked to the node
 /// (Godot drops it when the node is freed) rather than a method of it: Godot refuses to free an
@@ -118,7 +116,7 @@ pub(super) fn deliver_completed(
 /// freed. Main thread only.
 pub(super) fn release(deliveries: Vec<Delivery>) {
     for delivery in deliveries {
-        if let Some(mut handle) = delivery.handle {
+        if let Some(HandleRef(mut handle)) = delivery.handle {
             let result = handle.bind().get_result();
             TaskHandle::emit_finished(&mut handle, &result);
         }
@@ -152,7 +150,7 @@ pub(super) fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<
     // A task whose bound node was freed after it completed: its callback is skipped too.
     let orphaned = handle
         .as_ref()
-        .is_some_and(|handle| handle.bind().link().is_orphaned());
+        .is_some_and(|handle| handle.0.bind().link().is_orphaned());
     match (&ended, then) {
         (Ended::Completed(_), Some(_)) if orphaned => {
             inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
@@ -185,37 +183,44 @@ pub(super) fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<
         }
     }
     // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
-    if let Some(mut handle) = handle {
+    if let Some(HandleRef(mut handle)) = handle {
         TaskHandle::emit_finished(&mut handle, &result);
     }
 }
 
 pub(super) fn call_back(inner: &Inner, id: i64, then: Then, result: &Variant) {
     match then {
-        Then::Callable(callback) if !callback.is_valid() => {
-            // Its object was freed while the task ran: the caller's choice, not an error.
-            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
-        }
-        Then::Callable(callback) => {
-            let args = if callback.get_argument_count() == 0 {
-                &[][..]
-            } else {
-                std::slice::from_ref(result)
-            };
-            // `Callable::call` would drop a call Godot refuses without a word.
-            if let Err(message) = try_call(&callback, args) {
-                godot_error!(
-                    "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
-                );
-            }
-        }
+        Then::Callable(callback) => call_callable(inner, id, callback.into_inner(), result),
+        // Deliveries run on the main thread, where the continuation comes out of its wrapper.
         Then::Rust(continuation) => {
-            // A panic must not abort the rest of this frame's deliveries.
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
-            {
-                let message = threadkit_core::panic_message(&*panic);
-                godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
+            if let Ok(continuation) = continuation.into_inner() {
+                // A panic must not abort the rest of this frame's deliveries.
+                if let Err(panic) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
+                {
+                    let message = threadkit_core::panic_message(&*panic);
+                    godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
+                }
             }
         }
+    }
+}
+
+fn call_callable(inner: &Inner, id: i64, callback: Callable, result: &Variant) {
+    if !callback.is_valid() {
+        // Its object was freed while the task ran: the caller's choice, not an error.
+        inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let args = if callback.get_argument_count() == 0 {
+        &[][..]
+    } else {
+        std::slice::from_ref(result)
+    };
+    // `Callable::call` would drop a call Godot refuses without a word.
+    if let Err(message) = try_call(&callback, args) {
+        godot_error!(
+            "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
+        );
     }
 }

@@ -20,7 +20,7 @@ use crate::main_thread_dispatcher;
 use crate::monitors;
 use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
-use crate::task_handle::TaskHandle;
+use crate::task_handle::{HandleRef, TaskHandle};
 
 mod delivery;
 mod rust_api;
@@ -343,7 +343,8 @@ impl AsyncTaskProcessor {
         let submitted = check_callback(method, &callback).and_then(|()| {
             self.inner
                 .submit_single(method, task, priority, |_| Delivery {
-                    then: (!callback.is_null()).then(|| Then::Callable(callback)),
+                    then: (!callback.is_null())
+                        .then(|| Then::Callable(SendCallable::new(callback))),
                     handle: None,
                 })
         });
@@ -371,7 +372,7 @@ impl AsyncTaskProcessor {
         self.inner.submit_with_handle(|inner, attach| {
             inner.submit_single("run", task, priority, |task| Delivery {
                 then: None,
-                handle: Some(attach(task)),
+                handle: Some(HandleRef(attach(task))),
             })
         })
     }
@@ -415,8 +416,8 @@ impl AsyncTaskProcessor {
             let label = label_of(&task);
             let body = SharedCallable::new(task);
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
-                then: (!callback.is_null()).then(|| Then::Callable(callback)),
-                handle: Some(attach(task)),
+                then: (!callback.is_null()).then(|| Then::Callable(SendCallable::new(callback))),
+                handle: Some(HandleRef(attach(task))),
             };
             let submitted = inner.submit(method, delivery, |pool| {
                 pool.submit_group_limited(
@@ -846,7 +847,7 @@ impl Inner {
                 let handle = TaskHandle::failed(message);
                 self.refused.lock().push(Delivery {
                     then: None,
-                    handle: Some(handle.clone()),
+                    handle: Some(HandleRef(handle.clone())),
                 });
                 handle
             }

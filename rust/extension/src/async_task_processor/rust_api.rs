@@ -2,6 +2,7 @@
 //! as GDScript tasks, with a continuation on the main thread.
 
 use super::*;
+use crate::send::MainThreadOnly;
 
 /// Why [`AsyncTaskProcessor::spawn`] did not queue the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,13 +91,16 @@ impl AsyncTaskProcessor {
         // one-shot hand-off. The continuation runs only once the task completed, after
         // `complete`, so its zero wait finds the value there.
         let (runner, caller) = threadkit_core::oneshot();
-        let continuation = move || {
+        let continuation: Box<dyn FnOnce()> = Box::new(move || {
             if let Ok(result) = caller.wait(Some(Duration::ZERO)) {
                 then(result);
             }
-        };
+        });
+        // Made on the main thread (checked above), so it is only ever called or dropped there.
+        let continuation =
+            MainThreadOnly::new(continuation).map_err(|_| SpawnError::NotMainThread)?;
         let delivery = |_: &Arc<Task<SendVariant>>| Delivery {
-            then: Some(Then::Rust(Box::new(continuation))),
+            then: Some(Then::Rust(continuation)),
             handle: None,
         };
         self.inner

@@ -13,6 +13,7 @@ use super::{AsyncTaskProcessor, CLASS, Delivery};
 use crate::describe;
 use crate::lookup::{live_object, object_argument};
 use crate::send::SendVariant;
+use crate::task_handle::HandleRef;
 use crate::task_handle::{TaskHandle, owner};
 
 #[godot_api(secondary)]
@@ -102,7 +103,7 @@ impl AsyncTaskProcessor {
             let key = Key::of(method, &key)?;
             let task = inner.submit_single(method, task, priority, |task| Delivery {
                 then: None,
-                handle: Some(attach(task)),
+                handle: Some(HandleRef(attach(task))),
             })?;
             keyed = Some((key, task.clone()));
             Ok(task)

@@ -119,7 +119,7 @@ impl Link {
 
 /// A handle held by a job for the main thread, so that it lives until its `finished` is
 /// emitted there even if nobody else holds it (a coroutine awaiting a temporary handle).
-struct HandleRef(Gd<TaskHandle>);
+pub(crate) struct HandleRef(pub(crate) Gd<TaskHandle>);
 
 // A TaskHandle is a RefCounted (atomic count) whose Rust state is an `Arc<Link>` of thread-safe
 // parts; the reference is moved to the main thread, which alone emits through it.
