@@ -13,6 +13,7 @@ mod kept_call;
 mod lookup;
 pub mod main_thread_dispatcher;
 mod monitors;
+mod problem;
 pub mod read_write_lock;
 pub mod safe_object_reference;
 mod script_errors;

@@ -159,7 +159,7 @@ pub(super) fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<
         _ => {}
     }
     if let Ended::Failed(message) = &ended {
-        godot_error!("{CLASS}: task {id} failed: {message}");
+        Problem::of(CLASS, format!("task {id} failed: {message}")).report();
     }
     // The callback may have freed the node; the handle below is an object of its own.
     if !inner.is_freed() {
@@ -195,11 +195,12 @@ pub(super) fn call_back(inner: &Inner, id: i64, then: Then, result: &Variant) {
         Then::Rust(continuation) => {
             if let Ok(continuation) = continuation.into_inner() {
                 // A panic must not abort the rest of this frame's deliveries.
-                if let Err(panic) =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
-                {
-                    let message = threadkit_core::panic_message(&*panic);
-                    godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
+                if let Err(message) = crate::call::catch_panic(continuation) {
+                    Problem::of(
+                        CLASS,
+                        format!("the Rust continuation of task {id} panicked: {message}"),
+                    )
+                    .report();
                 }
             }
         }
@@ -219,8 +220,6 @@ fn call_callable(inner: &Inner, id: i64, callback: Callable, result: &Variant) {
     };
     // `Callable::call` would drop a call Godot refuses without a word.
     if let Err(message) = try_call(&callback, args) {
-        godot_error!(
-            "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
-        );
+        Problem::of(CLASS, format!("the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none.")).report();
     }
 }

@@ -18,6 +18,7 @@ use crate::kept_call::{self, Failure};
 use crate::lookup::live_object;
 use crate::main_thread_dispatcher;
 use crate::monitors;
+use crate::problem::{self, Problem};
 use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::task_handle::{HandleRef, TaskHandle};
@@ -463,7 +464,7 @@ impl AsyncTaskProcessor {
     }
 
     /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no
-    /// limit), and returns its result ([code]null[/code] if it failed, was cancelled or the wait
+    /// limit; another negative value is an error), and returns its result ([code]null[/code] if it failed, was cancelled or the wait
     /// timed out; check [method get_task_status]). On the main thread it keeps delivering
     /// completions while it waits (the task's own callback runs before this returns), so
     /// callbacks and signals still flow. A task's result is delivered once: after its callback
@@ -498,7 +499,7 @@ impl AsyncTaskProcessor {
     }
 
     /// Blocks until every task submitted so far (and any they or their callbacks submit) has
-    /// ended, or [param timeout_ms] passed (-1: no limit). Returns whether all ended. On the main
+    /// ended, or [param timeout_ms] passed (-1: no limit; another negative value is an error). Returns whether all ended. On the main
     /// thread it keeps delivering completions meanwhile, so every callback has run when it
     /// returns [code]true[/code]. From inside one of this processor's tasks (also one the main
     /// thread runs in [method wait_for_task]) it would wait for itself: it reports an error and
@@ -524,9 +525,12 @@ impl AsyncTaskProcessor {
     pub fn report_progress(value: f64) {
         match threadkit_core::current_task() {
             Some(task) => task.report_progress(value),
-            None => godot_error!(
-                "{CLASS}.report_progress: called outside a running task; call it from the task's Callable."
-            ),
+            None => Problem::new(
+                CLASS,
+                "report_progress",
+                "called outside a running task; call it from the task's Callable.",
+            )
+            .report(),
         }
     }
 
@@ -537,9 +541,7 @@ impl AsyncTaskProcessor {
     #[func(gd_self)]
     pub fn process_completed(this: Gd<Self>) -> i64 {
         if !godot::init::is_main_thread() {
-            godot_error!(
-                "{CLASS}.process_completed: called from a worker thread; it delivers callbacks and must run on the main thread."
-            );
+            Problem::new(CLASS, "process_completed", "called from a worker thread; it delivers callbacks and must run on the main thread.").report();
             return 0;
         }
         let inner = this.bind().inner.clone();
@@ -703,10 +705,7 @@ impl Inner {
 
     fn start(&self, num_threads: i64) -> bool {
         if !(0..=threadkit_core::pool::MAX_THREADS as i64).contains(&num_threads) {
-            godot_error!(
-                "{CLASS}.start_workers: {num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.",
-                threadkit_core::pool::MAX_THREADS
-            );
+            Problem::new(CLASS, "start_workers", format!("{num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.", threadkit_core::pool::MAX_THREADS)).report();
             return false;
         }
         let worker_count = self.settings.worker_count.load(Ordering::Relaxed);
@@ -721,9 +720,12 @@ impl Inner {
                 true
             }
             Err(error) => {
-                godot_warn!(
-                    "{CLASS}.start_workers: {error}; call stop_workers() first to restart with another size."
-                );
+                Problem::new(
+                    CLASS,
+                    "start_workers",
+                    format!("{error}; call stop_workers() first to restart with another size."),
+                )
+                .warn();
                 false
             }
         }
@@ -732,9 +734,7 @@ impl Inner {
     fn stop(&self, wait: bool) {
         let own_worker = self.pool.is_own_worker();
         if wait && own_worker {
-            godot_error!(
-                "{CLASS}.stop_workers: called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting."
-            );
+            Problem::new(CLASS, "stop_workers", "called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting.").report();
         }
         let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
         let how = match (wait && !own_worker, timeout_ms) {
@@ -744,10 +744,7 @@ impl Inner {
         };
         let report = self.pool.stop(how);
         if report.still_running > 0 {
-            godot_warn!(
-                "{CLASS}.stop_workers: {} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
-                report.still_running
-            );
+            Problem::new(CLASS, "stop_workers", format!("{} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.", report.still_running)).warn();
         }
     }
 
@@ -766,12 +763,7 @@ impl Inner {
             if running.len() > SHOWN {
                 names.push(format!("and {} more", running.len() - SHOWN));
             }
-            godot_warn!(
-                "{CLASS}: freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
-                running.len(),
-                waited.as_secs_f64(),
-                names.join("; ")
-            );
+            Problem::of(CLASS, format!("freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.", running.len(), waited.as_secs_f64(), names.join("; "))).warn();
         });
     }
 
@@ -938,10 +930,6 @@ fn label_of(callable: &Callable) -> threadkit_core::Label {
             None => method,
         }
     })
-}
-
-fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
-    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 
 fn parse_priority(method: &str, priority: i64) -> Result<Priority, String> {

@@ -13,13 +13,18 @@ pub(super) fn wait_for_task(
     let id = u64::try_from(task_id).unwrap_or(0);
     let Some(task) = inner.pool.task(id) else {
         if inner.pool.status_of(id).is_none() {
-            godot_error!(
-                "{CLASS}.wait_for_task: there is no task {task_id}; pass an id returned by submit_task()."
-            );
+            Problem::new(
+                CLASS,
+                "wait_for_task",
+                format!("there is no task {task_id}; pass an id returned by submit_task()."),
+            )
+            .report();
         }
         return Variant::nil();
     };
-    let timeout = timeout_from_ms(timeout_ms);
+    let Ok(timeout) = problem::timeout_ms(CLASS, "wait_for_task", timeout_ms, Ok(())) else {
+        return Variant::nil();
+    };
     let _waiting = Waiting::new(&inner);
     let ended = if godot::init::is_main_thread() {
         // A task run here by an earlier wait may wait in turn: the main thread is then that
@@ -59,12 +64,12 @@ pub(super) fn wait_for_task(
 pub(super) fn wait_all(this: &Gd<AsyncTaskProcessor>, timeout_ms: i64) -> bool {
     let inner = this.bind().inner.clone();
     if inner.pool.in_own_task() {
-        godot_error!(
-            "{CLASS}.wait_all: called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead."
-        );
+        Problem::new(CLASS, "wait_all", "called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead.").report();
         return false;
     }
-    let timeout = timeout_from_ms(timeout_ms);
+    let Ok(timeout) = problem::timeout_ms(CLASS, "wait_all", timeout_ms, Ok(())) else {
+        return false;
+    };
     let _waiting = Waiting::new(&inner);
     let ended = if godot::init::is_main_thread() {
         wait_on_main_thread(
@@ -113,9 +118,7 @@ pub(super) enum WaitEnd {
 }
 
 pub(super) fn report_freed(method: &str) {
-    godot_error!(
-        "{CLASS}.{method}: the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread)."
-    );
+    Problem::new(CLASS, method, "the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread).").report();
 }
 
 /// Reports a wait refused by the pool; `gives` is what the method returns instead.
@@ -128,7 +131,12 @@ pub(super) fn report_refused(method: &str, error: &WaitError, gives: &str) {
             "A chain of tasks each waiting for the next is limited to about (workers + 256) x 128 links: make such a chain a loop in one task"
         }
     };
-    godot_error!("{CLASS}.{method}: {error}; this wait returns {gives}. {advice}.");
+    Problem::new(
+        CLASS,
+        method,
+        format!("{error}; this wait returns {gives}. {advice}."),
+    )
+    .report();
 }
 
 /// Counts a thread in `Inner::waiting` while it lives.
