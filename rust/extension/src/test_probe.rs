@@ -1,5 +1,6 @@
 //! `ThreadKitTestProbe`: lets the in-engine tests drive the Rust API as another gdext crate
-//! would. Built only with the `test-probes` feature (which `cargo xtask test` enables).
+//! would. Built only with the `test-probes` feature, which `cargo xtask test` enables for a
+//! library of its own in target/test-probes/, never the one it installs in addons/threadkit/bin.
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI64, Ordering};
