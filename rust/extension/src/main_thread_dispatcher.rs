@@ -220,7 +220,12 @@ impl MainThreadDispatcher {
             if callable.object_id().is_some_and(|id| !id.lookup_validity()) {
                 QUEUE.record_dropped(1);
             } else {
-                Problem::new(CLASS, method, "the Callable is invalid (null, or the method does not exist); pass a valid Callable such as func(): update_ui().").report();
+                Problem::new(
+                    CLASS,
+                    method,
+                    "the Callable is invalid (null, or the method does not exist); pass a valid Callable such as func(): update_ui().",
+                )
+                .report();
             }
             return false;
         }
@@ -240,22 +245,27 @@ impl MainThreadDispatcher {
         }
     }
 
-    /// Runs [param callable] on the main thread and returns its result. On the main thread it
-    /// runs at once; elsewhere it waits (without spinning) until the main thread ran it. If the
-    /// main thread has not started it within [param timeout_ms] (-1: no limit; another negative value is an error), it returns
-    /// [code]null[/code] with an error, and the call will not run later. A call that started is
-    /// always waited for. Arrays, Dictionaries and Packed*Arrays come back as copies.
-    /// It returns [code]null[/code] at once, without an error, once the game quits (so a Thread
-    /// joined in [method Node._exit_tree] never hangs on it) and, inside an
+    /// Runs [param callable] on the main thread and returns its result. On the main thread it runs
+    /// at once; elsewhere it waits (without spinning) until the main thread ran it. If the main
+    /// thread has not started it within [param timeout_ms] (-1: no limit; another negative value is
+    /// an error), it returns [code]null[/code] with an error, and the call will not run later. A
+    /// call that started is always waited for. Arrays, Dictionaries and Packed*Arrays come back as
+    /// copies. It returns [code]null[/code] at once, without an error, once the game quits (so a
+    /// Thread joined in [method Node._exit_tree] never hangs on it) and, inside an
     /// [AsyncTaskProcessor] task, when the task is cancelled (so freeing the processor never waits
     /// on it). While a MainThreadDispatcher node of the scene is the one draining and it cannot
-    /// (paused with the tree, or disabled), it returns [code]null[/code] at once with an error
-    /// that says so.
+    /// (paused with the tree, or disabled), it returns [code]null[/code] at once with an error that
+    /// says so.
     #[func]
     pub fn call_blocking(callable: Callable, #[opt(default = 1000)] timeout_ms: i64) -> Variant {
         let method = "call_blocking";
         if !callable.is_valid() {
-            Problem::new(CLASS, method, "the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return $Player.position.").report();
+            Problem::new(
+                CLASS,
+                method,
+                "the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return $Player.position.",
+            )
+            .report();
             return Variant::nil();
         }
         if problem::timeout_ms(CLASS, method, timeout_ms, Ok(())).is_err() {
@@ -321,7 +331,15 @@ impl MainThreadDispatcher {
     #[func]
     pub fn process_queue() -> i64 {
         if !ThreadContext::is_main_thread() {
-            Problem::new(CLASS, "process_queue", format!("called from {}; it runs the queued work and must be called on the main thread.", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                "process_queue",
+                format!(
+                    "called from {}; it runs the queued work and must be called on the main thread.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             return 0;
         }
         crate::thread_switch::tick();
@@ -413,7 +431,14 @@ impl MainThreadDispatcher {
             Self::OVERFLOW_BLOCK => Overflow::Block(BLOCK_TIMEOUT),
             Self::OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
             other => {
-                Problem::new(CLASS, "set_overflow_policy", format!("{other} is not OVERFLOW_REJECT (0), OVERFLOW_BLOCK (1) or OVERFLOW_DROP_OLDEST (2).")).report();
+                Problem::new(
+                    CLASS,
+                    "set_overflow_policy",
+                    format!(
+                        "{other} is not OVERFLOW_REJECT (0), OVERFLOW_BLOCK (1) or OVERFLOW_DROP_OLDEST (2)."
+                    ),
+                )
+                .report();
                 return;
             }
         };
@@ -630,7 +655,15 @@ fn push(method: &str, job: impl Into<MainJob>) -> bool {
     match pushed {
         Ok(()) => true,
         Err(error) => {
-            Problem::new(CLASS, method, format!("{error} (capacity {}); raise it with set_capacity(), pick another set_overflow_policy(), or queue less per frame.", QUEUE.capacity())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{error} (capacity {}); raise it with set_capacity(), pick another set_overflow_policy(), or queue less per frame.",
+                    QUEUE.capacity(),
+                ),
+            )
+            .report();
             false
         }
     }
@@ -706,13 +739,29 @@ fn block_on_main<T: Send + 'static>(
         Err(_) if crate::shutdown::is_shutting_down() => None,
         Err(CallError::TimedOut) => {
             match Stall::now().explain() {
-                Some(why) => Problem::new(CLASS, method, format!("{why}. The call did not run.")).report(),
-                None => Problem::new(CLASS, method, format!("the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result.")).report(),
+                Some(why) => {
+                    Problem::new(CLASS, method, format!("{why}. The call did not run.")).report();
+                }
+                None => {
+                    Problem::new(
+                        CLASS,
+                        method,
+                        format!(
+                            "the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
+                        ),
+                    )
+                    .report();
+                }
             }
             None
         }
         Err(CallError::Dropped) => {
-            Problem::new(CLASS, method, "the call did not run: its object was freed, it failed, or the queue dropped it (OVERFLOW_DROP_OLDEST).").report();
+            Problem::new(
+                CLASS,
+                method,
+                "the call did not run: its object was freed, it failed, or the queue dropped it (OVERFLOW_DROP_OLDEST).",
+            )
+            .report();
             None
         }
     }

@@ -280,11 +280,28 @@ impl ReadWriteLock {
         match self.lock.downgrade() {
             Ok(()) => held(&self.lock, Mode::Read, "downgrade"),
             Err(DowngradeError::NotHeld) => {
-                Problem::new(CLASS, "downgrade", format!("{} does not hold the write lock, so there is nothing to turn into a read lock; call write_lock() (or upgrade()) first, on this thread.", ThreadContext::thread_name())).report();
+                Problem::new(
+                    CLASS,
+                    "downgrade",
+                    format!(
+                        "{} does not hold the write lock, so there is nothing to turn into a read lock; call write_lock() (or upgrade()) first, on this thread.",
+                        ThreadContext::thread_name(),
+                    ),
+                )
+                .report();
                 false
             }
             Err(DowngradeError::Reentered) => {
-                Problem::new(CLASS, "downgrade", format!("{} took the write lock {} times; only the last one can become a read lock, so call write_unlock() for the others first.", ThreadContext::thread_name(), self.lock.writes_held())).report();
+                Problem::new(
+                    CLASS,
+                    "downgrade",
+                    format!(
+                        "{} took the write lock {} times; only the last one can become a read lock, so call write_unlock() for the others first.",
+                        ThreadContext::thread_name(),
+                        self.lock.writes_held(),
+                    ),
+                )
+                .report();
                 false
             }
         }
@@ -304,13 +321,41 @@ impl ReadWriteLock {
     fn report_unlock(method: &str, mode: &str, error: UnlockError) {
         let thread = ThreadContext::thread_name();
         match error {
-            UnlockError::NotHeld => Problem::new(CLASS, method, format!("no {mode} lock is held, so there is nothing to unlock; each {mode}_unlock() must follow a {mode}_lock() on the same thread.")).report(),
-            UnlockError::HeldByOtherThread => Problem::new(CLASS, method, format!("{thread} holds no {mode} lock; another thread does, and only the thread that locked may unlock. Unlock on the thread that called {mode}_lock().")).report(),
-            UnlockError::ReadsStillHeld => Problem::new(CLASS, method, format!("{thread} still holds read locks it took while {}; call read_unlock() for them first (unlock in the reverse order of locking).", if mode == "write" {
+            UnlockError::NotHeld => {
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "no {mode} lock is held, so there is nothing to unlock; each {mode}_unlock() must follow a {mode}_lock() on the same thread."
+                    ),
+                )
+                .report();
+            }
+            UnlockError::HeldByOtherThread => {
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "{thread} holds no {mode} lock; another thread does, and only the thread that locked may unlock. Unlock on the thread that called {mode}_lock()."
+                    ),
+                )
+                .report();
+            }
+            UnlockError::ReadsStillHeld => {
+                let held = if mode == "write" {
                     "writing"
                 } else {
                     "holding the upgradable read lock"
-                })).report(),
+                };
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "{thread} still holds read locks it took while {held}; call read_unlock() for them first (unlock in the reverse order of locking)."
+                    ),
+                )
+                .report();
+            }
         }
     }
 
@@ -325,7 +370,12 @@ impl ReadWriteLock {
     fn callable_ok(method: &str, callable: &Callable) -> bool {
         let ok = callable.is_valid();
         if !ok {
-            Problem::new(CLASS, method, "the Callable is not valid (null, or its object was freed); pass a function to run under the lock.").report();
+            Problem::new(
+                CLASS,
+                method,
+                "the Callable is not valid (null, or its object was freed); pass a function to run under the lock.",
+            )
+            .report();
         }
         ok
     }
@@ -341,7 +391,15 @@ impl ReadWriteLock {
             }
             Err(Failure::ScriptError(_)) => Variant::nil(),
             Err(Failure::Coroutine) => {
-                Problem::new(CLASS, method, format!("the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.", coroutine::HINT)).report();
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.",
+                        coroutine::HINT,
+                    ),
+                )
+                .report();
                 Variant::nil()
             }
         }
@@ -363,11 +421,27 @@ fn lock_write(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> 
         Err(LockError::TimedOut) => false,
         Err(LockError::Abandoned) => report_freed(method),
         Err(LockError::UpgradeRefused) if lock.upgradables_held() > 0 => {
-            Problem::new(CLASS, method, format!("{} holds the upgradable read lock; call upgrade() to turn it into the write lock (no other writer gets in between).", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds the upgradable read lock; call upgrade() to turn it into the write lock (no other writer gets in between).",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::UpgradeRefused) => {
-            Problem::new(CLASS, method, format!("{} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, take the write lock from the start, or read with upgradable_read_lock() and upgrade().", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, take the write lock from the start, or read with upgradable_read_lock() and upgrade().",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::WriteHeld) => unreachable!("only upgradable locks are refused for it"),
@@ -380,11 +454,27 @@ fn lock_upgradable(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>
         Err(LockError::TimedOut) => false,
         Err(LockError::Abandoned) => report_freed(method),
         Err(LockError::UpgradeRefused) => {
-            Problem::new(CLASS, method, format!("{} holds a read lock; an upgradable lock taken beside it could never be upgraded (upgrade() waits for every reader, this thread's own read included). Call read_unlock() first, or take upgradable_read_lock() instead of read_lock().", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a read lock; an upgradable lock taken beside it could never be upgraded (upgrade() waits for every reader, this thread's own read included). Call read_unlock() first, or take upgradable_read_lock() instead of read_lock().",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::WriteHeld) => {
-            Problem::new(CLASS, method, format!("{} holds the write lock, which already allows reading; call read_lock() under it, or write_unlock() first.", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds the write lock, which already allows reading; call read_lock() under it, or write_unlock() first.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
     }
@@ -396,18 +486,39 @@ fn upgrade(method: &'static str, lock: &Arc<TrackedRwLock>, timeout: Option<Dura
         Err(UpgradeError::TimedOut) => false,
         Err(UpgradeError::Abandoned) => report_freed(method),
         Err(UpgradeError::NotUpgradable) if lock.reads_held() > 0 => {
-            Problem::new(CLASS, method, format!("{} holds a plain read lock, which cannot be upgraded (two readers upgrading at once would wait for each other forever); read with upgradable_read_lock() instead of read_lock() when you may need to write.", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a plain read lock, which cannot be upgraded (two readers upgrading at once would wait for each other forever); read with upgradable_read_lock() instead of read_lock() when you may need to write.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(UpgradeError::NotUpgradable) => {
-            Problem::new(CLASS, method, format!("{} holds no upgradable read lock, so there is nothing to upgrade; call upgradable_read_lock() first, on this thread.", ThreadContext::thread_name())).report();
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds no upgradable read lock, so there is nothing to upgrade; call upgradable_read_lock() first, on this thread.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
     }
 }
 
 fn report_freed(method: &str) -> bool {
-    Problem::new(CLASS, method, "the lock was freed while waiting (its last reference was dropped), so it was not taken; keep a reference to the lock for as long as threads use it.").report();
+    Problem::new(
+        CLASS,
+        method,
+        "the lock was freed while waiting (its last reference was dropped), so it was not taken; keep a reference to the lock for as long as threads use it.",
+    )
+    .report();
     false
 }
 

@@ -107,7 +107,12 @@ impl Shared {
     fn report_freed(&self, method: &str) {
         // A close() alone ends waits quietly; only a free is a mistake worth an error.
         if self.is_freed() {
-            Problem::new(CLASS, method, "the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits.").report();
+            Problem::new(
+                CLASS,
+                method,
+                "the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits.",
+            )
+            .report();
         }
     }
 }
@@ -159,11 +164,26 @@ impl ThreadSafeQueue {
             0 => Channel::unbounded(),
             1..=Self::MAX_CAPACITY => Channel::bounded(capacity as usize),
             _ if capacity < 0 => {
-                Problem::new(CLASS, "create", format!("capacity {capacity} is negative; pass the most values the queue may hold, or 0 for no limit.")).report();
+                Problem::new(
+                    CLASS,
+                    "create",
+                    format!(
+                        "capacity {capacity} is negative; pass the most values the queue may hold, or 0 for no limit."
+                    ),
+                )
+                .report();
                 return None;
             }
             _ => {
-                Problem::new(CLASS, "create", format!("capacity {capacity} is above the limit of {} (ThreadSafeQueue.MAX_CAPACITY), because a bounded queue allocates room for all its values up front; pass a smaller capacity, or 0 for no limit.", Self::MAX_CAPACITY)).report();
+                Problem::new(
+                    CLASS,
+                    "create",
+                    format!(
+                        "capacity {capacity} is above the limit of {} (ThreadSafeQueue.MAX_CAPACITY), because a bounded queue allocates room for all its values up front; pass a smaller capacity, or 0 for no limit.",
+                        Self::MAX_CAPACITY,
+                    ),
+                )
+                .report();
                 return None;
             }
         };
@@ -203,7 +223,14 @@ impl ThreadSafeQueue {
         #[opt(default = Optional::null())] value: Optional<Variant>,
     ) -> Option<Gd<Self>> {
         let Ok(delay) = u64::try_from(delay_ms) else {
-            Problem::new(CLASS, "after", format!("delay_ms {delay_ms} is negative; pass how many milliseconds (0 or more) until the queue yields its value.")).report();
+            Problem::new(
+                CLASS,
+                "after",
+                format!(
+                    "delay_ms {delay_ms} is negative; pass how many milliseconds (0 or more) until the queue yields its value."
+                ),
+            )
+            .report();
             return None;
         };
         let value = match value.0 {
@@ -447,7 +474,12 @@ impl ThreadSafeQueue {
     /// The shared states of `queues` for `select`, or `None` with an error for bad input.
     fn all_shared(queues: &VarArray) -> Option<Vec<Arc<Shared>>> {
         if queues.is_empty() {
-            Problem::new(CLASS, "select", "the Array of queues is empty, so nothing could ever be selected; pass at least one ThreadSafeQueue.").report();
+            Problem::new(
+                CLASS,
+                "select",
+                "the Array of queues is empty, so nothing could ever be selected; pass at least one ThreadSafeQueue.",
+            )
+            .report();
             return None;
         }
         queues
@@ -456,7 +488,15 @@ impl ThreadSafeQueue {
             .map(|(index, queue)| match queue.try_to::<Gd<Self>>() {
                 Ok(queue) => Some(Self::shared(queue)),
                 Err(_) => {
-                    Problem::new(CLASS, "select", format!("queues[{index}] is {}, not a ThreadSafeQueue; pass an Array of ThreadSafeQueues.", describe::value(&queue))).report();
+                    Problem::new(
+                        CLASS,
+                        "select",
+                        format!(
+                            "queues[{index}] is {}, not a ThreadSafeQueue; pass an Array of ThreadSafeQueues.",
+                            describe::value(&queue),
+                        ),
+                    )
+                    .report();
                     None
                 }
             })
@@ -477,7 +517,12 @@ impl ThreadSafeQueue {
 /// "nothing". A freed object equals null in GDScript, so it is refused too.
 fn queueable(method: &str, value: Variant) -> Option<SendVariant> {
     if value == Variant::nil() {
-        Problem::new(CLASS, method, "null cannot be queued, because pop() returns null to mean 'nothing' (a freed object counts as null); push a value, or close() the queue to signal the end.").report();
+        Problem::new(
+            CLASS,
+            method,
+            "null cannot be queued, because pop() returns null to mean 'nothing' (a freed object counts as null); push a value, or close() the queue to signal the end.",
+        )
+        .report();
         return None;
     }
     Some(SendVariant::detach(value))

@@ -220,6 +220,12 @@ fn call_callable(inner: &Inner, id: i64, callback: Callable, result: &Variant) {
     };
     // `Callable::call` would drop a call Godot refuses without a word.
     if let Err(message) = try_call(&callback, args) {
-        Problem::of(CLASS, format!("the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none.")).report();
+        Problem::of(
+            CLASS,
+            format!(
+                "the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
+            ),
+        )
+        .report();
     }
 }

@@ -463,15 +463,15 @@ impl AsyncTaskProcessor {
             .map_or(Self::STATUS_UNKNOWN, |status| status as i64)
     }
 
-    /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no
-    /// limit; another negative value is an error), and returns its result ([code]null[/code] if it failed, was cancelled or the wait
-    /// timed out; check [method get_task_status]). On the main thread it keeps delivering
-    /// completions while it waits (the task's own callback runs before this returns), so
-    /// callbacks and signals still flow. A task's result is delivered once: after its callback
-    /// ran (a later frame), this returns [code]null[/code]; keep a [TaskHandle] from
+    /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no limit;
+    /// another negative value is an error), and returns its result ([code]null[/code] if it failed,
+    /// was cancelled or the wait timed out; check [method get_task_status]). On the main thread it
+    /// keeps delivering completions while it waits (the task's own callback runs before this
+    /// returns), so callbacks and signals still flow. A task's result is delivered once: after its
+    /// callback ran (a later frame), this returns [code]null[/code]; keep a [TaskHandle] from
     /// [method run] to read a result any time. If the processor is freed while this waits (from
-    /// another thread, or by a callback or a dispatched call it runs), it returns
-    /// [code]null[/code] with an error.
+    /// another thread, or by a callback or a dispatched call it runs), it returns [code]null[/code]
+    /// with an error.
     ///
     /// [b]Waits never deadlock and never overflow a stack.[/b]
     /// - From one of this processor's tasks, a task no worker has started yet is run right
@@ -498,13 +498,13 @@ impl AsyncTaskProcessor {
         waits::wait_for_task(&this, task_id, timeout_ms)
     }
 
-    /// Blocks until every task submitted so far (and any they or their callbacks submit) has
-    /// ended, or [param timeout_ms] passed (-1: no limit; another negative value is an error). Returns whether all ended. On the main
-    /// thread it keeps delivering completions meanwhile, so every callback has run when it
-    /// returns [code]true[/code]. From inside one of this processor's tasks (also one the main
-    /// thread runs in [method wait_for_task]) it would wait for itself: it reports an error and
-    /// returns [code]false[/code]. If the processor is freed while this waits, it returns
-    /// [code]false[/code] with an error; a wait that would close a cycle (see
+    /// Blocks until every task submitted so far (and any they or their callbacks submit) has ended,
+    /// or [param timeout_ms] passed (-1: no limit; another negative value is an error). Returns
+    /// whether all ended. On the main thread it keeps delivering completions meanwhile, so every
+    /// callback has run when it returns [code]true[/code]. From inside one of this processor's
+    /// tasks (also one the main thread runs in [method wait_for_task]) it would wait for itself: it
+    /// reports an error and returns [code]false[/code]. If the processor is freed while this waits,
+    /// it returns [code]false[/code] with an error; a wait that would close a cycle (see
     /// [method wait_for_task]) returns [code]false[/code] at once with an error.
     #[func(gd_self)]
     pub fn wait_all(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> bool {
@@ -541,7 +541,12 @@ impl AsyncTaskProcessor {
     #[func(gd_self)]
     pub fn process_completed(this: Gd<Self>) -> i64 {
         if !godot::init::is_main_thread() {
-            Problem::new(CLASS, "process_completed", "called from a worker thread; it delivers callbacks and must run on the main thread.").report();
+            Problem::new(
+                CLASS,
+                "process_completed",
+                "called from a worker thread; it delivers callbacks and must run on the main thread.",
+            )
+            .report();
             return 0;
         }
         let inner = this.bind().inner.clone();
@@ -705,7 +710,15 @@ impl Inner {
 
     fn start(&self, num_threads: i64) -> bool {
         if !(0..=threadkit_core::pool::MAX_THREADS as i64).contains(&num_threads) {
-            Problem::new(CLASS, "start_workers", format!("{num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.", threadkit_core::pool::MAX_THREADS)).report();
+            Problem::new(
+                CLASS,
+                "start_workers",
+                format!(
+                    "{num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.",
+                    threadkit_core::pool::MAX_THREADS,
+                ),
+            )
+            .report();
             return false;
         }
         let worker_count = self.settings.worker_count.load(Ordering::Relaxed);
@@ -734,7 +747,12 @@ impl Inner {
     fn stop(&self, wait: bool) {
         let own_worker = self.pool.is_own_worker();
         if wait && own_worker {
-            Problem::new(CLASS, "stop_workers", "called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting.").report();
+            Problem::new(
+                CLASS,
+                "stop_workers",
+                "called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting.",
+            )
+            .report();
         }
         let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
         let how = match (wait && !own_worker, timeout_ms) {
@@ -744,7 +762,15 @@ impl Inner {
         };
         let report = self.pool.stop(how);
         if report.still_running > 0 {
-            Problem::new(CLASS, "stop_workers", format!("{} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.", report.still_running)).warn();
+            Problem::new(
+                CLASS,
+                "stop_workers",
+                format!(
+                    "{} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                    report.still_running,
+                ),
+            )
+            .warn();
         }
     }
 
@@ -763,7 +789,16 @@ impl Inner {
             if running.len() > SHOWN {
                 names.push(format!("and {} more", running.len() - SHOWN));
             }
-            Problem::of(CLASS, format!("freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.", running.len(), waited.as_secs_f64(), names.join("; "))).warn();
+            Problem::of(
+                CLASS,
+                format!(
+                    "freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                    running.len(),
+                    waited.as_secs_f64(),
+                    names.join("; "),
+                ),
+            )
+            .warn();
         });
     }
 

@@ -42,7 +42,12 @@ impl AsyncTaskProcessor {
     pub fn cancel_owner(&self, node: Variant) -> i64 {
         let method = "cancel_owner";
         if !godot::init::is_main_thread() {
-            Problem::new(CLASS, method, "called off the main thread; it reads the node's bindings, so call it on the main thread (or cancel the handles themselves).").report();
+            Problem::new(
+                CLASS,
+                method,
+                "called off the main thread; it reads the node's bindings, so call it on the main thread (or cancel the handles themselves).",
+            )
+            .report();
             return 0;
         }
         let node = object_argument::<Node>(&node)
@@ -55,7 +60,14 @@ impl AsyncTaskProcessor {
         let node = match node {
             Ok(node) => node,
             Err(why) => {
-                Problem::new(CLASS, method, format!("the node {why}, so nothing was cancelled; pass a live Node that tasks were bound to with TaskHandle.bind_to().")).report();
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "the node {why}, so nothing was cancelled; pass a live Node that tasks were bound to with TaskHandle.bind_to()."
+                    ),
+                )
+                .report();
                 return 0;
             }
         };

@@ -105,7 +105,12 @@ impl OnWorker {
 impl Drop for OnWorker {
     fn drop(&mut self) {
         if let Some(emitter) = self.0.take() {
-            Problem::new(CLASS, "switch_to_worker", "no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread.").report();
+            Problem::new(
+                CLASS,
+                "switch_to_worker",
+                "no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread.",
+            )
+            .report();
             main_thread_dispatcher::run_on_main(Box::new(move || emitter.resume()));
         }
     }

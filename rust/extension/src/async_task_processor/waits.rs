@@ -64,7 +64,12 @@ pub(super) fn wait_for_task(
 pub(super) fn wait_all(this: &Gd<AsyncTaskProcessor>, timeout_ms: i64) -> bool {
     let inner = this.bind().inner.clone();
     if inner.pool.in_own_task() {
-        Problem::new(CLASS, "wait_all", "called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead.").report();
+        Problem::new(
+            CLASS,
+            "wait_all",
+            "called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead.",
+        )
+        .report();
         return false;
     }
     let Ok(timeout) = problem::timeout_ms(CLASS, "wait_all", timeout_ms, Ok(())) else {
@@ -118,7 +123,12 @@ pub(super) enum WaitEnd {
 }
 
 pub(super) fn report_freed(method: &str) {
-    Problem::new(CLASS, method, "the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread).").report();
+    Problem::new(
+        CLASS,
+        method,
+        "the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread).",
+    )
+    .report();
 }
 
 /// Reports a wait refused by the pool; `gives` is what the method returns instead.
