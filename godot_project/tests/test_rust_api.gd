@@ -37,3 +37,19 @@ func test_spawn_on_a_stopped_processor_returns_an_error() -> void:
 	processor.stop_workers()
 	assert_eq(ThreadKitTestProbe.spawn_sum(processor, 3, func(_s: int, _a: bool, _b: bool) -> void: pass), -1)
 	processor.queue_free()
+
+
+func test_a_pending_rust_continuation_is_dropped_on_the_main_thread_when_the_processor_is_freed_elsewhere() -> void:
+	var processor := AsyncTaskProcessor.new()  # Outside the tree: any thread may free it.
+	processor.start_workers(1)
+	var before: Array = ThreadKitTestProbe.continuation_drops()
+	var called := []
+	var id := ThreadKitTestProbe.spawn_with_drop_probe(processor, func() -> void: called.append(true))
+	assert_true(id > 0)
+	var thread := Thread.new()
+	thread.start(func() -> void: processor.free())
+	thread.wait_to_finish()
+	assert_eq(ThreadKitTestProbe.continuation_drops(), before, "not dropped on the freeing thread")
+	assert_true(await frames_until(func() -> bool: return ThreadKitTestProbe.continuation_drops() != before))
+	assert_eq(ThreadKitTestProbe.continuation_drops(), [before[0] + 1, before[1]], "dropped once, on the main thread")
+	assert_eq(called, [], "a freed processor calls no continuation")

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Select};
 
 /// Bounds of one drain. `None` means no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,6 +53,26 @@ pub fn drain<T>(
     }
     report.elapsed = started.elapsed();
     report
+}
+
+/// Sleeps until `first` or `second` has an item (without taking it: the caller's drains do their
+/// own bookkeeping) or is disconnected, or until `deadline` passed. Returns whether one of them
+/// is ready; `false` only at the deadline.
+pub fn wait_ready<A, B>(
+    first: &Receiver<A>,
+    second: &Receiver<B>,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut select = Select::new();
+    select.recv(first);
+    select.recv(second);
+    match deadline {
+        None => {
+            select.ready();
+            true
+        }
+        Some(at) => select.ready_deadline(at).is_ok(),
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -122,5 +142,36 @@ mod tests {
         };
         let report = drain(&rx, limits, |_| {});
         assert_eq!((report.processed, report.over_budget), (1, true));
+    }
+
+    #[test]
+    fn wait_ready_wakes_for_either_queue_without_taking_the_item() {
+        let (send_a, first) = crossbeam_channel::unbounded::<u32>();
+        let (send_b, second) = crossbeam_channel::unbounded::<&str>();
+        let waiter = std::thread::spawn(move || {
+            let ready = wait_ready(&first, &second, None);
+            (ready, second.try_recv().ok(), first.len())
+        });
+        send_b.send("dispatched").unwrap();
+        assert_eq!(waiter.join().unwrap(), (true, Some("dispatched"), 0));
+        drop(send_a);
+    }
+
+    #[test]
+    fn wait_ready_sees_an_item_queued_before_it() {
+        let (send_a, first) = crossbeam_channel::unbounded::<u32>();
+        let (_send_b, second) = crossbeam_channel::unbounded::<u32>();
+        send_a.send(7).unwrap();
+        assert!(wait_ready(&first, &second, Some(Instant::now())));
+        assert_eq!(first.try_recv(), Ok(7));
+    }
+
+    #[test]
+    fn wait_ready_returns_false_at_the_deadline_with_nothing_queued() {
+        let (_send_a, first) = crossbeam_channel::unbounded::<u32>();
+        let (_send_b, second) = crossbeam_channel::unbounded::<u32>();
+        let deadline = Instant::now() + Duration::from_millis(1);
+        assert!(!wait_ready(&first, &second, Some(deadline)));
+        assert!(Instant::now() >= deadline);
     }
 }

@@ -31,7 +31,7 @@ pub mod wait_graph;
 
 pub use counter::{AtomicF64, Counter};
 pub use dispatch::{DispatchStats, Dispatcher, Overflow, PushError};
-pub use drain::{DrainLimits, DrainReport, drain};
+pub use drain::{DrainLimits, DrainReport, drain, wait_ready};
 pub use group::Group;
 pub use interrupt::Interrupt;
 pub use latch::Latch;

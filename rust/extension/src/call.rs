@@ -265,3 +265,11 @@ fn can_convert_strict(from: VariantType, to: VariantType) -> bool {
     // SAFETY: a pure lookup in Godot's conversion table, for any two variant types.
     unsafe { sys::interface_fn!(variant_can_convert_strict)(from.sys(), to.sys()) != 0 }
 }
+
+/// Runs `f`, turning a panic into its message: the one place ThreadKit's binding catches a
+/// panic, so that a panicking job or continuation neither unwinds into Godot nor stops the
+/// work queued after it.
+pub(crate) fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|panic| threadkit_core::panic_message(&*panic))
+}

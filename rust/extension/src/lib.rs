@@ -14,6 +14,7 @@ mod lookup;
 mod main_queue;
 pub mod main_thread_dispatcher;
 mod monitors;
+mod problem;
 pub mod read_write_lock;
 pub mod safe_object_reference;
 mod script_errors;

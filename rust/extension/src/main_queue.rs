@@ -10,6 +10,7 @@ use threadkit_core::DrainLimits;
 use threadkit_core::dispatch::Dispatcher;
 
 use crate::call::try_call;
+use crate::problem::Problem;
 use crate::send::SendCallable;
 
 /// 2 ms: an eighth of a 60 FPS frame, so a flood of dispatched work cannot eat the frame.
@@ -48,7 +49,12 @@ fn run_dispatched(callable: Callable) {
     if !callable.is_valid() {
         QUEUE.record_dropped(1);
     } else if let Err(message) = try_call(&callable, &[]) {
-        godot_error!("MainThreadDispatcher.dispatch: a dispatched call failed: {message}");
+        Problem::new(
+            "MainThreadDispatcher",
+            "dispatch",
+            format!("a dispatched call failed: {message}"),
+        )
+        .report();
     }
 }
 
@@ -73,8 +79,12 @@ pub(crate) fn run_on_main(job: Box<dyn FnOnce() + Send>) {
 pub(crate) fn drain(limits: Option<DrainLimits>) -> usize {
     let run = |job: MainJob| {
         // A panicking job must not abort the rest of the drain (or unwind into Godot).
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run())).is_err() {
-            godot_error!("MainThreadDispatcher: a queued job panicked; it was skipped.");
+        if crate::call::catch_panic(|| job.run()).is_err() {
+            Problem::of(
+                "MainThreadDispatcher",
+                "a queued job panicked; it was skipped.",
+            )
+            .report();
         }
     };
     match limits {

@@ -12,6 +12,7 @@ use crate::call::try_call;
 use crate::describe;
 use crate::lookup::{Refusal, check_class, live_object, object_argument};
 use crate::main_queue::{self, MainJob};
+use crate::problem::{self, Problem};
 use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
@@ -169,9 +170,12 @@ impl MainThreadDispatcher {
             if callable.object_id().is_some_and(|id| !id.lookup_validity()) {
                 QUEUE.record_dropped(1);
             } else {
-                godot_error!(
-                    "{CLASS}.{method}: the Callable is invalid (null, or the method does not exist); pass a valid Callable such as func(): update_ui()."
-                );
+                Problem::new(
+                    CLASS,
+                    method,
+                    "the Callable is invalid (null, or the method does not exist); pass a valid Callable such as func(): update_ui().",
+                )
+                .report();
             }
             return false;
         }
@@ -191,29 +195,35 @@ impl MainThreadDispatcher {
         }
     }
 
-    /// Runs [param callable] on the main thread and returns its result. On the main thread it
-    /// runs at once; elsewhere it waits (without spinning) until the main thread ran it. If the
-    /// main thread has not started it within [param timeout_ms] (-1: no limit), it returns
-    /// [code]null[/code] with an error, and the call will not run later. A call that started is
-    /// always waited for. Arrays, Dictionaries and Packed*Arrays come back as copies.
-    /// It returns [code]null[/code] at once, without an error, once the game quits (so a Thread
-    /// joined in [method Node._exit_tree] never hangs on it) and, inside an
+    /// Runs [param callable] on the main thread and returns its result. On the main thread it runs
+    /// at once; elsewhere it waits (without spinning) until the main thread ran it. If the main
+    /// thread has not started it within [param timeout_ms] (-1: no limit; another negative value is
+    /// an error), it returns [code]null[/code] with an error, and the call will not run later. A
+    /// call that started is always waited for. Arrays, Dictionaries and Packed*Arrays come back as
+    /// copies. It returns [code]null[/code] at once, without an error, once the game quits (so a
+    /// Thread joined in [method Node._exit_tree] never hangs on it) and, inside an
     /// [AsyncTaskProcessor] task, when the task is cancelled (so freeing the processor never waits
     /// on it). While a MainThreadDispatcher node of the scene is the one draining and it cannot
-    /// (paused with the tree, or disabled), it returns [code]null[/code] at once with an error
-    /// that says so.
+    /// (paused with the tree, or disabled), it returns [code]null[/code] at once with an error that
+    /// says so.
     #[func]
     pub fn call_blocking(callable: Callable, #[opt(default = 1000)] timeout_ms: i64) -> Variant {
         let method = "call_blocking";
         if !callable.is_valid() {
-            godot_error!(
-                "{CLASS}.{method}: the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return $Player.position."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "the Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return $Player.position.",
+            )
+            .report();
+            return Variant::nil();
+        }
+        if problem::timeout_ms(CLASS, method, timeout_ms, Ok(())).is_err() {
             return Variant::nil();
         }
         if ThreadContext::is_main_thread() {
             return try_call(&callable, &[]).unwrap_or_else(|message| {
-                godot_error!("{CLASS}.{method}: the call failed: {message}");
+                Problem::new(CLASS, method, format!("the call failed: {message}")).report();
                 Variant::nil()
             });
         }
@@ -226,7 +236,7 @@ impl MainThreadDispatcher {
             match try_call(&callable, &[]) {
                 Ok(value) => Some(SendVariant::detach(value)),
                 Err(message) => {
-                    godot_error!("{CLASS}.{method}: the call failed: {message}");
+                    Problem::new(CLASS, method, format!("the call failed: {message}")).report();
                     None
                 }
             }
@@ -271,10 +281,15 @@ impl MainThreadDispatcher {
     #[func]
     pub fn process_queue() -> i64 {
         if !ThreadContext::is_main_thread() {
-            godot_error!(
-                "{CLASS}.process_queue: called from {}; it runs the queued work and must be called on the main thread.",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                "process_queue",
+                format!(
+                    "called from {}; it runs the queued work and must be called on the main thread.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             return 0;
         }
         crate::thread_switch::tick();
@@ -318,9 +333,12 @@ impl MainThreadDispatcher {
         match u64::try_from(usec) {
             Ok(0) => QUEUE.set_budget(None),
             Ok(usec) => QUEUE.set_budget(Some(Duration::from_micros(usec))),
-            Err(_) => godot_error!(
-                "{CLASS}.set_frame_budget_usec: {usec} is negative; pass microseconds, or 0 for no limit."
-            ),
+            Err(_) => Problem::new(
+                CLASS,
+                "set_frame_budget_usec",
+                format!("{usec} is negative; pass microseconds, or 0 for no limit."),
+            )
+            .report(),
         }
     }
 
@@ -330,9 +348,12 @@ impl MainThreadDispatcher {
         match usize::try_from(count) {
             Ok(0) => QUEUE.set_max_per_drain(None),
             Ok(count) => QUEUE.set_max_per_drain(Some(count)),
-            Err(_) => godot_error!(
-                "{CLASS}.set_max_per_frame: {count} is negative; pass a count, or 0 for no limit."
-            ),
+            Err(_) => Problem::new(
+                CLASS,
+                "set_max_per_frame",
+                format!("{count} is negative; pass a count, or 0 for no limit."),
+            )
+            .report(),
         }
     }
 
@@ -342,9 +363,12 @@ impl MainThreadDispatcher {
     pub fn set_capacity(count: i64) {
         match usize::try_from(count) {
             Ok(count) => QUEUE.set_capacity(count),
-            Err(_) => godot_error!(
-                "{CLASS}.set_capacity: {count} is negative; pass a count, or 0 for unbounded."
-            ),
+            Err(_) => Problem::new(
+                CLASS,
+                "set_capacity",
+                format!("{count} is negative; pass a count, or 0 for unbounded."),
+            )
+            .report(),
         }
     }
 
@@ -357,9 +381,14 @@ impl MainThreadDispatcher {
             Self::OVERFLOW_BLOCK => Overflow::Block(BLOCK_TIMEOUT),
             Self::OVERFLOW_DROP_OLDEST => Overflow::DropOldest,
             other => {
-                godot_error!(
-                    "{CLASS}.set_overflow_policy: {other} is not OVERFLOW_REJECT (0), OVERFLOW_BLOCK (1) or OVERFLOW_DROP_OLDEST (2)."
-                );
+                Problem::new(
+                    CLASS,
+                    "set_overflow_policy",
+                    format!(
+                        "{other} is not OVERFLOW_REJECT (0), OVERFLOW_BLOCK (1) or OVERFLOW_DROP_OLDEST (2)."
+                    ),
+                )
+                .report();
                 return;
             }
         };
@@ -486,11 +515,16 @@ impl MainThreadDispatcher {
                     }
                     // Freed by another thread right now: dropped like any call on a freed object.
                     _ if !object.lookup_validity() => QUEUE.record_dropped(1),
-                    Ok(target) => godot_error!(
-                        "{CLASS}.safe_call: {} object #{object} has no method {}; check the method name.",
-                        target.get_class(),
-                        describe::text(&GString::from(&name))
-                    ),
+                    Ok(target) => Problem::new(
+                        CLASS,
+                        "safe_call",
+                        format!(
+                            "{} object #{object} has no method {}; check the method name.",
+                            target.get_class(),
+                            describe::text(&GString::from(&name))
+                        ),
+                    )
+                    .report(),
                     Err(_) => QUEUE.record_dropped(1),
                 },
             ),
@@ -571,10 +605,15 @@ fn push(method: &str, job: impl Into<MainJob>) -> bool {
     match pushed {
         Ok(()) => true,
         Err(error) => {
-            godot_error!(
-                "{CLASS}.{method}: {error} (capacity {}); raise it with set_capacity(), pick another set_overflow_policy(), or queue less per frame.",
-                QUEUE.capacity()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{error} (capacity {}); raise it with set_capacity(), pick another set_overflow_policy(), or queue less per frame.",
+                    QUEUE.capacity(),
+                ),
+            )
+            .report();
             false
         }
     }
@@ -614,7 +653,7 @@ fn block_on_main<T: Send + 'static>(
     work: impl FnOnce() -> Option<T> + Send + 'static,
 ) -> Option<T> {
     if let Some(why) = Stall::now().explain() {
-        godot_error!("{CLASS}.{method}: {why}. The call did not run.");
+        Problem::new(CLASS, method, format!("{why}. The call did not run.")).report();
         return None;
     }
     let (runner, caller) = oneshot::<T>();
@@ -630,6 +669,7 @@ fn block_on_main<T: Send + 'static>(
     if !push(method, job) {
         return None;
     }
+    // Checked by the callers; a bad value reaching here would wait without limit.
     let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
     let waited =
         crate::shutdown::interruptible(|interrupts| caller.wait_interruptible(timeout, interrupts));
@@ -640,17 +680,29 @@ fn block_on_main<T: Send + 'static>(
         Err(_) if crate::shutdown::is_shutting_down() => None,
         Err(CallError::TimedOut) => {
             match Stall::now().explain() {
-                Some(why) => godot_error!("{CLASS}.{method}: {why}. The call did not run."),
-                None => godot_error!(
-                    "{CLASS}.{method}: the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
-                ),
+                Some(why) => {
+                    Problem::new(CLASS, method, format!("{why}. The call did not run.")).report();
+                }
+                None => {
+                    Problem::new(
+                        CLASS,
+                        method,
+                        format!(
+                            "the main thread did not get to the call within {timeout_ms} ms (it is busy or blocked); the call will not run. Raise timeout_ms, or use dispatch() when you do not need a result."
+                        ),
+                    )
+                    .report();
+                }
             }
             None
         }
         Err(CallError::Dropped) => {
-            godot_error!(
-                "{CLASS}.{method}: the call did not run: its object was freed, it failed, or the queue dropped it (OVERFLOW_DROP_OLDEST)."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "the call did not run: its object was freed, it failed, or the queue dropped it (OVERFLOW_DROP_OLDEST).",
+            )
+            .report();
             None
         }
     }
@@ -669,10 +721,15 @@ fn revive<T: Inherits<Object>>(method: &str, name: &str, id: InstanceId) -> Resu
             .map_err(|_| Refusal::Freed)
     });
     if let Err(why @ Refusal::WrongClass { .. }) = &checked {
-        godot_error!(
-            "{CLASS}.{method}: the {name} {why}, so the call was dropped; pass a live {}.",
-            T::class_id()
-        );
+        Problem::new(
+            CLASS,
+            method,
+            format!(
+                "the {name} {why}, so the call was dropped; pass a live {}.",
+                T::class_id()
+            ),
+        )
+        .report();
     }
     checked
 }
@@ -725,10 +782,15 @@ fn object_parameter<T: Inherits<Object>>(
         Ok(id) => Param::Live(id),
         Err(Refusal::Freed) => Param::Freed,
         Err(why) => {
-            godot_error!(
-                "{CLASS}.{method}: the {name} {why}, so {outcome}; pass a live {}.",
-                T::class_id()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "the {name} {why}, so {outcome}; pass a live {}.",
+                    T::class_id()
+                ),
+            )
+            .report();
             Param::Refused
         }
     }

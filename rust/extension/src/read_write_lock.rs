@@ -7,8 +7,11 @@ use threadkit_core::{DowngradeError, LockError, TrackedRwLock, UnlockError, Upgr
 use crate::coroutine;
 use crate::held_locks::{self, Mode};
 use crate::kept_call::{self, Failure};
+use crate::problem::{self, Problem};
 use crate::script_errors::Nesting;
 use crate::thread_context::ThreadContext;
+
+const CLASS: &str = "ReadWriteLock";
 
 /// A reader-writer lock: many threads may read at once, a writer is alone.
 ///
@@ -277,18 +280,28 @@ impl ReadWriteLock {
         match self.lock.downgrade() {
             Ok(()) => held(&self.lock, Mode::Read, "downgrade"),
             Err(DowngradeError::NotHeld) => {
-                godot_error!(
-                    "ReadWriteLock.downgrade: {} does not hold the write lock, so there is nothing to turn into a read lock; call write_lock() (or upgrade()) first, on this thread.",
-                    ThreadContext::thread_name()
-                );
+                Problem::new(
+                    CLASS,
+                    "downgrade",
+                    format!(
+                        "{} does not hold the write lock, so there is nothing to turn into a read lock; call write_lock() (or upgrade()) first, on this thread.",
+                        ThreadContext::thread_name(),
+                    ),
+                )
+                .report();
                 false
             }
             Err(DowngradeError::Reentered) => {
-                godot_error!(
-                    "ReadWriteLock.downgrade: {} took the write lock {} times; only the last one can become a read lock, so call write_unlock() for the others first.",
-                    ThreadContext::thread_name(),
-                    self.lock.writes_held()
-                );
+                Problem::new(
+                    CLASS,
+                    "downgrade",
+                    format!(
+                        "{} took the write lock {} times; only the last one can become a read lock, so call write_unlock() for the others first.",
+                        ThreadContext::thread_name(),
+                        self.lock.writes_held(),
+                    ),
+                )
+                .report();
                 false
             }
         }
@@ -308,40 +321,61 @@ impl ReadWriteLock {
     fn report_unlock(method: &str, mode: &str, error: UnlockError) {
         let thread = ThreadContext::thread_name();
         match error {
-            UnlockError::NotHeld => godot_error!(
-                "ReadWriteLock.{method}: no {mode} lock is held, so there is nothing to unlock; each {mode}_unlock() must follow a {mode}_lock() on the same thread."
-            ),
-            UnlockError::HeldByOtherThread => godot_error!(
-                "ReadWriteLock.{method}: {thread} holds no {mode} lock; another thread does, and only the thread that locked may unlock. Unlock on the thread that called {mode}_lock()."
-            ),
-            UnlockError::ReadsStillHeld => godot_error!(
-                "ReadWriteLock.{method}: {thread} still holds read locks it took while {}; call read_unlock() for them first (unlock in the reverse order of locking).",
-                if mode == "write" {
+            UnlockError::NotHeld => {
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "no {mode} lock is held, so there is nothing to unlock; each {mode}_unlock() must follow a {mode}_lock() on the same thread."
+                    ),
+                )
+                .report();
+            }
+            UnlockError::HeldByOtherThread => {
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "{thread} holds no {mode} lock; another thread does, and only the thread that locked may unlock. Unlock on the thread that called {mode}_lock()."
+                    ),
+                )
+                .report();
+            }
+            UnlockError::ReadsStillHeld => {
+                let held = if mode == "write" {
                     "writing"
                 } else {
                     "holding the upgradable read lock"
-                }
-            ),
+                };
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "{thread} still holds read locks it took while {held}; call read_unlock() for them first (unlock in the reverse order of locking)."
+                    ),
+                )
+                .report();
+            }
         }
     }
 
     fn timeout(method: &str, timeout_ms: i64) -> Option<Duration> {
-        if timeout_ms < 0 {
-            godot_error!(
-                "ReadWriteLock.{method}: timeout_ms must be 0 or more (got {timeout_ms}); use {}() to wait as long as it takes.",
-                method.trim_start_matches("try_")
-            );
-            return None;
-        }
-        Some(Duration::from_millis(timeout_ms as u64))
+        let forever = method.trim_start_matches("try_");
+        // `Err(forever)`: -1 is refused too, so a try_ method never waits without limit.
+        problem::timeout_ms(CLASS, method, timeout_ms, Err(forever))
+            .ok()
+            .flatten()
     }
 
     fn callable_ok(method: &str, callable: &Callable) -> bool {
         let ok = callable.is_valid();
         if !ok {
-            godot_error!(
-                "ReadWriteLock.{method}: the Callable is not valid (null, or its object was freed); pass a function to run under the lock."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "the Callable is not valid (null, or its object was freed); pass a function to run under the lock.",
+            )
+            .report();
         }
         ok
     }
@@ -352,15 +386,20 @@ impl ReadWriteLock {
         match kept_call::call(callable, &[], Nesting::Shared) {
             Ok(result) => result,
             Err(Failure::NotCalled(why)) => {
-                godot_error!("ReadWriteLock.{method}: {why}; the lock was released.");
+                Problem::new(CLASS, method, format!("{why}; the lock was released.")).report();
                 Variant::nil()
             }
             Err(Failure::ScriptError(_)) => Variant::nil(),
             Err(Failure::Coroutine) => {
-                godot_error!(
-                    "ReadWriteLock.{method}: the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.",
-                    coroutine::HINT
-                );
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "the Callable is a coroutine (it uses await): the code after its first await would have run later without the lock, so it was stopped there, the lock released and null returned. To fix it, {}.",
+                        coroutine::HINT,
+                    ),
+                )
+                .report();
                 Variant::nil()
             }
         }
@@ -382,17 +421,27 @@ fn lock_write(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>) -> 
         Err(LockError::TimedOut) => false,
         Err(LockError::Abandoned) => report_freed(method),
         Err(LockError::UpgradeRefused) if lock.upgradables_held() > 0 => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds the upgradable read lock; call upgrade() to turn it into the write lock (no other writer gets in between).",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds the upgradable read lock; call upgrade() to turn it into the write lock (no other writer gets in between).",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::UpgradeRefused) => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, take the write lock from the start, or read with upgradable_read_lock() and upgrade().",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a read lock, and waiting for the write lock would wait for itself (two threads doing it would deadlock). Call read_unlock() first, take the write lock from the start, or read with upgradable_read_lock() and upgrade().",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::WriteHeld) => unreachable!("only upgradable locks are refused for it"),
@@ -405,17 +454,27 @@ fn lock_upgradable(method: &str, lock: &TrackedRwLock, timeout: Option<Duration>
         Err(LockError::TimedOut) => false,
         Err(LockError::Abandoned) => report_freed(method),
         Err(LockError::UpgradeRefused) => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds a read lock; an upgradable lock taken beside it could never be upgraded (upgrade() waits for every reader, this thread's own read included). Call read_unlock() first, or take upgradable_read_lock() instead of read_lock().",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a read lock; an upgradable lock taken beside it could never be upgraded (upgrade() waits for every reader, this thread's own read included). Call read_unlock() first, or take upgradable_read_lock() instead of read_lock().",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(LockError::WriteHeld) => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds the write lock, which already allows reading; call read_lock() under it, or write_unlock() first.",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds the write lock, which already allows reading; call read_lock() under it, or write_unlock() first.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
     }
@@ -427,26 +486,39 @@ fn upgrade(method: &'static str, lock: &Arc<TrackedRwLock>, timeout: Option<Dura
         Err(UpgradeError::TimedOut) => false,
         Err(UpgradeError::Abandoned) => report_freed(method),
         Err(UpgradeError::NotUpgradable) if lock.reads_held() > 0 => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds a plain read lock, which cannot be upgraded (two readers upgrading at once would wait for each other forever); read with upgradable_read_lock() instead of read_lock() when you may need to write.",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds a plain read lock, which cannot be upgraded (two readers upgrading at once would wait for each other forever); read with upgradable_read_lock() instead of read_lock() when you may need to write.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
         Err(UpgradeError::NotUpgradable) => {
-            godot_error!(
-                "ReadWriteLock.{method}: {} holds no upgradable read lock, so there is nothing to upgrade; call upgradable_read_lock() first, on this thread.",
-                ThreadContext::thread_name()
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "{} holds no upgradable read lock, so there is nothing to upgrade; call upgradable_read_lock() first, on this thread.",
+                    ThreadContext::thread_name(),
+                ),
+            )
+            .report();
             false
         }
     }
 }
 
 fn report_freed(method: &str) -> bool {
-    godot_error!(
-        "ReadWriteLock.{method}: the lock was freed while waiting (its last reference was dropped), so it was not taken; keep a reference to the lock for as long as threads use it."
-    );
+    Problem::new(
+        CLASS,
+        method,
+        "the lock was freed while waiting (its last reference was dropped), so it was not taken; keep a reference to the lock for as long as threads use it.",
+    )
+    .report();
     false
 }
 

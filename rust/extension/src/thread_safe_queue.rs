@@ -7,6 +7,7 @@ use godot::prelude::*;
 use threadkit_core::channel::{self, Channel, PopError, PushError};
 
 use crate::describe;
+use crate::problem::{self, Problem};
 use crate::send::{Optional, SendVariant};
 
 const CLASS: &str = "ThreadSafeQueue";
@@ -106,9 +107,12 @@ impl Shared {
     fn report_freed(&self, method: &str) {
         // A close() alone ends waits quietly; only a free is a mistake worth an error.
         if self.is_freed() {
-            godot_error!(
-                "{CLASS}.{method}: the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "the queue was freed while waiting (its last reference was dropped); keep a reference to the queue while threads use it, and close() it to end their waits.",
+            )
+            .report();
         }
     }
 }
@@ -160,16 +164,26 @@ impl ThreadSafeQueue {
             0 => Channel::unbounded(),
             1..=Self::MAX_CAPACITY => Channel::bounded(capacity as usize),
             _ if capacity < 0 => {
-                godot_error!(
-                    "{CLASS}.create: capacity {capacity} is negative; pass the most values the queue may hold, or 0 for no limit."
-                );
+                Problem::new(
+                    CLASS,
+                    "create",
+                    format!(
+                        "capacity {capacity} is negative; pass the most values the queue may hold, or 0 for no limit."
+                    ),
+                )
+                .report();
                 return None;
             }
             _ => {
-                godot_error!(
-                    "{CLASS}.create: capacity {capacity} is above the limit of {} (ThreadSafeQueue.MAX_CAPACITY), because a bounded queue allocates room for all its values up front; pass a smaller capacity, or 0 for no limit.",
-                    Self::MAX_CAPACITY
-                );
+                Problem::new(
+                    CLASS,
+                    "create",
+                    format!(
+                        "capacity {capacity} is above the limit of {} (ThreadSafeQueue.MAX_CAPACITY), because a bounded queue allocates room for all its values up front; pass a smaller capacity, or 0 for no limit.",
+                        Self::MAX_CAPACITY,
+                    ),
+                )
+                .report();
                 return None;
             }
         };
@@ -209,9 +223,14 @@ impl ThreadSafeQueue {
         #[opt(default = Optional::null())] value: Optional<Variant>,
     ) -> Option<Gd<Self>> {
         let Ok(delay) = u64::try_from(delay_ms) else {
-            godot_error!(
-                "{CLASS}.after: delay_ms {delay_ms} is negative; pass how many milliseconds (0 or more) until the queue yields its value."
-            );
+            Problem::new(
+                CLASS,
+                "after",
+                format!(
+                    "delay_ms {delay_ms} is negative; pass how many milliseconds (0 or more) until the queue yields its value."
+                ),
+            )
+            .report();
             return None;
         };
         let value = match value.0 {
@@ -248,7 +267,7 @@ impl ThreadSafeQueue {
     #[func]
     pub fn select(queues: VarArray, #[opt(default = -1)] timeout_ms: i64) -> VarArray {
         let none = || varray![-1, &Variant::nil()];
-        let Ok(timeout) = parse_timeout("select", timeout_ms) else {
+        let Ok(timeout) = problem::timeout_ms(CLASS, "select", timeout_ms, Ok(())) else {
             return none();
         };
         let Some(shared) = Self::all_shared(&queues) else {
@@ -280,7 +299,7 @@ impl ThreadSafeQueue {
     #[func(gd_self)]
     pub fn push(this: Gd<Self>, value: Variant, #[opt(default = -1)] timeout_ms: i64) -> bool {
         let shared = Self::shared(this);
-        let Ok(timeout) = parse_timeout("push", timeout_ms) else {
+        let Ok(timeout) = problem::timeout_ms(CLASS, "push", timeout_ms, Ok(())) else {
             return false;
         };
         let Some(value) = queueable("push", value) else {
@@ -323,7 +342,7 @@ impl ThreadSafeQueue {
     #[func(gd_self)]
     pub fn pop(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> Variant {
         let shared = Self::shared(this);
-        let Ok(timeout) = parse_timeout("pop", timeout_ms) else {
+        let Ok(timeout) = problem::timeout_ms(CLASS, "pop", timeout_ms, Ok(())) else {
             return Variant::nil();
         };
         let popped = crate::shutdown::interruptible(|interrupts| {
@@ -454,9 +473,12 @@ impl ThreadSafeQueue {
     /// The shared states of `queues` for `select`, or `None` with an error for bad input.
     fn all_shared(queues: &VarArray) -> Option<Vec<Arc<Shared>>> {
         if queues.is_empty() {
-            godot_error!(
-                "{CLASS}.select: the Array of queues is empty, so nothing could ever be selected; pass at least one ThreadSafeQueue."
-            );
+            Problem::new(
+                CLASS,
+                "select",
+                "the Array of queues is empty, so nothing could ever be selected; pass at least one ThreadSafeQueue.",
+            )
+            .report();
             return None;
         }
         queues
@@ -465,10 +487,15 @@ impl ThreadSafeQueue {
             .map(|(index, queue)| match queue.try_to::<Gd<Self>>() {
                 Ok(queue) => Some(Self::shared(queue)),
                 Err(_) => {
-                    godot_error!(
-                        "{CLASS}.select: queues[{index}] is {}, not a ThreadSafeQueue; pass an Array of ThreadSafeQueues.",
-                        describe::value(&queue)
-                    );
+                    Problem::new(
+                        CLASS,
+                        "select",
+                        format!(
+                            "queues[{index}] is {}, not a ThreadSafeQueue; pass an Array of ThreadSafeQueues.",
+                            describe::value(&queue),
+                        ),
+                    )
+                    .report();
                     None
                 }
             })
@@ -485,27 +512,16 @@ impl ThreadSafeQueue {
     }
 }
 
-/// `timeout_ms` as a wait limit: `None` (no limit) for -1; an error for anything else below 0.
-fn parse_timeout(method: &str, timeout_ms: i64) -> Result<Option<Duration>, ()> {
-    match timeout_ms {
-        -1 => Ok(None),
-        0.. => Ok(Some(Duration::from_millis(timeout_ms as u64))),
-        _ => {
-            godot_error!(
-                "{CLASS}.{method}: timeout_ms {timeout_ms} is not valid; pass milliseconds (0 or more), or -1 to wait as long as it takes."
-            );
-            Err(())
-        }
-    }
-}
-
 /// `value` copied for the queue, or `None` with an error for null, which pops use to mean
 /// "nothing". A freed object equals null in GDScript, so it is refused too.
 fn queueable(method: &str, value: Variant) -> Option<SendVariant> {
     if value == Variant::nil() {
-        godot_error!(
-            "{CLASS}.{method}: null cannot be queued, because pop() returns null to mean 'nothing' (a freed object counts as null); push a value, or close() the queue to signal the end."
-        );
+        Problem::new(
+            CLASS,
+            method,
+            "null cannot be queued, because pop() returns null to mean 'nothing' (a freed object counts as null); push a value, or close() the queue to signal the end.",
+        )
+        .report();
         return None;
     }
     Some(SendVariant::detach(value))

@@ -1,7 +1,7 @@
 //! Building the extension and putting it where threadkit.gdextension says Godot will find it.
 
 use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -10,8 +10,8 @@ use crate::workspace::{self, Result};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// Unoptimised, with debug assertions, gdext's strict safeguards and the test probes: for
-    /// tests.
+    /// Unoptimised, with debug assertions and gdext's strict safeguards: for tests (whose
+    /// probes are built apart, see [`build_test_probes`]).
     Dev,
     /// Optimised, with line tables for backtraces: for the demo and benchmarks.
     Release,
@@ -36,14 +36,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo.current_dir(&root);
     match profile {
-        // The tests drive the Rust API through a test-only class.
-        Profile::Dev => cargo.args([
-            "build",
-            "--package",
-            "threadkit",
-            "--features",
-            "test-probes",
-        ]),
+        Profile::Dev => cargo.args(["build", "--package", "threadkit"]),
         Profile::Release => cargo.args(["build", "--package", "threadkit", "--release"]),
         // Stripping is a link option of the library alone, passed through `cargo rustc`, so the
         // dependencies built for `Release` are reused (a profile setting would rebuild them all).
@@ -112,4 +105,65 @@ fn editor_library() -> Result<String> {
             format!("threadkit.gdextension has no debug library entry for {platform}")
         })?;
     Ok(debug.project_path()?.to_string())
+}
+
+/// The name of the test-only class that the `test-probes` feature adds.
+pub const PROBE_CLASS: &str = "ThreadKitTestProbe";
+
+/// The in-engine tests' build of the library: with the `test-probes` feature (a class the tests
+/// drive the Rust API with), copied to target/test-probes/ beside a .gdextension of its own,
+/// which the tests load instead of the addon's. So the probes never reach addons/threadkit/bin,
+/// where a user could copy them from. Returns that .gdextension's path. Build it before the
+/// `Dev` build, which then leaves target/debug/ as the package smoke test expects.
+pub fn build_test_probes() -> Result<PathBuf> {
+    let root = workspace::root();
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&root)
+        .args([
+            "build",
+            "--package",
+            "threadkit",
+            "--features",
+            "test-probes",
+        ])
+        .status()?;
+    if !status.success() {
+        return Err(
+            format!("building the extension with its test probes failed ({status})").into(),
+        );
+    }
+    let dir = root.join("target").join("test-probes");
+    std::fs::create_dir_all(&dir)?;
+    let library = dir.join(format!("{DLL_PREFIX}threadkit_probes{DLL_SUFFIX}"));
+    let built = root
+        .join("target")
+        .join("debug")
+        .join(format!("{DLL_PREFIX}threadkit{DLL_SUFFIX}"));
+    std::fs::copy(built, &library)?;
+    let platform = Platform::host()?;
+    let tags = platform
+        .libraries(&read_libraries()?)?
+        .into_iter()
+        .find(|library| library.is_debug())
+        .ok_or_else(|| format!("threadkit.gdextension has no debug library entry for {platform}"))?
+        .tags;
+    let gdextension = dir.join("threadkit_tests.gdextension");
+    std::fs::write(
+        &gdextension,
+        format!(
+            "; Written by `cargo xtask test`: the library with its test probes, for the in-engine tests.\n\
+             [configuration]\nentry_symbol = \"threadkit_init\"\ncompatibility_minimum = 4.5\n\n\
+             [libraries]\n{tags} = \"{}\"\n",
+            library.display()
+        ),
+    )?;
+    println!("xtask: built the extension with its test probes into target/test-probes/");
+    Ok(gdextension)
+}
+
+/// Whether the library file at `path` contains the test-only probe class.
+pub fn has_test_probes(path: &Path) -> Result<bool> {
+    let bytes = std::fs::read(path)?;
+    let name = PROBE_CLASS.as_bytes();
+    Ok(bytes.windows(name.len()).any(|window| window == name))
 }

@@ -3,10 +3,11 @@
 //! reload) and the package smoke test, closing with one line `N passed, N failed` over all of them.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::build::{Profile, build_and_install};
+use crate::build::{PROBE_CLASS, Profile, build_and_install, build_test_probes, has_test_probes};
 use crate::engine::{Watch, import_project, watch};
 use crate::flags;
 use crate::godot::Godot;
@@ -216,13 +217,15 @@ fn parse_summary(line: &str) -> Option<(u64, u64)> {
 
 fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     println!("\nxtask: in-engine tests");
-    let setup = build_and_install(Profile::Dev).and_then(|_| {
+    // The probes first: the `Dev` build after them is the one the package smoke test reuses.
+    let setup = build_test_probes().and_then(|probes| {
+        let installed = build_and_install(Profile::Dev)?;
         let godot = Godot::locate()?;
         import_project(&godot, &godot_project_dir())?;
-        Ok(godot)
+        Ok((godot, probes, installed))
     });
-    let godot = match setup {
-        Ok(godot) => godot,
+    let (godot, probes, installed) = match setup {
+        Ok(setup) => setup,
         Err(error) => {
             tally.fail(format!("in-engine tests could not start: {error}"));
             return Ok(());
@@ -236,14 +239,25 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
     if let Some(filter) = filter {
         args.extend(["--".into(), format!("--filter={filter}")]);
     }
-    let mut outcome = watch(
+    // The run loads the test build (see `build_test_probes`) in place of the addon's: the list
+    // of extensions Godot loads at start, which the import above wrote, names it until the run
+    // ends.
+    let list = godot_project_dir()
+        .join(".godot")
+        .join("extension_list.cfg");
+    let addon_list = std::fs::read_to_string(&list)?;
+    std::fs::write(&list, format!("{}\n", probes.display()))?;
+    let run = watch(
         godot.command(&args),
         Watch {
             total: Duration::from_secs(600),
             per_test: Duration::from_secs(120),
             echo: true,
         },
-    )?;
+    );
+    std::fs::write(&list, addon_list)?;
+    let mut outcome = run?;
+    no_probes_in_addon(&installed, &probes, tally)?;
     // The runner's Logger sees every script error and fails the test that raised it unless the
     // test expected it (tests of script-error handling raise them on purpose), and fails the run
     // for one raised between tests: its verdict replaces this scan's.
@@ -272,6 +286,31 @@ fn engine_tests(filter: Option<&str>, tally: &mut Tally) -> Result<()> {
         if filter.is_none_or(|filter| check.name.contains(filter)) {
             process_check(&godot, &check, tally)?;
         }
+    }
+    Ok(())
+}
+
+/// The library installed into addons/threadkit/bin (what a user copies) has no test probe, and
+/// the test build has them (so this check can see them): one check.
+fn no_probes_in_addon(installed: &Path, probes: &Path, tally: &mut Tally) -> Result<()> {
+    let test_library = std::fs::read_to_string(probes)?
+        .lines()
+        .rev()
+        .find_map(|line| line.split('"').nth(1).map(PathBuf::from))
+        .ok_or("the test build's .gdextension names no library")?;
+    match (has_test_probes(installed)?, has_test_probes(&test_library)?) {
+        (false, true) => {
+            println!("PASS addon.has_no_test_probes");
+            tally.passed += 1;
+        }
+        (true, _) => tally.fail(format!(
+            "addon.has_no_test_probes: {} contains {PROBE_CLASS}",
+            installed.display()
+        )),
+        (false, false) => tally.fail(format!(
+            "addon.has_no_test_probes: the test build {} lacks {PROBE_CLASS}, so the check sees nothing",
+            test_library.display()
+        )),
     }
     Ok(())
 }

@@ -18,15 +18,20 @@ use crate::kept_call::{self, Failure};
 use crate::lookup::live_object;
 use crate::main_thread_dispatcher;
 use crate::monitors;
+use crate::problem::{self, Problem};
 use crate::script_errors::Nesting;
 use crate::send::{Optional, SendCallable, SendVariant, SharedCallable};
 use crate::status;
-use crate::task_handle::TaskHandle;
+use crate::task_handle::{HandleRef, TaskHandle};
 
+mod delivery;
 mod rust_api;
 mod scheduling;
 mod scopes;
 mod switch;
+mod waits;
+
+use delivery::{Delivery, Inner, Settings, Then, deliver_completed, hook_once, release};
 
 pub use rust_api::SpawnError;
 
@@ -143,61 +148,6 @@ pub struct AsyncTaskProcessor {
     base: Base<Node>,
 }
 
-/// State shared by every call, from any thread. Methods that wait or call user code clone the
-/// `Arc` out of a bind that ends at once and work on this alone, so the node may be freed
-/// meanwhile.
-struct Inner {
-    pool: Pool<SendVariant>,
-    /// What to do on the main thread when a task ends, per task id.
-    deliveries: Mutex<HashMap<u64, Delivery>>,
-    /// Handles of `run` calls that failed before a task existed; released at the next delivery.
-    refused: Mutex<Vec<Delivery>>,
-    dropped_callbacks: AtomicU64,
-    settings: Settings,
-    /// Threads blocked in `wait_for_task` / `wait_all` now.
-    waiting: AtomicU64,
-    /// Set first thing when the node is freed: waits give up, deliveries stop touching the node.
-    freed: AtomicBool,
-    /// Whether the frame delivery is connected: by `ready`, or by the first submit of a
-    /// processor outside the tree.
-    frame_hooked: AtomicBool,
-    /// Whether the workers were ever started: a processor outside the tree starts them at its
-    /// first submit (with autostart), but never restarts workers someone stopped.
-    ever_started: AtomicBool,
-    /// The latest task of each `run_keyed` key.
-    keys: scopes::Keys,
-}
-
-/// The exported properties: atomics, so that any thread may set them while others read them.
-struct Settings {
-    worker_count: AtomicI32,
-    autostart: AtomicBool,
-    max_callbacks_per_frame: AtomicI32,
-    frame_budget_usec: AtomicI32,
-    stop_timeout_msec: AtomicI32,
-}
-
-/// A task's main-thread continuation and handle.
-#[derive(Default)]
-struct Delivery {
-    then: Option<Then>,
-    handle: Option<Gd<TaskHandle>>,
-}
-
-enum Then {
-    /// A GDScript callback, called with the result (or with nothing if it takes no argument).
-    Callable(Callable),
-    /// A Rust continuation (see `spawn`), which picks up its own result.
-    Rust(Box<dyn FnOnce()>),
-}
-
-// A Delivery is created on the submitting thread and used (called, emitted, dropped) on the main
-// thread only. Callables may be called from any thread (see `SendCallable`); Rust continuations
-// are only accepted from the main thread (`spawn` checks), so they never leave it; a TaskHandle
-// is a RefCounted with an atomic count whose state is all thread-safe.
-// SAFETY: so moving a Delivery to the main thread, where alone it is used, is sound.
-unsafe impl Send for Delivery {}
-
 const CLASS: &str = "AsyncTaskProcessor";
 
 /// The most calls a group may have (its results are kept in one Array).
@@ -251,34 +201,6 @@ impl INode for AsyncTaskProcessor {
             inner.start(inner.settings.worker_count.load(Ordering::Relaxed) as i64);
         }
     }
-}
-
-/// Connects delivery to the scene tree's `process_frame`, once. A Callable linked to the node
-/// (Godot drops it when the node is freed) rather than a method of it: Godot refuses to free an
-/// object while one of its methods runs, and a callback or an awaiting coroutine resumed by a
-/// delivery may free the processor. Leaving the tree does not disconnect it: a reparented
-/// processor keeps delivering, and one outside the tree delivers every frame.
-fn hook_once(this: &Gd<AsyncTaskProcessor>, inner: &Arc<Inner>) {
-    // From the main loop, not `get_tree()`: the node may be outside the tree.
-    let Some(mut tree) = Engine::singleton()
-        .get_main_loop()
-        .and_then(|main_loop| main_loop.try_cast::<SceneTree>().ok())
-    else {
-        return; // A custom MainLoop: process_completed() delivers.
-    };
-    if inner.frame_hooked.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    let (node, shared) = (this.clone(), inner.clone());
-    let deliver = Callable::from_linked_fn("AsyncTaskProcessor.deliver_frame", this, move |_| {
-        // In the tree, delivery follows the node's process_mode (none while paused, unless
-        // PROCESS_MODE_ALWAYS); outside it nothing pauses it.
-        if !shared.is_freed() && (!node.is_inside_tree() || node.can_process()) {
-            deliver_completed(&shared, &node, shared.frame_limits());
-        }
-        Variant::nil()
-    });
-    tree.connect("process_frame", &deliver);
 }
 
 impl AsyncTaskProcessor {
@@ -423,7 +345,8 @@ impl AsyncTaskProcessor {
         let submitted = check_callback(method, &callback).and_then(|()| {
             self.inner
                 .submit_single(method, task, priority, |_| Delivery {
-                    then: (!callback.is_null()).then(|| Then::Callable(callback)),
+                    then: (!callback.is_null())
+                        .then(|| Then::Callable(SendCallable::new(callback))),
                     handle: None,
                 })
         });
@@ -451,7 +374,7 @@ impl AsyncTaskProcessor {
         self.inner.submit_with_handle(|inner, attach| {
             inner.submit_single("run", task, priority, |task| Delivery {
                 then: None,
-                handle: Some(attach(task)),
+                handle: Some(HandleRef(attach(task))),
             })
         })
     }
@@ -495,8 +418,8 @@ impl AsyncTaskProcessor {
             let label = label_of(&task);
             let body = SharedCallable::new(task);
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
-                then: (!callback.is_null()).then(|| Then::Callable(callback)),
-                handle: Some(attach(task)),
+                then: (!callback.is_null()).then(|| Then::Callable(SendCallable::new(callback))),
+                handle: Some(HandleRef(attach(task))),
             };
             let submitted = inner.submit(method, delivery, |pool| {
                 pool.submit_group_limited(
@@ -541,15 +464,15 @@ impl AsyncTaskProcessor {
             .map_or(Self::STATUS_UNKNOWN, status::code)
     }
 
-    /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no
-    /// limit), and returns its result ([code]null[/code] if it failed, was cancelled or the wait
-    /// timed out; check [method get_task_status]). On the main thread it keeps delivering
-    /// completions while it waits (the task's own callback runs before this returns), so
-    /// callbacks and signals still flow. A task's result is delivered once: after its callback
-    /// ran (a later frame), this returns [code]null[/code]; keep a [TaskHandle] from
+    /// Blocks until task [param task_id] has ended, or [param timeout_ms] passed (-1: no limit;
+    /// another negative value is an error), and returns its result ([code]null[/code] if it failed,
+    /// was cancelled or the wait timed out; check [method get_task_status]). On the main thread it
+    /// keeps delivering completions while it waits (the task's own callback runs before this
+    /// returns), so callbacks and signals still flow. A task's result is delivered once: after its
+    /// callback ran (a later frame), this returns [code]null[/code]; keep a [TaskHandle] from
     /// [method run] to read a result any time. If the processor is freed while this waits (from
-    /// another thread, or by a callback or a dispatched call it runs), it returns
-    /// [code]null[/code] with an error.
+    /// another thread, or by a callback or a dispatched call it runs), it returns [code]null[/code]
+    /// with an error.
     ///
     /// [b]Waits never deadlock and never overflow a stack.[/b]
     /// - From one of this processor's tasks, a task no worker has started yet is run right
@@ -573,104 +496,20 @@ impl AsyncTaskProcessor {
         task_id: i64,
         #[opt(default = -1)] timeout_ms: i64,
     ) -> Variant {
-        let inner = this.bind().inner.clone();
-        let id = u64::try_from(task_id).unwrap_or(0);
-        let Some(task) = inner.pool.task(id) else {
-            if inner.pool.status_of(id).is_none() {
-                godot_error!(
-                    "{CLASS}.wait_for_task: there is no task {task_id}; pass an id returned by submit_task()."
-                );
-            }
-            return Variant::nil();
-        };
-        let timeout = timeout_from_ms(timeout_ms);
-        let _waiting = Waiting::new(&inner);
-        let ended = if godot::init::is_main_thread() {
-            // A task run here by an earlier wait may wait in turn: the main thread is then that
-            // task, in the wait-for graph.
-            match inner.pool.begin_wait(&task) {
-                Ok(_edge) => wait_on_main_thread(
-                    &inner,
-                    &this,
-                    timeout,
-                    || task.status().is_finished() && inner.pool.task(id).is_none(),
-                    // Not with a timeout: the task could run past it.
-                    || timeout.is_none() && inner.pool.help(&task),
-                ),
-                Err(cycle) => WaitEnd::Refused(WaitError::Cycle(cycle)),
-            }
-        } else {
-            inner.wait_off_main_thread(&task, timeout)
-        };
-        match ended {
-            WaitEnd::Done => task.with_outcome(|outcome| match outcome {
-                Some(Outcome::Completed(result)) => result.copy(),
-                _ => Variant::nil(),
-            }),
-            WaitEnd::TimedOut => Variant::nil(),
-            WaitEnd::Freed => {
-                report_freed("wait_for_task");
-                Variant::nil()
-            }
-            WaitEnd::Refused(error) => {
-                report_refused("wait_for_task", &error, "null");
-                Variant::nil()
-            }
-        }
+        waits::wait_for_task(&this, task_id, timeout_ms)
     }
 
-    /// Blocks until every task submitted so far (and any they or their callbacks submit) has
-    /// ended, or [param timeout_ms] passed (-1: no limit). Returns whether all ended. On the main
-    /// thread it keeps delivering completions meanwhile, so every callback has run when it
-    /// returns [code]true[/code]. From inside one of this processor's tasks (also one the main
-    /// thread runs in [method wait_for_task]) it would wait for itself: it reports an error and
-    /// returns [code]false[/code]. If the processor is freed while this waits, it returns
-    /// [code]false[/code] with an error; a wait that would close a cycle (see
+    /// Blocks until every task submitted so far (and any they or their callbacks submit) has ended,
+    /// or [param timeout_ms] passed (-1: no limit; another negative value is an error). Returns
+    /// whether all ended. On the main thread it keeps delivering completions meanwhile, so every
+    /// callback has run when it returns [code]true[/code]. From inside one of this processor's
+    /// tasks (also one the main thread runs in [method wait_for_task]) it would wait for itself: it
+    /// reports an error and returns [code]false[/code]. If the processor is freed while this waits,
+    /// it returns [code]false[/code] with an error; a wait that would close a cycle (see
     /// [method wait_for_task]) returns [code]false[/code] at once with an error.
     #[func(gd_self)]
     pub fn wait_all(this: Gd<Self>, #[opt(default = -1)] timeout_ms: i64) -> bool {
-        let inner = this.bind().inner.clone();
-        if inner.pool.in_own_task() {
-            godot_error!(
-                "{CLASS}.wait_all: called from one of its own tasks, which would wait for itself; wait for specific tasks with wait_for_task(id) instead."
-            );
-            return false;
-        }
-        let timeout = timeout_from_ms(timeout_ms);
-        let _waiting = Waiting::new(&inner);
-        let ended = if godot::init::is_main_thread() {
-            wait_on_main_thread(
-                &inner,
-                &this,
-                timeout,
-                || inner.pool.outstanding() == 0,
-                || false,
-            )
-        } else {
-            let deadline = timeout.map(|timeout| Instant::now() + timeout);
-            inner
-                .pool
-                .in_flight()
-                .iter()
-                .map(|task| {
-                    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                    inner.wait_off_main_thread(task, left)
-                })
-                .find(|ended| *ended != WaitEnd::Done)
-                .unwrap_or(WaitEnd::Done)
-        };
-        match ended {
-            WaitEnd::Done => true,
-            WaitEnd::TimedOut => false,
-            WaitEnd::Freed => {
-                report_freed("wait_all");
-                false
-            }
-            WaitEnd::Refused(error) => {
-                report_refused("wait_all", &error, "false");
-                false
-            }
-        }
+        waits::wait_all(&this, timeout_ms)
     }
 
     /// Inside a running task: whether it was asked to cancel. Long tasks should check it and
@@ -687,9 +526,12 @@ impl AsyncTaskProcessor {
     pub fn report_progress(value: f64) {
         match threadkit_core::current_task() {
             Some(task) => task.report_progress(value),
-            None => godot_error!(
-                "{CLASS}.report_progress: called outside a running task; call it from the task's Callable."
-            ),
+            None => Problem::new(
+                CLASS,
+                "report_progress",
+                "called outside a running task; call it from the task's Callable.",
+            )
+            .report(),
         }
     }
 
@@ -700,9 +542,12 @@ impl AsyncTaskProcessor {
     #[func(gd_self)]
     pub fn process_completed(this: Gd<Self>) -> i64 {
         if !godot::init::is_main_thread() {
-            godot_error!(
-                "{CLASS}.process_completed: called from a worker thread; it delivers callbacks and must run on the main thread."
-            );
+            Problem::new(
+                CLASS,
+                "process_completed",
+                "called from a worker thread; it delivers callbacks and must run on the main thread.",
+            )
+            .report();
             return 0;
         }
         let inner = this.bind().inner.clone();
@@ -866,10 +711,15 @@ impl Inner {
 
     fn start(&self, num_threads: i64) -> bool {
         if !(0..=threadkit_core::pool::MAX_THREADS as i64).contains(&num_threads) {
-            godot_error!(
-                "{CLASS}.start_workers: {num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.",
-                threadkit_core::pool::MAX_THREADS
-            );
+            Problem::new(
+                CLASS,
+                "start_workers",
+                format!(
+                    "{num_threads} threads is not between 0 (one per CPU core) and {}; pass a count in that range.",
+                    threadkit_core::pool::MAX_THREADS,
+                ),
+            )
+            .report();
             return false;
         }
         let worker_count = self.settings.worker_count.load(Ordering::Relaxed);
@@ -884,9 +734,12 @@ impl Inner {
                 true
             }
             Err(error) => {
-                godot_warn!(
-                    "{CLASS}.start_workers: {error}; call stop_workers() first to restart with another size."
-                );
+                Problem::new(
+                    CLASS,
+                    "start_workers",
+                    format!("{error}; call stop_workers() first to restart with another size."),
+                )
+                .warn();
                 false
             }
         }
@@ -895,9 +748,12 @@ impl Inner {
     fn stop(&self, wait: bool) {
         let own_worker = self.pool.is_own_worker();
         if wait && own_worker {
-            godot_error!(
-                "{CLASS}.stop_workers: called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting."
-            );
+            Problem::new(
+                CLASS,
+                "stop_workers",
+                "called from one of its own tasks with wait = true, which would wait for itself; stopping without waiting.",
+            )
+            .report();
         }
         let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
         let how = match (wait && !own_worker, timeout_ms) {
@@ -907,10 +763,15 @@ impl Inner {
         };
         let report = self.pool.stop(how);
         if report.still_running > 0 {
-            godot_warn!(
-                "{CLASS}.stop_workers: {} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
-                report.still_running
-            );
+            Problem::new(
+                CLASS,
+                "stop_workers",
+                format!(
+                    "{} task(s) still running {timeout_ms} ms after being asked to cancel; their workers are left to finish on their own (freeing the processor waits for them). Make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                    report.still_running,
+                ),
+            )
+            .warn();
         }
     }
 
@@ -929,28 +790,17 @@ impl Inner {
             if running.len() > SHOWN {
                 names.push(format!("and {} more", running.len() - SHOWN));
             }
-            godot_warn!(
-                "{CLASS}: freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
-                running.len(),
-                waited.as_secs_f64(),
-                names.join("; ")
-            );
+            Problem::of(
+                CLASS,
+                format!(
+                    "freed, and still waiting for {} task(s) {:.1} s after asking them to cancel: {}. Their scripts cannot be freed while they run, so this waits for them; make long tasks return when AsyncTaskProcessor.is_cancelled() is true.",
+                    running.len(),
+                    waited.as_secs_f64(),
+                    names.join("; "),
+                ),
+            )
+            .warn();
         });
-    }
-
-    /// Waits, off the main thread, until `task` ended, `timeout` passed or the node was freed;
-    /// or refuses a wait that could never end (see `Pool::wait`).
-    fn wait_off_main_thread(
-        &self,
-        task: &Arc<Task<SendVariant>>,
-        timeout: Option<Duration>,
-    ) -> WaitEnd {
-        match self.pool.wait_unless(task, timeout, || self.is_freed()) {
-            Ok(true) => WaitEnd::Done,
-            Ok(false) if self.is_freed() => WaitEnd::Freed,
-            Ok(false) => WaitEnd::TimedOut,
-            Err(error) => WaitEnd::Refused(error),
-        }
     }
 
     /// Queues a task that calls `task` with no argument.
@@ -1025,7 +875,7 @@ impl Inner {
                 let handle = TaskHandle::failed(message);
                 self.refused.lock().push(Delivery {
                     then: None,
-                    handle: Some(handle.clone()),
+                    handle: Some(HandleRef(handle.clone())),
                 });
                 handle
             }
@@ -1033,240 +883,11 @@ impl Inner {
     }
 }
 
-/// How a wait for tasks ended.
-#[derive(Clone, PartialEq, Eq)]
-enum WaitEnd {
-    Done,
-    TimedOut,
-    /// The processor was freed while the caller waited.
-    Freed,
-    /// Not waited: the wait could never end.
-    Refused(WaitError),
-}
-
-fn report_freed(method: &str) {
-    godot_error!(
-        "{CLASS}.{method}: the processor was freed while waiting; free it only once its waits have returned (for example after wait_all() on the main thread)."
-    );
-}
-
-/// Reports a wait refused by the pool; `gives` is what the method returns instead.
-fn report_refused(method: &str, error: &WaitError, gives: &str) {
-    let advice = match error {
-        WaitError::Cycle(_) => {
-            "A task must not wait, directly or through other tasks, for itself: pass results on instead (a callback, a ThreadSafeQueue)"
-        }
-        WaitError::NoWorkerLeft { .. } => {
-            "A chain of tasks each waiting for the next is limited to about (workers + 256) x 128 links: make such a chain a loop in one task"
-        }
-    };
-    godot_error!("{CLASS}.{method}: {error}; this wait returns {gives}. {advice}.");
-}
-
 /// Names the processor's pool after the node (in the tree, so it has a name), for the error that
 /// reports a cycle of waits running through it. Main thread only.
 fn name_pool(this: &Gd<AsyncTaskProcessor>, inner: &Inner) {
     let name = this.upcast_ref::<Node>().get_name();
     inner.pool.set_name(format!("{CLASS} '{name}'"));
-}
-
-/// Counts a thread in `Inner::waiting` while it lives.
-struct Waiting<'a>(&'a Inner);
-
-impl<'a> Waiting<'a> {
-    fn new(inner: &'a Inner) -> Self {
-        inner.waiting.fetch_add(1, Ordering::Relaxed);
-        Self(inner)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Runs the tasks queued for the main thread ([member synchronous]) within `limits`, then
-/// delivers completions within `limits` (and releases refused handles). Main thread only.
-/// `this` is only touched while the node lives: a callback may free it.
-fn deliver_completed(inner: &Inner, this: &Gd<AsyncTaskProcessor>, limits: DrainLimits) -> usize {
-    if !inner.is_freed() {
-        inner.pool.run_local(limits);
-    }
-    // Taken in a statement of its own: the lock must be released before the emits.
-    let refused = std::mem::take(&mut *inner.refused.lock());
-    release(refused);
-    let report = threadkit_core::drain(inner.pool.completions(), limits, |task| {
-        // Once the node is freed its Drop has released every delivery left.
-        if !inner.is_freed() {
-            deliver(inner, this, &task);
-        }
-    });
-    if report.processed > 0 && inner.pool.outstanding() == 0 && !inner.is_freed() {
-        this.clone()
-            .emit_signal(static_name!(c"all_tasks_completed"), &[]);
-    }
-    report.processed
-}
-
-/// Emits `finished` on the handles of `deliveries` (with the task's result if it completed,
-/// else null) and drops their continuations: callbacks never run once their processor is
-/// freed. Main thread only.
-fn release(deliveries: Vec<Delivery>) {
-    for delivery in deliveries {
-        if let Some(mut handle) = delivery.handle {
-            let result = handle.bind().get_result();
-            TaskHandle::emit_finished(&mut handle, &result);
-        }
-    }
-}
-
-/// Delivers completions, and runs MainThreadDispatcher work, as they arrive until `done`
-/// holds, `timeout` passed or the node was freed (by a callback or a dispatched call run here).
-/// Running the dispatcher's queue too is what lets a task that waits on the main thread
-/// (`call_blocking`) finish while the main thread waits for it. Each time it wakes with nothing
-/// left to deliver it calls `help`, which may run an awaited task right here (see
-/// `Pool::help`), and goes round again if it did.
-fn wait_on_main_thread(
-    inner: &Inner,
-    this: &Gd<AsyncTaskProcessor>,
-    timeout: Option<Duration>,
-    done: impl Fn() -> bool,
-    help: impl Fn() -> bool,
-) -> WaitEnd {
-    let deadline = timeout.map(|timeout| Instant::now() + timeout);
-    let completions = inner.pool.completions();
-    let dispatched = main_thread_dispatcher::QUEUE.receiver();
-    let ended = || {
-        if inner.is_freed() {
-            Some(WaitEnd::Freed)
-        } else {
-            done().then_some(WaitEnd::Done)
-        }
-    };
-    loop {
-        deliver_completed(inner, this, DrainLimits::default());
-        main_thread_dispatcher::drain(Some(DrainLimits::default()));
-        if let Some(end) = ended() {
-            return end;
-        }
-        if help() || inner.pool.run_local(DrainLimits::default()) > 0 {
-            continue;
-        }
-        // Sleep until either queue has something, without taking it: the drains above do
-        // their own bookkeeping.
-        let mut select = crossbeam_channel::Select::new();
-        select.recv(completions);
-        select.recv(dispatched);
-        // A synchronous processor's delayed task falls due with no queue to wake us.
-        let local_due = inner.pool.next_local_due();
-        let wake_at = match (deadline, local_due) {
-            (Some(deadline), Some(due)) => Some(deadline.min(due)),
-            (deadline, due) => deadline.or(due),
-        };
-        let woke = match wake_at {
-            None => Some(select.ready()),
-            Some(at) => select.ready_deadline(at).ok(),
-        };
-        if woke.is_none() && deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return ended().unwrap_or(WaitEnd::TimedOut);
-        }
-    }
-}
-
-/// Calls the task's continuation, emits the processor's signal, then its handle's. Runs on the
-/// main thread.
-fn deliver(inner: &Inner, this: &Gd<AsyncTaskProcessor>, task: &Task<SendVariant>) {
-    inner.pool.collect(task);
-    let Delivery { then, handle } = inner
-        .deliveries
-        .lock()
-        .remove(&task.id())
-        .unwrap_or_default();
-    let id = task.id() as i64;
-    enum Ended {
-        Completed(Variant),
-        Failed(String),
-        Cancelled,
-    }
-    let ended = task.with_outcome(|outcome| match outcome {
-        Some(Outcome::Completed(result)) => Ended::Completed(result.copy()),
-        Some(Outcome::Failed(message)) => Ended::Failed(message.clone()),
-        Some(Outcome::Cancelled) | None => Ended::Cancelled,
-    });
-    let result = match &ended {
-        Ended::Completed(result) => result.clone(),
-        _ => Variant::nil(),
-    };
-    // A task whose bound node was freed after it completed: its callback is skipped too.
-    let orphaned = handle
-        .as_ref()
-        .is_some_and(|handle| handle.bind().link().is_orphaned());
-    match (&ended, then) {
-        (Ended::Completed(_), Some(_)) if orphaned => {
-            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
-        }
-        (Ended::Completed(_), Some(then)) => call_back(inner, id, then, &result),
-        _ => {}
-    }
-    if let Ended::Failed(message) = &ended {
-        godot_error!("{CLASS}: task {id} failed: {message}");
-    }
-    // The callback may have freed the node; the handle below is an object of its own.
-    if !inner.is_freed() {
-        let mut this = this.clone();
-        match ended {
-            Ended::Completed(_) => {
-                this.emit_signal(
-                    static_name!(c"task_completed"),
-                    &[id.to_variant(), result.clone()],
-                );
-            }
-            Ended::Failed(message) => {
-                this.emit_signal(
-                    static_name!(c"task_failed"),
-                    &[id.to_variant(), message.to_variant()],
-                );
-            }
-            Ended::Cancelled => {
-                this.emit_signal(static_name!(c"task_cancelled"), &[id.to_variant()]);
-            }
-        }
-    }
-    // Last: an awaiting coroutine resumes inside this emit and may run on for a while.
-    if let Some(mut handle) = handle {
-        TaskHandle::emit_finished(&mut handle, &result);
-    }
-}
-
-fn call_back(inner: &Inner, id: i64, then: Then, result: &Variant) {
-    match then {
-        Then::Callable(callback) if !callback.is_valid() => {
-            // Its object was freed while the task ran: the caller's choice, not an error.
-            inner.dropped_callbacks.fetch_add(1, Ordering::Relaxed);
-        }
-        Then::Callable(callback) => {
-            let args = if callback.get_argument_count() == 0 {
-                &[][..]
-            } else {
-                std::slice::from_ref(result)
-            };
-            // `Callable::call` would drop a call Godot refuses without a word.
-            if let Err(message) = try_call(&callback, args) {
-                godot_error!(
-                    "{CLASS}: the callback of task {id} was not called: {message}; give it one parameter for the result (untyped or of the result's type), or none."
-                );
-            }
-        }
-        Then::Rust(continuation) => {
-            // A panic must not abort the rest of this frame's deliveries.
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(continuation))
-            {
-                let message = threadkit_core::panic_message(&*panic);
-                godot_error!("{CLASS}: the Rust continuation of task {id} panicked: {message}");
-            }
-        }
-    }
 }
 
 fn check_callback(method: &str, callback: &Callable) -> Result<(), String> {
@@ -1345,10 +966,6 @@ fn label_of(callable: &Callable) -> threadkit_core::Label {
             None => method,
         }
     })
-}
-
-fn timeout_from_ms(timeout_ms: i64) -> Option<Duration> {
-    u64::try_from(timeout_ms).ok().map(Duration::from_millis)
 }
 
 fn parse_priority(method: &str, priority: i64) -> Result<Priority, String> {

@@ -2,6 +2,7 @@
 //! as GDScript tasks, with a continuation on the main thread.
 
 use super::*;
+use crate::send::MainThreadOnly;
 
 /// Why [`AsyncTaskProcessor::spawn`] did not queue the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,22 +87,30 @@ impl AsyncTaskProcessor {
             return Err(SpawnError::NotMainThread);
         }
         self.ensure_delivery();
-        // The result stays a Rust value: the worker leaves it here for the continuation.
-        let slot = Arc::new(Mutex::new(None));
-        let filled = slot.clone();
-        let continuation = move || {
-            if let Some(result) = slot.lock().take() {
+        // The result stays a Rust value: the worker hands it to the continuation through core's
+        // one-shot hand-off. The continuation runs only once the task completed, after
+        // `complete`, so its zero wait finds the value there.
+        let (runner, caller) = threadkit_core::oneshot();
+        let continuation: Box<dyn FnOnce()> = Box::new(move || {
+            if let Ok(result) = caller.wait(Some(Duration::ZERO)) {
                 then(result);
             }
-        };
+        });
+        // Made on the main thread (checked above), so it is only ever called or dropped there.
+        let continuation =
+            MainThreadOnly::new(continuation).map_err(|_| SpawnError::NotMainThread)?;
         let delivery = |_: &Arc<Task<SendVariant>>| Delivery {
-            then: Some(Then::Rust(Box::new(continuation))),
+            then: Some(Then::Rust(continuation)),
             handle: None,
         };
         self.inner
             .submit("spawn", delivery, |pool| {
                 pool.submit(Priority::Normal, move |_state| {
-                    *filled.lock() = Some(work());
+                    let result = work();
+                    // `false` once the continuation was dropped: nobody takes the value then.
+                    if runner.claim() {
+                        runner.complete(result);
+                    }
                     Ok(SendVariant::detach(Variant::nil()))
                 })
             })

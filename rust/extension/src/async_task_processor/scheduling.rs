@@ -44,7 +44,7 @@ impl AsyncTaskProcessor {
             let task = SendCallable::new(task);
             let delivery = |task: &Arc<Task<SendVariant>>| Delivery {
                 then: None,
-                handle: Some(attach(task)),
+                handle: Some(HandleRef(attach(task))),
             };
             let submitted = inner.submit(method, delivery, |pool| {
                 pool.submit_delayed(priority, Duration::from_millis(delay), move |state| {

@@ -12,7 +12,9 @@ use threadkit_core::{CancelOutcome, Pool, Task};
 use super::{AsyncTaskProcessor, CLASS, Delivery};
 use crate::describe;
 use crate::lookup::{live_object, object_argument};
+use crate::problem::Problem;
 use crate::send::SendVariant;
+use crate::task_handle::HandleRef;
 use crate::task_handle::{TaskHandle, owner};
 
 #[godot_api(secondary)]
@@ -40,9 +42,12 @@ impl AsyncTaskProcessor {
     pub fn cancel_owner(&self, node: Variant) -> i64 {
         let method = "cancel_owner";
         if !godot::init::is_main_thread() {
-            godot_error!(
-                "{CLASS}.{method}: called off the main thread; it reads the node's bindings, so call it on the main thread (or cancel the handles themselves)."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "called off the main thread; it reads the node's bindings, so call it on the main thread (or cancel the handles themselves).",
+            )
+            .report();
             return 0;
         }
         let node = object_argument::<Node>(&node)
@@ -55,9 +60,14 @@ impl AsyncTaskProcessor {
         let node = match node {
             Ok(node) => node,
             Err(why) => {
-                godot_error!(
-                    "{CLASS}.{method}: the node {why}, so nothing was cancelled; pass a live Node that tasks were bound to with TaskHandle.bind_to()."
-                );
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!(
+                        "the node {why}, so nothing was cancelled; pass a live Node that tasks were bound to with TaskHandle.bind_to()."
+                    ),
+                )
+                .report();
                 return 0;
             }
         };
@@ -102,7 +112,7 @@ impl AsyncTaskProcessor {
             let key = Key::of(method, &key)?;
             let task = inner.submit_single(method, task, priority, |task| Delivery {
                 then: None,
-                handle: Some(attach(task)),
+                handle: Some(HandleRef(attach(task))),
             })?;
             keyed = Some((key, task.clone()));
             Ok(task)

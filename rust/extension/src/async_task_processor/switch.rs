@@ -9,6 +9,7 @@ use threadkit_core::{Priority, TaskState};
 
 use super::{AsyncTaskProcessor, CLASS, Delivery, Inner};
 use crate::main_thread_dispatcher;
+use crate::problem::Problem;
 use crate::script_errors::{self, Nesting};
 use crate::send::SendVariant;
 use crate::thread_switch::{self, Emitter, Target};
@@ -104,9 +105,12 @@ impl OnWorker {
 impl Drop for OnWorker {
     fn drop(&mut self) {
         if let Some(emitter) = self.0.take() {
-            godot_error!(
-                "{CLASS}.switch_to_worker: no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread."
-            );
+            Problem::new(
+                CLASS,
+                "switch_to_worker",
+                "no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread.",
+            )
+            .report();
             main_thread_dispatcher::run_on_main(Box::new(move || emitter.resume()));
         }
     }

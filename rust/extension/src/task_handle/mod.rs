@@ -117,9 +117,10 @@ impl Link {
     }
 }
 
-/// A handle held by a job for the main thread, so that it lives until its `finished` is
-/// emitted there even if nobody else holds it (a coroutine awaiting a temporary handle).
-struct HandleRef(Gd<TaskHandle>);
+/// A handle held for the main thread (by a job, or a task's delivery), so that it lives until
+/// its `finished` is emitted there even if nobody else holds it (a coroutine awaiting a
+/// temporary handle).
+pub(crate) struct HandleRef(pub(crate) Gd<TaskHandle>);
 
 // A TaskHandle is a RefCounted (atomic count) whose Rust state is an `Arc<Link>` of thread-safe
 // parts; the reference is moved to the main thread, which alone emits through it.

@@ -1,0 +1,102 @@
+//! The one way ThreadKit reports a mistake to Godot: bad input or a failure, naming the class and
+//! method it happened in, what went wrong and, where there is one, the fix.
+
+use godot::prelude::*;
+
+/// A problem to report from `class`.`method` (or from `class` alone, for one that no call of the
+/// user's caused, such as a failed task). Its message reads `Class.method: what` (then `; fix`
+/// when given); `what` may carry its own fix when the sentence needs another shape.
+pub(crate) struct Problem<'a> {
+    class: &'a str,
+    method: Option<&'a str>,
+    what: String,
+    fix: Option<String>,
+}
+
+impl<'a> Problem<'a> {
+    /// A problem in `class`.`method`.
+    pub(crate) fn new(class: &'a str, method: &'a str, what: impl Into<String>) -> Self {
+        Self {
+            class,
+            method: Some(method),
+            what: what.into(),
+            fix: None,
+        }
+    }
+
+    /// A problem of `class` not tied to one of its methods.
+    pub(crate) fn of(class: &'a str, what: impl Into<String>) -> Self {
+        Self {
+            class,
+            method: None,
+            what: what.into(),
+            fix: None,
+        }
+    }
+
+    /// Adds how to fix it.
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+
+    /// The whole message.
+    pub(crate) fn message(&self) -> String {
+        let mut message = match self.method {
+            Some(method) => format!("{}.{method}: {}", self.class, self.what),
+            None => format!("{}: {}", self.class, self.what),
+        };
+        if let Some(fix) = &self.fix {
+            message.push_str("; ");
+            message.push_str(fix);
+        }
+        message
+    }
+
+    /// Pushes it to Godot as an error (the debugger's Errors tab, the output).
+    pub(crate) fn report(self) {
+        godot_error!("{}", self.message());
+    }
+
+    /// Pushes it to Godot as a warning.
+    pub(crate) fn warn(self) {
+        godot_warn!("{}", self.message());
+    }
+}
+
+/// The one rule for a millisecond timeout argument: 0 or more is that many milliseconds; -1 is
+/// no limit (`Ok(None)`) where `forever` allows it; any other value is reported as an error
+/// naming `class`.`method`, and `Err` returned. `forever` is `Err(name)` for a method that must
+/// not wait without limit, `name` being the method that does (`read_lock` for
+/// `try_read_lock`).
+pub(crate) fn timeout_ms(
+    class: &str,
+    method: &str,
+    timeout_ms: i64,
+    forever: Result<(), &str>,
+) -> Result<Option<std::time::Duration>, ()> {
+    match (timeout_ms, forever) {
+        (0.., _) => Ok(Some(std::time::Duration::from_millis(timeout_ms as u64))),
+        (-1, Ok(())) => Ok(None),
+        (_, Ok(())) => {
+            Problem::new(
+                class,
+                method,
+                format!("timeout_ms {timeout_ms} is not valid"),
+            )
+            .fix("pass milliseconds (0 or more), or -1 to wait as long as it takes.")
+            .report();
+            Err(())
+        }
+        (_, Err(instead)) => {
+            Problem::new(
+                class,
+                method,
+                format!("timeout_ms must be 0 or more (got {timeout_ms})"),
+            )
+            .fix(format!("use {instead}() to wait as long as it takes."))
+            .report();
+            Err(())
+        }
+    }
+}
