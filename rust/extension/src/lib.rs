@@ -13,6 +13,7 @@ mod kept_call;
 mod lookup;
 mod main_queue;
 pub mod main_thread_dispatcher;
+mod main_thread_only;
 mod monitors;
 mod problem;
 pub mod read_write_lock;

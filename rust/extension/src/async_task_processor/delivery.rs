@@ -2,7 +2,7 @@
 //! handle), and the per-frame drain that calls callbacks and emits signals.
 
 use super::*;
-use crate::send::MainThreadOnly;
+use crate::main_thread_only::MainThreadOnly;
 use crate::task_handle::HandleRef;
 
 /// State shared by every call, from any thread. Methods that wait or call user code clone the

@@ -2,7 +2,7 @@
 //! as GDScript tasks, with a continuation on the main thread.
 
 use super::*;
-use crate::send::MainThreadOnly;
+use crate::main_thread_only::MainThreadOnly;
 
 /// Why [`AsyncTaskProcessor::spawn`] did not queue the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
