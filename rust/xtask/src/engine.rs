@@ -195,12 +195,12 @@ pub fn import_project(godot: &Godot, project_dir: &Path) -> Result<()> {
 /// Writes `.godot/extension_list.cfg` naming ThreadKit's .gdextension when the project has none
 /// yet (a fresh checkout), as the README's Limits tell users to.
 ///
-/// Godot 4.6 crashes (SIGSEGV, exit 134) at the exit of a headless import whose first file scan
-/// discovers ThreadKit: the scan's `extensions_reloaded` makes the editor reload its help in a
-/// thread, which queues `EditorHelp::_gen_extensions_docs` as a deferred call; the import quits
-/// first, frees the help, and the call runs on it from the final message flush
-/// (godotengine/godot#111048). An extension already listed is loaded at start-up instead, the
-/// scan discovers nothing new, and the import exits 0.
+/// Godot 4.5-4.6 crashes (SIGSEGV, exit 134) at the exit of a headless import whose file scan
+/// discovers a GDExtension that registers classes, any such extension (a one-class gdext library
+/// crashes at the same instruction): the discovery makes the editor regenerate its help, which
+/// queues the extension part as a deferred call; the import quits first, frees the help, and the
+/// call still runs on it (godotengine/godot#111048). An extension already listed is loaded at
+/// start-up instead: the scan discovers nothing and the import exits 0.
 pub fn list_extension(project_dir: &Path) -> Result<()> {
     let list = project_dir.join(".godot/extension_list.cfg");
     if list.exists() {
