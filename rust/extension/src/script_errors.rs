@@ -157,8 +157,9 @@ pub fn uninstall() {
 /// ThreadKit's internal Logger: records the script errors raised on threads that ThreadKit
 /// watches while it runs a task or a Callable whose result it keeps, so that such an error fails
 /// the task (or leaves the stored value unchanged) instead of passing for a null result.
+// `tool`: the logger is installed in the editor too, where `@tool` scripts run ThreadKit tasks.
 #[derive(GodotClass)]
-#[class(init, internal, base = Logger)]
+#[class(init, internal, tool, base = Logger)]
 pub struct ScriptErrorWatch {
     base: Base<Logger>,
 }

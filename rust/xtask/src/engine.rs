@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::gdextension::ADDON_DIR;
 use crate::godot::Godot;
 use crate::workspace::{self, Result};
 
@@ -160,35 +161,24 @@ fn forward_lines(
 /// imports resources, once per checkout and again whenever files change; scripts run with `-s`
 /// need it.
 ///
-/// Godot 4.5-4.6 can crash at exit of the first headless import that discovers a GDExtension
-/// (godotengine/godot#111048, in its extension doc generation) after the import itself is done; a
-/// second run then succeeds. So a crash is retried once, and only a second failure is an error.
+/// The project's extension is listed in `.godot/extension_list.cfg` first (see
+/// [`list_extension`]), so that even a first import exits 0.
 pub fn import_project(godot: &Godot, project_dir: &Path) -> Result<()> {
     let name = project_dir
         .strip_prefix(workspace::root())
         .unwrap_or(project_dir)
         .display();
     let started = Instant::now();
-    let mut attempt = 1;
-    loop {
-        let outcome = watch(
-            godot.command_in(project_dir, ["--headless", "--import"]),
-            Watch {
-                total: Duration::from_secs(300),
-                per_test: Duration::MAX,
-                echo: false,
-            },
-        )?;
-        if outcome.succeeded() {
-            break;
-        }
-        if attempt == 1 && crashed(&outcome) {
-            println!(
-                "xtask: Godot crashed at the end of its first import (godotengine/godot#111048); importing again"
-            );
-            attempt += 1;
-            continue;
-        }
+    list_extension(project_dir)?;
+    let outcome = watch(
+        godot.command_in(project_dir, ["--headless", "--import"]),
+        Watch {
+            total: Duration::from_secs(300),
+            per_test: Duration::MAX,
+            echo: false,
+        },
+    )?;
+    if !outcome.succeeded() {
         return Err(format!(
             "importing {name} failed:\n  {}",
             outcome.problems().join("\n  ")
@@ -202,18 +192,21 @@ pub fn import_project(godot: &Godot, project_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Killed by a signal (Unix) or ended with an exception code (Windows), as opposed to exiting.
-fn crashed(outcome: &Outcome) -> bool {
-    outcome.failure_lines.is_empty()
-        && outcome.status.is_some_and(|status| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::process::ExitStatusExt;
-                status.signal().is_some()
-            }
-            #[cfg(not(unix))]
-            {
-                status.code().is_some_and(|code| code < 0)
-            }
-        })
+/// Writes `.godot/extension_list.cfg` naming ThreadKit's .gdextension when the project has none
+/// yet (a fresh checkout), as the README's Limits tell users to.
+///
+/// Godot 4.5-4.6 crashes (SIGSEGV, exit 134) at the exit of a headless import whose file scan
+/// discovers a GDExtension that registers classes, any such extension (a one-class gdext library
+/// crashes at the same instruction): the discovery makes the editor regenerate its help, which
+/// queues the extension part as a deferred call; the import quits first, frees the help, and the
+/// call still runs on it (godotengine/godot#111048). An extension already listed is loaded at
+/// start-up instead: the scan discovers nothing and the import exits 0.
+pub fn list_extension(project_dir: &Path) -> Result<()> {
+    let list = project_dir.join(".godot/extension_list.cfg");
+    if list.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(project_dir.join(".godot"))?;
+    std::fs::write(list, format!("res://{ADDON_DIR}/threadkit.gdextension\n"))?;
+    Ok(())
 }

@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 use crate::build::{PROBE_CLASS, Profile, build_and_install, build_test_probes, has_test_probes};
 use crate::engine::{Watch, import_project, watch};
 use crate::flags;
+use crate::gdextension::ADDON_DIR;
 use crate::godot::Godot;
 use crate::package;
 use crate::workspace::{self, Result, godot_project_dir};
 
 /// The package smoke test's name, which `--filter` matches like an in-engine test's.
 const PACKAGE_SMOKE_TEST: &str = "package.smoke_test";
+/// The fresh-import check's name, matched by `--filter` the same way.
+const FRESH_IMPORTS_TEST: &str = "package.fresh_imports";
 
 #[derive(Default)]
 struct Tally {
@@ -93,6 +96,12 @@ pub fn run(options: flags::Test) -> Result<ExitCode> {
         .is_none_or(|filter| PACKAGE_SMOKE_TEST.contains(filter))
     {
         package_smoke_test(&mut tally);
+    }
+    if filter
+        .as_deref()
+        .is_none_or(|filter| FRESH_IMPORTS_TEST.contains(filter))
+    {
+        fresh_imports_test(&mut tally);
     }
 
     println!(
@@ -428,6 +437,91 @@ fn package_smoke_test(tally: &mut Tally) {
             tally.fail(format!("{PACKAGE_SMOKE_TEST}: {error}"));
         }
     }
+}
+
+/// Copies the package's addon (as the smoke test unzipped it) into a brand-new project and
+/// imports it from scratch 5 times, a fresh `.godot` each time prepared as the README's Limits
+/// say (see [`crate::engine::list_extension`]); every import must exit 0. Prints the exit codes.
+fn fresh_imports_test(tally: &mut Tally) {
+    const IMPORTS: usize = 5;
+    println!("\nxtask: {FRESH_IMPORTS_TEST}: {IMPORTS} first imports of the package's addon");
+    let project =
+        std::env::temp_dir().join(format!("threadkit-fresh-import-{}", std::process::id()));
+    let result = Godot::locate().and_then(|godot| {
+        let addon = workspace::root()
+            .join("target/package/smoke")
+            .join(ADDON_DIR);
+        if !addon.join("threadkit.gdextension").exists() {
+            return Err(format!(
+                "{} is missing: run the package smoke test first",
+                addon.display()
+            )
+            .into());
+        }
+        let mut codes = Vec::new();
+        for _ in 0..IMPORTS {
+            if project.exists() {
+                std::fs::remove_dir_all(&project)?;
+            }
+            copy_dir(&addon, &project.join(ADDON_DIR))?;
+            std::fs::write(
+                project.join("project.godot"),
+                "config_version=5\n\n[application]\n\nconfig/name=\"ThreadKit fresh import\"\n",
+            )?;
+            crate::engine::list_extension(&project)?;
+            let status = godot
+                .command_in(&project, ["--headless", "--import"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            codes.push(
+                status
+                    .code()
+                    .map_or_else(|| format!("{status}"), |code| code.to_string()),
+            );
+        }
+        println!(
+            "xtask: {FRESH_IMPORTS_TEST}: exit codes {}",
+            codes.join(" ")
+        );
+        if codes.iter().all(|code| code == "0") {
+            Ok(())
+        } else {
+            Err(format!(
+                "a first import did not exit 0 (exit codes {})",
+                codes.join(" ")
+            )
+            .into())
+        }
+    });
+    if project.exists() {
+        let _ = std::fs::remove_dir_all(&project);
+    }
+    match result {
+        Ok(()) => {
+            println!("PASS {FRESH_IMPORTS_TEST}");
+            tally.passed += 1;
+        }
+        Err(error) => {
+            println!("FAIL {FRESH_IMPORTS_TEST}: {error}");
+            tally.fail(format!("{FRESH_IMPORTS_TEST}: {error}"));
+        }
+    }
+}
+
+/// Copies the directory `from` to `to`, recursively.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
