@@ -52,6 +52,8 @@ xflags::xflags! {
     cmd package {
         /// Where to write the zip (default target/package/threadkit-VERSION-OS-ARCH.zip).
         optional --out path: PathBuf
+        /// Only write the zip: skip its smoke test, which needs Godot (and may download it).
+        optional --no-smoke
     }
 }
 
@@ -228,6 +230,11 @@ mod tests {
             panic!("package options")
         };
         assert_eq!(package.out, Some(PathBuf::from("x.zip")));
+        assert!(!package.no_smoke);
+        let Ok(Command::Package(package)) = parse_line(&["package", "--no-smoke"]) else {
+            panic!("package --no-smoke")
+        };
+        assert!(package.no_smoke);
 
         let Ok(Command::Demo(demo)) = parse_line(&["demo", "--screenshot", "shot.png", "--tab=2"])
         else {
