@@ -353,7 +353,7 @@ impl AsyncTaskProcessor {
         match submitted {
             Ok(task) => task.id() as i64,
             Err(message) => {
-                godot_error!("{message}");
+                Problem::composed(message).report();
                 -1
             }
         }
@@ -871,7 +871,7 @@ impl Inner {
         match submit(self, &mut attach) {
             Ok(_) => made.expect("a submitted task has its handle"),
             Err(message) => {
-                godot_error!("{message}");
+                Problem::composed(message.clone()).report();
                 let handle = TaskHandle::failed(message);
                 self.refused.lock().push(Delivery {
                     then: None,
