@@ -106,8 +106,7 @@ pub(crate) fn timeout_ms(
     forever: Result<(), &str>,
 ) -> Result<Option<std::time::Duration>, ()> {
     match (timeout_ms, forever) {
-        (0.., _) => Ok(Some(std::time::Duration::from_millis(timeout_ms as u64))),
-        (-1, Ok(())) => Ok(None),
+        (0.., _) | (-1, Ok(())) => Ok(limit(timeout_ms)),
         (_, Ok(())) => {
             Problem::new(
                 class,
@@ -129,4 +128,13 @@ pub(crate) fn timeout_ms(
             Err(())
         }
     }
+}
+
+/// The wait a millisecond timeout stands for: that many milliseconds, or no limit (`None`) for a
+/// negative one. For values the rule above accepted, or a setting whose documented negative means
+/// no limit (`stop_timeout_msec`).
+pub(crate) fn limit(timeout_ms: i64) -> Option<std::time::Duration> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(std::time::Duration::from_millis)
 }
