@@ -79,15 +79,20 @@ impl<'a> Problem<'a> {
         self.push(PrintLevel::Warn);
     }
 
-    /// Godot's "at:" line names the caller's file and line (through `#[track_caller]`), not
-    /// this file, which every problem passes through.
+    /// Godot's "at:" line names the class and method, then the caller's file and line (through
+    /// `#[track_caller]`), not this file, which every problem passes through.
     #[track_caller]
     fn push(self, level: PrintLevel) {
+        let function = match self.method {
+            Some(method) => format!("{}.{method}", self.class),
+            None => self.class.to_string(),
+        };
+        let location = std::panic::Location::caller();
         print_custom(PrintRecord {
             level,
             message: &self.message(),
             rationale: None,
-            source: Some(PrintSource::caller()),
+            source: Some(PrintSource::from_location(location, &function)),
             editor_notify: false,
         });
     }
