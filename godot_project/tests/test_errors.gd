@@ -15,8 +15,10 @@ class Lines extends Logger:
 	var longest := 0
 	var count := 0
 	var texts: Array[String] = []
+	## The source file each error names in its "at:" line.
+	var files: Array[String] = []
 
-	func _log_error(_function: String, _file: String, _line: int, code: String, rationale: String,
+	func _log_error(_function: String, file: String, _line: int, code: String, rationale: String,
 			_editor_notify: bool, error_type: int, _script_backtraces: Array[ScriptBacktrace]) -> void:
 		if error_type == ERROR_TYPE_WARNING:
 			return
@@ -24,6 +26,7 @@ class Lines extends Logger:
 		count += 1
 		longest = maxi(longest, code.length() + rationale.length())
 		texts.append((code + " " + rationale).left(SHORT_LINE))
+		files.append(file)
 		_mutex.unlock()
 
 
@@ -180,3 +183,19 @@ func test_no_internal_method_is_exposed_and_every_parameter_has_its_name() -> vo
 	var processor := new_processor(1)
 	assert_false(processor.has_method("_on_tree_exiting") or processor.has_method("_deliver_frame"))
 	processor.queue_free()
+
+
+## An error's "at:" line names the Rust file whose code found the problem (for a bad timeout,
+## the file of the method that took it), not the one file every report passes through.
+func test_an_error_is_located_where_it_was_found() -> void:
+	var lines := Lines.new()
+	OS.add_logger(lines)
+	expect_error("ThreadLocal.create: the factory Callable is not valid")
+	assert_true(ThreadLocal.create(Callable()) == null)
+	expect_error("ThreadSafeQueue.pop: timeout_ms -5 is not valid")
+	assert_eq(ThreadSafeQueue.create().pop(-5), null)
+	OS.remove_logger(lines)
+	assert_eq(lines.files.size(), 2, str(lines.texts))
+	if lines.files.size() == 2:
+		assert_true(lines.files[0].ends_with("thread_local.rs"), lines.files[0])
+		assert_true(lines.files[1].ends_with("thread_safe_queue.rs"), lines.files[1])

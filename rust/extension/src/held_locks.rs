@@ -21,6 +21,8 @@ use std::sync::Arc;
 use godot::classes::object::ConnectFlags;
 use godot::classes::{Engine, SceneTree};
 use godot::prelude::*;
+
+use crate::problem::Problem;
 use threadkit_core::TrackedRwLock;
 
 /// Which side of the lock a hold is.
@@ -176,10 +178,15 @@ impl<F: Fn() -> String> Drop for TaskHolds<F> {
         };
         holds.release(|mode, count, method| {
             let (side, fix) = (mode.name(), mode.fix());
-            godot_error!(
-                "ReadWriteLock.{method}: {} ended still holding {count} {side} lock(s) it took (it stopped at an error, or did not unlock); ThreadKit released them so that other threads do not wait forever. Before the task returns, {fix}.",
-                (self.task)()
-            );
+            Problem::new(
+                "ReadWriteLock",
+                method,
+                format!(
+                    "{} ended still holding {count} {side} lock(s) it took (it stopped at an error, or did not unlock); ThreadKit released them so that other threads do not wait forever. Before the task returns, {fix}.",
+                    (self.task)()
+                ),
+            )
+            .report();
         });
     }
 }
@@ -209,9 +216,14 @@ fn release_main_holds() {
     let holds = MAIN.with(|main| std::mem::take(&mut *main.borrow_mut()));
     holds.release(|mode, count, method| {
         let (side, fix) = (mode.name(), mode.fix());
-        godot_error!(
-            "ReadWriteLock.{method}: the main thread still held {count} {side} lock(s) when the next frame started (held across an await, or never unlocked); ThreadKit released them so that other threads do not wait forever. On the main thread, before the function awaits or returns, {fix}."
-        );
+        Problem::new(
+            "ReadWriteLock",
+            method,
+            format!(
+                "the main thread still held {count} {side} lock(s) when the next frame started (held across an await, or never unlocked); ThreadKit released them so that other threads do not wait forever. On the main thread, before the function awaits or returns, {fix}."
+            ),
+        )
+        .report();
     });
 }
 

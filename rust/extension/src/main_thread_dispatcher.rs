@@ -670,7 +670,7 @@ fn block_on_main<T: Send + 'static>(
         return None;
     }
     // Checked by the callers; a bad value reaching here would wait without limit.
-    let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+    let timeout = problem::limit(timeout_ms);
     let waited =
         crate::shutdown::interruptible(|interrupts| caller.wait_interruptible(timeout, interrupts));
     match waited {

@@ -1,7 +1,7 @@
 //! The one way ThreadKit reports a mistake to Godot: bad input or a failure, naming the class and
 //! method it happened in, what went wrong and, where there is one, the fix.
 
-use godot::prelude::*;
+use godot::global::{PrintLevel, PrintRecord, PrintSource, print_custom};
 
 /// A problem to report from `class`.`method` (or from `class` alone, for one that no call of the
 /// user's caused, such as a failed task). Its message reads `Class.method: what` (then `; fix`
@@ -34,6 +34,18 @@ impl<'a> Problem<'a> {
         }
     }
 
+    /// A problem whose whole message, `Class.method: what; fix`, was composed where it was
+    /// found, because it is kept as well as reported (a refused submit's failed handle holds
+    /// it as its error).
+    pub(crate) fn composed(message: String) -> Self {
+        Self {
+            class: "",
+            method: None,
+            what: message,
+            fix: None,
+        }
+    }
+
     /// Adds how to fix it.
     pub(crate) fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
@@ -44,6 +56,7 @@ impl<'a> Problem<'a> {
     pub(crate) fn message(&self) -> String {
         let mut message = match self.method {
             Some(method) => format!("{}.{method}: {}", self.class, self.what),
+            None if self.class.is_empty() => self.what.clone(),
             None => format!("{}: {}", self.class, self.what),
         };
         if let Some(fix) = &self.fix {
@@ -53,14 +66,35 @@ impl<'a> Problem<'a> {
         message
     }
 
-    /// Pushes it to Godot as an error (the debugger's Errors tab, the output).
+    /// Pushes it to Godot as an error (the debugger's Errors tab, the output), located at the
+    /// line that reported it.
+    #[track_caller]
     pub(crate) fn report(self) {
-        godot_error!("{}", self.message());
+        self.push(PrintLevel::Error);
     }
 
-    /// Pushes it to Godot as a warning.
+    /// Pushes it to Godot as a warning, located at the line that reported it.
+    #[track_caller]
     pub(crate) fn warn(self) {
-        godot_warn!("{}", self.message());
+        self.push(PrintLevel::Warn);
+    }
+
+    /// Godot's "at:" line names the class and method, then the caller's file and line (through
+    /// `#[track_caller]`), not this file, which every problem passes through.
+    #[track_caller]
+    fn push(self, level: PrintLevel) {
+        let function = match self.method {
+            Some(method) => format!("{}.{method}", self.class),
+            None => self.class.to_string(),
+        };
+        let location = std::panic::Location::caller();
+        print_custom(PrintRecord {
+            level,
+            message: &self.message(),
+            rationale: None,
+            source: Some(PrintSource::from_location(location, &function)),
+            editor_notify: false,
+        });
     }
 }
 
@@ -69,6 +103,7 @@ impl<'a> Problem<'a> {
 /// naming `class`.`method`, and `Err` returned. `forever` is `Err(name)` for a method that must
 /// not wait without limit, `name` being the method that does (`read_lock` for
 /// `try_read_lock`).
+#[track_caller]
 pub(crate) fn timeout_ms(
     class: &str,
     method: &str,
@@ -76,8 +111,7 @@ pub(crate) fn timeout_ms(
     forever: Result<(), &str>,
 ) -> Result<Option<std::time::Duration>, ()> {
     match (timeout_ms, forever) {
-        (0.., _) => Ok(Some(std::time::Duration::from_millis(timeout_ms as u64))),
-        (-1, Ok(())) => Ok(None),
+        (0.., _) | (-1, Ok(())) => Ok(limit(timeout_ms)),
         (_, Ok(())) => {
             Problem::new(
                 class,
@@ -99,4 +133,13 @@ pub(crate) fn timeout_ms(
             Err(())
         }
     }
+}
+
+/// The wait a millisecond timeout stands for: that many milliseconds, or no limit (`None`) for a
+/// negative one. For values the rule above accepted, or a setting whose documented negative means
+/// no limit (`stop_timeout_msec`).
+pub(crate) fn limit(timeout_ms: i64) -> Option<std::time::Duration> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(std::time::Duration::from_millis)
 }

@@ -2,6 +2,7 @@ use godot::classes::IRefCounted;
 use godot::prelude::*;
 
 use crate::lookup::{Refusal, class_of, live_object, object_argument};
+use crate::problem::Problem;
 
 /// A weak reference to an object that any thread may hold and look up.
 ///
@@ -101,9 +102,13 @@ impl SafeObjectReference {
             }),
             Err(Refusal::Freed) => Self::new_gd(),
             Err(why) => {
-                godot_error!(
-                    "SafeObjectReference.create: the object {why}, so the reference is empty; pass a live object, e.g. SafeObjectReference.create(self)."
-                );
+                Problem::new(
+                    "SafeObjectReference",
+                    "create",
+                    format!("the object {why}, so the reference is empty"),
+                )
+                .fix("pass a live object, e.g. SafeObjectReference.create(self).")
+                .report();
                 Self::new_gd()
             }
         }

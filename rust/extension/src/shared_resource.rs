@@ -6,8 +6,11 @@ use threadkit_core::{Reentrant, SharedMap};
 use crate::coroutine;
 use crate::describe;
 use crate::kept_call::{self, Failure};
+use crate::problem::Problem;
 use crate::script_errors::Nesting;
 use crate::send::{Optional, SharedVariant, deep_copy};
+
+const CLASS: &str = "SharedResource";
 
 /// A key of the store: GDScript's String and StringName keys are the same key (as in a
 /// Dictionary), ints are their own.
@@ -191,9 +194,13 @@ impl SharedResource {
             return Variant::nil();
         };
         if !function.is_valid() {
-            godot_error!(
-                "SharedResource.update_value: the Callable is not valid (null, or its object was freed); pass a function that takes the old value and returns the new one."
-            );
+            Problem::new(
+                CLASS,
+                "update_value",
+                "the Callable is not valid (null, or its object was freed)",
+            )
+            .fix("pass a function that takes the old value and returns the new one.")
+            .report();
             return Variant::nil();
         }
         let mut result = Variant::nil();
@@ -205,23 +212,36 @@ impl SharedResource {
                     Some(SharedVariant::store(new_value))
                 }
                 Err(Failure::NotCalled(why)) => {
-                    godot_error!(
-                        "SharedResource.update_value: {why}; the value was left unchanged."
-                    );
+                    Problem::new(
+                        CLASS,
+                        "update_value",
+                        format!("{why}; the value was left unchanged."),
+                    )
+                    .report();
                     None
                 }
                 Err(Failure::ScriptError(error)) => {
-                    godot_error!(
-                        "SharedResource.update_value: the Callable stopped at a script error, so it returned no new value; the value was left unchanged. The error: {}",
-                        error.summary()
-                    );
+                    Problem::new(
+                        CLASS,
+                        "update_value",
+                        format!(
+                            "the Callable stopped at a script error, so it returned no new value; the value was left unchanged. The error: {}",
+                            error.summary()
+                        ),
+                    )
+                    .report();
                     None
                 }
                 Err(Failure::Coroutine) => {
-                    godot_error!(
-                        "SharedResource.update_value: the Callable is a coroutine (it uses await): it returned at its first await, before computing the new value; it was stopped there and the value left unchanged. To fix it, {}.",
-                        coroutine::HINT
-                    );
+                    Problem::new(
+                        CLASS,
+                        "update_value",
+                        format!(
+                            "the Callable is a coroutine (it uses await): it returned at its first await, before computing the new value; it was stopped there and the value left unchanged. To fix it, {}.",
+                            coroutine::HINT
+                        ),
+                    )
+                    .report();
                     None
                 }
             }
@@ -302,18 +322,27 @@ impl SharedResource {
     fn key(method: &str, key: &Variant) -> Option<Key> {
         let converted = Key::from_variant(key);
         if converted.is_none() {
-            godot_error!(
-                "SharedResource.{method}: a key must be a String, StringName or int, not {}; convert it, for example with str(key).",
-                describe::value(key)
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "a key must be a String, StringName or int, not {}",
+                    describe::value(key)
+                ),
+            )
+            .fix("convert it, for example with str(key).")
+            .report();
         }
         converted
     }
 
     fn refused<T>(method: &str, _: Reentrant, fallback: T) -> T {
-        godot_error!(
-            "SharedResource.{method}: called from inside update_value's Callable on the same SharedResource, which holds its write gate; that change would wait for itself. Return the new value from the Callable instead of writing it."
-        );
+        Problem::new(
+            CLASS,
+            method,
+            "called from inside update_value's Callable on the same SharedResource, which holds its write gate; that change would wait for itself. Return the new value from the Callable instead of writing it.",
+        )
+        .report();
         fallback
     }
 }

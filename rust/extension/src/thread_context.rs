@@ -2,6 +2,7 @@ use godot::classes::Os;
 use godot::prelude::*;
 
 use crate::describe;
+use crate::problem::Problem;
 
 /// The longest thread name kept, in characters: names appear in messages.
 const MAX_NAME_CHARS: usize = 64;
@@ -61,12 +62,19 @@ impl ThreadContext {
     #[func]
     pub fn set_thread_name(name: GString) {
         match Self::get_context() {
-            Self::CONTEXT_MAIN => godot_error!(
-                "ThreadContext.set_thread_name: the main thread is always named \"main\"; call it from the thread you want to name."
-            ),
-            Self::CONTEXT_WORKER => godot_error!(
-                "ThreadContext.set_thread_name: AsyncTaskProcessor workers keep their names (threadkit-worker-N) because many tasks share them; name your own Thread instead."
-            ),
+            Self::CONTEXT_MAIN => Problem::new(
+                "ThreadContext",
+                "set_thread_name",
+                "the main thread is always named \"main\"",
+            )
+            .fix("call it from the thread you want to name.")
+            .report(),
+            Self::CONTEXT_WORKER => Problem::new(
+                "ThreadContext",
+                "set_thread_name",
+                "AsyncTaskProcessor workers keep their names (threadkit-worker-N) because many tasks share them; name your own Thread instead.",
+            )
+            .report(),
             _ => {
                 let name: String = name.chars().iter().take(MAX_NAME_CHARS).collect();
                 threadkit_core::context::set_thread_name(&name);
@@ -102,12 +110,18 @@ impl ThreadContext {
         if Self::is_main_thread() {
             return true;
         }
-        godot_error!(
-            "ThreadContext.assert_main_thread: {} must run on the main thread, but ran on {} (thread {}); run it from a callback, MainThreadDispatcher.dispatch(...) or call_deferred(...).",
-            describe::text(&operation),
-            Self::thread_name(),
-            Self::get_thread_id()
-        );
+        Problem::new(
+            "ThreadContext",
+            "assert_main_thread",
+            format!(
+                "{} must run on the main thread, but ran on {} (thread {})",
+                describe::text(&operation),
+                Self::thread_name(),
+                Self::get_thread_id()
+            ),
+        )
+        .fix("run it from a callback, MainThreadDispatcher.dispatch(...) or call_deferred(...).")
+        .report();
         false
     }
 }

@@ -6,6 +6,7 @@ use threadkit_core::{InitError, PerThread};
 
 use crate::coroutine;
 use crate::kept_call::{self, Failure};
+use crate::problem::Problem;
 use crate::script_errors::Nesting;
 use crate::send::SharedCallable;
 
@@ -86,9 +87,13 @@ impl ThreadLocal {
     #[func]
     pub fn create(factory: Callable) -> Option<Gd<Self>> {
         if !factory.is_valid() {
-            godot_error!(
-                "{CLASS}.create: the factory Callable is not valid (null, or its object was freed); pass a function that returns a new value for the calling thread."
-            );
+            Problem::new(
+                CLASS,
+                "create",
+                "the factory Callable is not valid (null, or its object was freed)",
+            )
+            .fix("pass a function that returns a new value for the calling thread.")
+            .report();
             return None;
         }
         Some(Gd::from_object(Self {
@@ -118,9 +123,13 @@ impl ThreadLocal {
             Ok(value) => value.0.clone(),
             Err(InitError::Failed(())) => Variant::nil(),
             Err(InitError::Reentrant) => {
-                godot_error!(
-                    "{CLASS}.get_value: the factory asked this ThreadLocal for the value it is making (on the same thread), which would never end; make the value without calling get_value() of the same ThreadLocal."
-                );
+                Problem::new(
+                    CLASS,
+                    "get_value",
+                    "the factory asked this ThreadLocal for the value it is making (on the same thread), which would never end",
+                )
+                .fix("make the value without calling get_value() of the same ThreadLocal.")
+                .report();
                 Variant::nil()
             }
         }
@@ -154,25 +163,37 @@ impl ThreadLocal {
 fn make_value(factory: &Callable) -> Result<ThreadValue, ()> {
     match kept_call::call(factory, &[], Nesting::Shared) {
         Ok(value) if value.is_nil() => {
-            godot_error!(
-                "{CLASS}.get_value: the factory returned null, which is kept as no value; return the value this thread should have (the next get_value() calls the factory again)."
-            );
+            Problem::new(
+                CLASS,
+                "get_value",
+                "the factory returned null, which is kept as no value",
+            )
+            .fix("return the value this thread should have (the next get_value() calls the factory again).")
+            .report();
             Err(())
         }
         Ok(value) => Ok(ThreadValue(value)),
         Err(Failure::NotCalled(why)) => {
-            godot_error!(
-                "{CLASS}.get_value: the factory could not be called: {why}; no value was made."
-            );
+            Problem::new(
+                CLASS,
+                "get_value",
+                format!("the factory could not be called: {why}; no value was made."),
+            )
+            .report();
             Err(())
         }
         // Godot printed the script error already (and it fails the task this runs in, if any).
         Err(Failure::ScriptError(_)) => Err(()),
         Err(Failure::Coroutine) => {
-            godot_error!(
-                "{CLASS}.get_value: the factory is a coroutine (it uses await), so it returned before making the value; it was stopped there and nothing was kept. To fix it, {}.",
-                coroutine::HINT
-            );
+            Problem::new(
+                CLASS,
+                "get_value",
+                format!(
+                    "the factory is a coroutine (it uses await), so it returned before making the value; it was stopped there and nothing was kept. To fix it, {}.",
+                    coroutine::HINT
+                ),
+            )
+            .report();
             Err(())
         }
     }

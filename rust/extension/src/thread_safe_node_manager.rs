@@ -6,6 +6,7 @@ use parking_lot::RwLock;
 
 use crate::describe;
 use crate::lookup::{live_object, object_argument};
+use crate::problem::Problem;
 
 const CLASS: &str = "ThreadSafeNodeManager";
 
@@ -91,18 +92,21 @@ impl ThreadSafeNodeManager {
             return false;
         };
         if name.is_empty() {
-            godot_error!(
-                "{CLASS}.{method}: the name is empty; pass the name threads will look the node up by."
-            );
+            Problem::new(CLASS, method, "the name is empty")
+                .fix("pass the name threads will look the node up by.")
+                .report();
             return false;
         }
         let id = match object_argument::<Node>(&node) {
             Ok(id) => id,
             Err(why) => {
-                godot_error!(
-                    "{CLASS}.{method}: the node for {} {why}; pass a live Node.",
-                    describe::text(&name)
-                );
+                Problem::new(
+                    CLASS,
+                    method,
+                    format!("the node for {} {why}", describe::text(&name)),
+                )
+                .fix("pass a live Node.")
+                .report();
                 return false;
             }
         };
@@ -122,9 +126,15 @@ impl ThreadSafeNodeManager {
             return true;
         };
         let name = describe::text(&name);
-        godot_error!(
-            "{CLASS}.{method}: {name} is already registered to another live node (instance #{holder}); call unregister_node({name}) first, or pick another name."
-        );
+        Problem::new(
+            CLASS,
+            method,
+            format!("{name} is already registered to another live node (instance #{holder})"),
+        )
+        .fix(format!(
+            "call unregister_node({name}) first, or pick another name."
+        ))
+        .report();
         false
     }
 
@@ -195,10 +205,13 @@ fn name_of(method: &str, name: &Variant) -> Option<GString> {
     match name.get_type() {
         VariantType::STRING | VariantType::STRING_NAME => name.try_to_relaxed::<GString>().ok(),
         _ => {
-            godot_error!(
-                "{CLASS}.{method}: the name is {}, not a String; pass the node's name as a String or StringName.",
-                describe::value(name)
-            );
+            Problem::new(
+                CLASS,
+                method,
+                format!("the name is {}, not a String", describe::value(name)),
+            )
+            .fix("pass the node's name as a String or StringName.")
+            .report();
             None
         }
     }

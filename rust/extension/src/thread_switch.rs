@@ -40,6 +40,7 @@ use parking_lot::Mutex;
 
 use crate::call::static_name;
 use crate::main_queue;
+use crate::problem::Problem;
 
 /// How long a switch requested on a thread other than the main one may go without its `await`
 /// connecting before it is reported as never awaited.
@@ -120,11 +121,14 @@ impl Switch {
     }
 
     fn report_not_awaited(&self) {
-        godot_error!(
-            "{}: the Signal it returned was not awaited, so nothing switched; await it where you call it: await ...{}().",
-            self.method,
-            self.method.rsplit('.').next().unwrap_or(self.method)
-        );
+        let (class, method) = self.method.split_once('.').unwrap_or(("", self.method));
+        Problem::new(
+            class,
+            method,
+            "the Signal it returned was not awaited, so nothing switched",
+        )
+        .fix(format!("await it where you call it: await ...{method}()."))
+        .report();
     }
 }
 
@@ -141,9 +145,13 @@ static UNSCOPED: Mutex<Vec<Switch>> = Mutex::new(Vec::new());
 pub(crate) fn request(method: &'static str, target: Target) -> Variant {
     let in_resumption = SCOPE.with(|scope| scope.borrow().is_some());
     if !in_resumption && threadkit_core::current_task().is_some() {
-        godot_error!(
-            "{method}: called inside a task, which may not await (its await would end the task there); the task goes on where it is. Switch threads in a coroutine you call outside tasks, or return the result and use the task's callback."
-        );
+        let (class, name) = method.split_once('.').unwrap_or(("", method));
+        Problem::new(
+            class,
+            name,
+            "called inside a task, which may not await (its await would end the task there); the task goes on where it is. Switch threads in a coroutine you call outside tasks, or return the result and use the task's callback.",
+        )
+        .report();
         return Variant::nil();
     }
     let object = ThreadSwitch::new_gd();

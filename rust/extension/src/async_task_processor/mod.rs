@@ -353,7 +353,7 @@ impl AsyncTaskProcessor {
         match submitted {
             Ok(task) => task.id() as i64,
             Err(message) => {
-                godot_error!("{message}");
+                Problem::composed(message).report();
                 -1
             }
         }
@@ -756,10 +756,10 @@ impl Inner {
             .report();
         }
         let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
-        let how = match (wait && !own_worker, timeout_ms) {
+        let how = match (wait && !own_worker, problem::limit(timeout_ms.into())) {
             (false, _) => StopWait::No,
-            (true, ms) if ms < 0 => StopWait::Forever,
-            (true, ms) => StopWait::Within(Duration::from_millis(ms as u64)),
+            (true, None) => StopWait::Forever,
+            (true, Some(limit)) => StopWait::Within(limit),
         };
         let report = self.pool.stop(how);
         if report.still_running > 0 {
@@ -780,7 +780,7 @@ impl Inner {
     /// that still run (-1: waits without warnings).
     fn join_workers(&self) {
         let timeout_ms = self.settings.stop_timeout_msec.load(Ordering::Relaxed);
-        let first = u64::try_from(timeout_ms).map_or(Duration::MAX, Duration::from_millis);
+        let first = problem::limit(timeout_ms.into()).unwrap_or(Duration::MAX);
         self.pool.join_all(first, Duration::from_secs(1), |waited, running| {
             if timeout_ms < 0 {
                 return;
@@ -871,7 +871,7 @@ impl Inner {
         match submit(self, &mut attach) {
             Ok(_) => made.expect("a submitted task has its handle"),
             Err(message) => {
-                godot_error!("{message}");
+                Problem::composed(message.clone()).report();
                 let handle = TaskHandle::failed(message);
                 self.refused.lock().push(Delivery {
                     then: None,

@@ -58,9 +58,13 @@ impl AsyncTaskProcessor {
             || (!inner.ever_started.load(Ordering::Relaxed)
                 && inner.settings.autostart.load(Ordering::Relaxed));
         if !will_run {
-            godot_error!(
-                "{METHOD}: the workers are not running, so the coroutine goes on on the main thread; call start_workers() first (or keep autostart on)."
-            );
+            Problem::new(
+                CLASS,
+                "switch_to_worker",
+                "the workers are not running, so the coroutine goes on on the main thread",
+            )
+            .fix("call start_workers() first (or keep autostart on).")
+            .report();
             if godot::init::is_main_thread() {
                 return Variant::nil();
             }

@@ -9,13 +9,14 @@ use threadkit_core::combine::{Failed, Read, all_of, first_of};
 
 use super::{CLASS, HandleRef, Keep, Link, Source, TaskHandle};
 use crate::describe;
+use crate::problem::Problem;
 use crate::send::SendVariant;
 
 pub(super) fn when_all(handles: &VarArray) -> Gd<TaskHandle> {
     let method = "when_all";
     let links = match links_of(method, handles) {
         Ok(links) => links,
-        Err(message) => return refused(message),
+        Err(problem) => return refused(problem),
     };
     let weak: Vec<Weak<Link>> = links.iter().map(Arc::downgrade).collect();
     let (handle, parent, keep) = combined();
@@ -40,12 +41,17 @@ pub(super) fn when_any(handles: &VarArray) -> Gd<TaskHandle> {
     let method = "when_any";
     let links = match links_of(method, handles) {
         Ok(links) if links.is_empty() => {
-            return refused(format!(
-                "{CLASS}.{method}: the Array is empty, so no handle could ever end first; pass at least one TaskHandle."
-            ));
+            return refused(
+                Problem::new(
+                    CLASS,
+                    method,
+                    "the Array is empty, so no handle could ever end first",
+                )
+                .fix("pass at least one TaskHandle."),
+            );
         }
         Ok(links) => links,
-        Err(message) => return refused(message),
+        Err(problem) => return refused(problem),
     };
     let (handle, parent, keep) = combined();
     let parts: Vec<_> = links.iter().map(|link| link.task().clone()).collect();
@@ -86,23 +92,30 @@ fn failed(count: usize) -> Failed {
 }
 
 /// The handles' links, or the error for the first element that is not a TaskHandle.
-fn links_of(method: &str, handles: &VarArray) -> Result<Vec<Arc<Link>>, String> {
+fn links_of<'a>(method: &'a str, handles: &VarArray) -> Result<Vec<Arc<Link>>, Problem<'a>> {
     handles
         .iter_shared()
         .enumerate()
         .map(|(index, value)| match value.try_to::<Gd<TaskHandle>>() {
             Ok(handle) => Ok(handle.bind().link().clone()),
-            Err(_) => Err(format!(
-                "{CLASS}.{method}: element {index} of the Array is {}, not a TaskHandle; pass an Array of TaskHandles (from AsyncTaskProcessor.run(), TaskHandle.create_pending(), ...).",
-                describe::value(&value)
-            )),
+            Err(_) => Err(Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "element {index} of the Array is {}, not a TaskHandle",
+                    describe::value(&value)
+                ),
+            )
+            .fix("pass an Array of TaskHandles (from AsyncTaskProcessor.run(), TaskHandle.create_pending(), ...).")),
         })
         .collect()
 }
 
-/// Reports `message` and returns a handle that has already failed with it.
-fn refused(message: String) -> Gd<TaskHandle> {
-    godot_error!("{message}");
+/// Reports `problem` and returns a handle that has already failed with its message.
+#[track_caller]
+fn refused(problem: Problem<'_>) -> Gd<TaskHandle> {
+    let message = problem.message();
+    problem.report();
     let task = Task::outside(0);
     task.settle(Err(message));
     TaskHandle::outside(task, Source::Failed, None)

@@ -8,6 +8,7 @@ use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
 use crate::call::static_name;
 use crate::lookup::live_object;
 use crate::main_queue;
+use crate::problem::Problem;
 use crate::send::SendVariant;
 use crate::status;
 
@@ -217,9 +218,12 @@ impl TaskHandle {
             return self.get_result();
         }
         if !godot::init::is_main_thread() {
-            godot_error!(
-                "{CLASS}.wait: called off the main thread before the task ended; its finished signal is emitted on the main thread, where the coroutine would resume (or never, if it came before the await connected), so this returns null. Await it on the main thread (after await MainThreadDispatcher.switch_to_main_thread()), or block with AsyncTaskProcessor.wait_for_task(handle.id)."
-            );
+            Problem::new(
+                CLASS,
+                "wait",
+                "called off the main thread before the task ended; its finished signal is emitted on the main thread, where the coroutine would resume (or never, if it came before the await connected), so this returns null. Await it on the main thread (after await MainThreadDispatcher.switch_to_main_thread()), or block with AsyncTaskProcessor.wait_for_task(handle.id).",
+            )
+            .report();
             return Variant::nil();
         }
         Signal::from_object_signal(&self.to_gd(), "finished").to_variant()
@@ -368,9 +372,15 @@ impl TaskHandle {
     /// Ends a pending handle for `complete` / `fail`.
     fn settle(&self, method: &str, result: Result<SendVariant, String>) -> bool {
         if !matches!(self.link.source, Source::Pending) {
-            godot_error!(
-                "{CLASS}.{method}: this handle is not one from TaskHandle.create_pending() (its processor or the handles it combines end it); call {method}() on a pending handle, or cancel() this one."
-            );
+            Problem::new(
+                CLASS,
+                method,
+                "this handle is not one from TaskHandle.create_pending() (its processor or the handles it combines end it)",
+            )
+            .fix(format!(
+                "call {method}() on a pending handle, or cancel() this one."
+            ))
+            .report();
             return false;
         }
         self.kept_until_finished(|| self.link.task.settle(result))

@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use super::{CLASS, Link};
 use crate::lookup::{live_object, object_argument};
 use crate::main_queue;
+use crate::problem::Problem;
 
 /// The metadata entry of a node that has tasks bound to it (hidden from the inspector: it starts
 /// with an underscore).
@@ -49,9 +50,13 @@ pub(super) fn bind(link: &Arc<Link>, node: &Variant) {
     let id = match object_argument::<Node>(node) {
         Ok(id) => id,
         Err(why) => {
-            godot_error!(
-                "{CLASS}.bind_to: the node {why}, so the task was not bound; pass a live Node (the one whose freeing should cancel the task)."
-            );
+            Problem::new(
+                CLASS,
+                "bind_to",
+                format!("the node {why}, so the task was not bound"),
+            )
+            .fix("pass a live Node (the one whose freeing should cancel the task).")
+            .report();
             return;
         }
     };

@@ -3,6 +3,8 @@ use godot::prelude::*;
 use lessons::contention::{OutOfRange, Strategy, Workload, compare};
 use lessons::deadlock::{lock_timeout, run_transfers};
 
+use crate::problem::Problem;
+
 mod lessons;
 
 const CLASS: &str = "ThreadSafetyTester";
@@ -226,6 +228,6 @@ impl ThreadSafetyTester {
     }
 
     fn refuse(method: &str, error: OutOfRange) {
-        godot_error!("{CLASS}.{method}: {error}. Nothing was run.");
+        Problem::new(CLASS, method, format!("{error}. Nothing was run.")).report();
     }
 }
