@@ -8,7 +8,7 @@ use crate::lookup::{Refusal, class_of, live_object, object_argument};
 /// It stores only the object's instance id, never a pointer: [method get_object] looks the
 /// object up again each time, on the thread that asks, and returns [code]null[/code] once it was
 /// freed. It does not keep the object alive.
-/// [codeblock]
+/// ```gdscript
 /// var target := SafeObjectReference.create(enemy)
 /// var settings_ref := SafeObjectReference.create(settings)  # A Resource.
 ///
@@ -23,7 +23,7 @@ use crate::lookup::{Refusal, class_of, live_object, object_argument};
 ///     if node:
 ///         node.take_hit(damage))
 /// MainThreadDispatcher.safe_print("hit #%d" % target.get_id())  # The id outlives the object.
-/// [/codeblock]
+/// ```
 /// What a thread may do with the object it gets follows Godot's rules, which this class does not
 /// lift.
 ///

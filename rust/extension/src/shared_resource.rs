@@ -50,12 +50,12 @@ impl Key {
 /// - [method get_version] counts the changes, so a reader can tell cheaply whether anything
 ///   changed; [method get_access_statistics] counts reads and writes per key.
 ///
-/// [codeblock]
+/// ```gdscript
 /// var world := SharedResource.new()
 /// world.batch_update({"gold": 100, "wood": 5})
 /// # On any thread:
 /// var total = world.update_value("gold", func(old): return old + 10)  # 110, atomically.
-/// [/codeblock]
+/// ```
 /// The Callable given to [method update_value] runs while every other change waits: it may read
 /// this SharedResource (other threads read on meanwhile and see the old value until the new one
 /// is stored), but it must not change it (that would wait for itself; it is refused with an
