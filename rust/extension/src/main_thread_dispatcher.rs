@@ -199,7 +199,7 @@ impl MainThreadDispatcher {
     /// at once; elsewhere it waits (without spinning) until the main thread ran it. If the main
     /// thread has not started it within [param timeout_ms] (-1: no limit; another negative value is
     /// an error), it returns [code]null[/code] with an error, and the call will not run later. A
-    /// call that started is always waited for. Arrays, Dictionaries and Packed*Arrays come back as
+    /// call that started is always waited for. Arrays, Dictionaries and Packed\*Arrays come back as
     /// copies. It returns [code]null[/code] at once, without an error, once the game quits (so a
     /// Thread joined in [method Node._exit_tree] never hangs on it) and, inside an
     /// [AsyncTaskProcessor] task, when the task is cancelled (so freeing the processor never waits
@@ -449,7 +449,7 @@ impl MainThreadDispatcher {
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
     /// counted as dropped, [method get_stats]) if the object was freed, before this call or
     /// before it runs, without an error: another thread freeing it is a race to expect, not a
-    /// mistake. Arrays, Dictionaries and Packed*Arrays are copied when queued, so later changes by
+    /// mistake. Arrays, Dictionaries and Packed\*Arrays are copied when queued, so later changes by
     /// the calling thread do not race the main thread.
     ///
     /// [param object] must be an [Object] (a [Node], a [Resource], ...); null or another value

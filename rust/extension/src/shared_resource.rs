@@ -39,9 +39,9 @@ impl Key {
 /// GDScript's Dictionary is not safe to change while another thread uses it, and guarding one
 /// with a [Mutex] lets only one thread in at a time, readers included. Here readers share a
 /// reader-writer lock, so they run in parallel, and each write takes it alone for one short step.
-/// - Values are copied in and out: Arrays, Dictionaries and Packed*Arrays you pass in or get back
+/// - Values are copied in and out: Arrays, Dictionaries and Packed\*Arrays you pass in or get back
 ///   (nested ones included) are your own copies, so no thread can change the stored data outside
-///   the lock. A Packed*Array's copy shares its buffer until either side changes it, so large
+///   the lock. A Packed\*Array's copy shares its buffer until either side changes it, so large
 ///   ones cost nothing to store or read. (Objects are shared by reference, as always in Godot;
 ///   only their reference is stored.)
 /// - Several keys change together with [method batch_update] (readers see all of it or none), and

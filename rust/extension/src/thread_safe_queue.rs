@@ -39,9 +39,9 @@ const CLASS: &str = "ThreadSafeQueue";
 /// returns [code]null[/code] only once the queue is closed and every value has been popped. To
 /// send "nothing" as a value, wrap it in an Array or a Dictionary.
 ///
-/// [b]Values are copies.[/b] Arrays, Dictionaries and Packed*Arrays (nested ones included) are
+/// [b]Values are copies.[/b] Arrays, Dictionaries and Packed\*Arrays (nested ones included) are
 /// copied when pushed, so changing one after pushing it does not change what is popped, and the
-/// popped value belongs to the thread that popped it. A Packed*Array's copy shares its buffer
+/// popped value belongs to the thread that popped it. A Packed\*Array's copy shares its buffer
 /// until either side changes it, so even a large one costs nothing to push. Objects are not
 /// copied: the popped value refers to the same object, and using it from several threads is up
 /// to you.

@@ -58,7 +58,7 @@ pub use rust_api::SpawnError;
 /// ```
 ///
 /// Tasks run in parallel: what a task touches must be safe to touch from another thread (its own
-/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed*Arrays
+/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed\*Arrays
 /// are deep-copied on their way to the main thread (Godot shares all three by reference). Long
 /// tasks should poll [method is_cancelled] so that [method cancel_task] and [method stop_workers]
 /// take effect quickly.

@@ -96,7 +96,7 @@ impl AsyncTaskProcessor {
     /// A key is a value compared by content: an int, float (not NaN), bool, String or StringName
     /// (equal when their text is: [code]"a"[/code] and [code]&"a"[/code] are one key),
     /// NodePath, Vector2/3/4, Vector2i/3i/4i, Color, or a live Object (by identity). Anything
-    /// else (null, an Array, a Dictionary, a Packed*Array, a Callable, a freed object) is
+    /// else (null, an Array, a Dictionary, a Packed\*Array, a Callable, a freed object) is
     /// reported with an error and returns a handle that has already failed.
     #[func]
     pub fn run_keyed(

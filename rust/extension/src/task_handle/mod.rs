@@ -244,7 +244,7 @@ impl TaskHandle {
     }
 
     /// Ends a handle from [method create_pending] with [param result] (Arrays, Dictionaries and
-    /// Packed*Arrays are copied). Returns [code]false[/code] if it had ended already: of several
+    /// Packed\*Arrays are copied). Returns [code]false[/code] if it had ended already: of several
     /// threads racing to end it, exactly one gets [code]true[/code]. Any other handle is refused
     /// with an error (its processor or its handles end it).
     #[func]
