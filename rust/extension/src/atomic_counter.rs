@@ -21,7 +21,7 @@ use threadkit_core::Counter;
 /// do nothing; [method set_count], [method reset] and [method compare_and_set] still apply.
 /// Integer arithmetic wraps on overflow, as GDScript's `int` does.
 ///
-/// [codeblock]
+/// ```gdscript
 /// var hits := AtomicCounter.new()
 /// var threads: Array[Thread] = []
 /// for i in 4:
@@ -33,7 +33,7 @@ use threadkit_core::Counter;
 /// for t in threads:
 ///     t.wait_to_finish()
 /// print(hits.get_count()) # Always 4000.
-/// [/codeblock]
+/// ```
 #[derive(GodotClass)]
 #[class(base = RefCounted, init)]
 pub struct AtomicCounter {

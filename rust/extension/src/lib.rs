@@ -8,6 +8,8 @@ pub mod atomic_counter;
 mod call;
 mod coroutine;
 mod describe;
+#[cfg(test)]
+mod docs_check;
 mod held_locks;
 mod kept_call;
 mod lookup;

@@ -69,12 +69,12 @@ const CLASS: &str = "MainThreadDispatcher";
 ///
 /// Scene tree, UI and most engine objects may only be touched from the main thread. From a
 /// worker or a [Thread], queue that work here; the main thread runs it during its next frame:
-/// [codeblock]
+/// ```gdscript
 /// # On any thread:
 /// MainThreadDispatcher.dispatch(func(): $Label.text = "loaded %d items" % count)
 /// var pos: Vector2 = MainThreadDispatcher.call_blocking(func(): return $Player.position)
 /// MainThreadDispatcher.safe_add_child(self, enemy)  # Skipped if either was freed meanwhile.
-/// [/codeblock]
+/// ```
 /// Compared with [method Object.call_deferred]: each drain stops at the queue length it started
 /// with, at the frame budget ([method set_frame_budget_usec], 2 ms by default) or at
 /// [method set_max_per_frame], so a flood of work spreads over frames instead of stalling one and
@@ -153,9 +153,9 @@ impl MainThreadDispatcher {
     /// ([method get_stats]), without an error. A lambda's object is the script it was written
     /// in, not the nodes it uses, so tie it to the node it works on with [param owner]: it is
     /// skipped and counted as dropped, silently, if [param owner] was freed before it runs.
-    /// [codeblock]
+    /// ```gdscript
     /// MainThreadDispatcher.dispatch(func(): label.text = "done", label)
-    /// [/codeblock]
+    /// ```
     /// A callable or [param owner] already freed when this is called (another thread freed it)
     /// is dropped and counted the same way, and this returns [code]false[/code]. [param owner]
     /// is typed [Variant] so that a freed object reaches this check (a typed parameter would fail
@@ -199,7 +199,7 @@ impl MainThreadDispatcher {
     /// at once; elsewhere it waits (without spinning) until the main thread ran it. If the main
     /// thread has not started it within [param timeout_ms] (-1: no limit; another negative value is
     /// an error), it returns [code]null[/code] with an error, and the call will not run later. A
-    /// call that started is always waited for. Arrays, Dictionaries and Packed*Arrays come back as
+    /// call that started is always waited for. Arrays, Dictionaries and Packed\*Arrays come back as
     /// copies. It returns [code]null[/code] at once, without an error, once the game quits (so a
     /// Thread joined in [method Node._exit_tree] never hangs on it) and, inside an
     /// [AsyncTaskProcessor] task, when the task is cancelled (so freeing the processor never waits
@@ -245,11 +245,11 @@ impl MainThreadDispatcher {
     }
 
     /// Moves the rest of the calling coroutine to the main thread:
-    /// [codeblock]
+    /// ```gdscript
     /// var mesh := build_mesh()  # On a worker, after await processor.switch_to_worker().
     /// await MainThreadDispatcher.switch_to_main_thread()
     /// $MeshInstance3D.mesh = mesh  # On the main thread.
-    /// [/codeblock]
+    /// ```
     /// Returns a [Signal] that the main thread emits at its next drain (also while the tree is
     /// paused: ThreadKit's own dispatcher node processes then), where the coroutine resumes. On
     /// the main thread it returns [code]null[/code], which [code]await[/code] passes through at
@@ -449,7 +449,7 @@ impl MainThreadDispatcher {
     /// Sets [param property] of [param object] to [param value] on the main thread; skipped (and
     /// counted as dropped, [method get_stats]) if the object was freed, before this call or
     /// before it runs, without an error: another thread freeing it is a race to expect, not a
-    /// mistake. Arrays, Dictionaries and Packed*Arrays are copied when queued, so later changes by
+    /// mistake. Arrays, Dictionaries and Packed\*Arrays are copied when queued, so later changes by
     /// the calling thread do not race the main thread.
     ///
     /// [param object] must be an [Object] (a [Node], a [Resource], ...); null or another value

@@ -21,7 +21,7 @@ const CLASS: &str = "ReadWriteLock";
 ///
 /// Prefer [method with_read] and [method with_write]: they unlock whatever happens, and return
 /// what the Callable returns.
-/// [codeblock]
+/// ```gdscript
 /// var lock := ReadWriteLock.new()
 /// var scores := {}
 ///
@@ -30,7 +30,7 @@ const CLASS: &str = "ReadWriteLock";
 ///
 /// func add_score(player: String, score: int) -> void:  # Any thread, one at a time.
 ///     lock.with_write(func(): scores[player] = score)
-/// [/codeblock]
+/// ```
 /// The lock knows which thread holds what, so mistakes are reported instead of freezing the game:
 /// - A thread that reads may read again (re-entrant), even while a writer waits; the writer may
 ///   lock again and may read under its own write lock.
@@ -47,7 +47,7 @@ const CLASS: &str = "ReadWriteLock";
 /// lock: one thread at a time may hold it, beside plain readers (writers wait). [method upgrade]
 /// turns it into the write lock once the plain readers are gone, with no other writer in
 /// between; [method downgrade] turns a write lock back into a read lock at once.
-/// [codeblock]
+/// ```gdscript
 /// lock.upgradable_read_lock()
 /// if not cache.has(key):   # Readers may read meanwhile.
 ///     lock.upgrade()       # Nobody changed the cache since the check.
@@ -55,7 +55,7 @@ const CLASS: &str = "ReadWriteLock";
 ///     lock.write_unlock()  # The upgraded lock is a write lock now.
 /// else:
 ///     lock.upgradable_read_unlock()
-/// [/codeblock]
+/// ```
 /// A plain read lock cannot be upgraded (two readers upgrading at once would wait for each other
 /// forever): [method upgrade] refuses it with an error.
 ///

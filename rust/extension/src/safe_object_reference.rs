@@ -9,7 +9,7 @@ use crate::problem::Problem;
 /// It stores only the object's instance id, never a pointer: [method get_object] looks the
 /// object up again each time, on the thread that asks, and returns [code]null[/code] once it was
 /// freed. It does not keep the object alive.
-/// [codeblock]
+/// ```gdscript
 /// var target := SafeObjectReference.create(enemy)
 /// var settings_ref := SafeObjectReference.create(settings)  # A Resource.
 ///
@@ -24,7 +24,7 @@ use crate::problem::Problem;
 ///     if node:
 ///         node.take_hit(damage))
 /// MainThreadDispatcher.safe_print("hit #%d" % target.get_id())  # The id outlives the object.
-/// [/codeblock]
+/// ```
 /// What a thread may do with the object it gets follows Godot's rules, which this class does not
 /// lift.
 ///

@@ -42,9 +42,9 @@ impl Key {
 /// GDScript's Dictionary is not safe to change while another thread uses it, and guarding one
 /// with a [Mutex] lets only one thread in at a time, readers included. Here readers share a
 /// reader-writer lock, so they run in parallel, and each write takes it alone for one short step.
-/// - Values are copied in and out: Arrays, Dictionaries and Packed*Arrays you pass in or get back
+/// - Values are copied in and out: Arrays, Dictionaries and Packed\*Arrays you pass in or get back
 ///   (nested ones included) are your own copies, so no thread can change the stored data outside
-///   the lock. A Packed*Array's copy shares its buffer until either side changes it, so large
+///   the lock. A Packed\*Array's copy shares its buffer until either side changes it, so large
 ///   ones cost nothing to store or read. (Objects are shared by reference, as always in Godot;
 ///   only their reference is stored.)
 /// - Several keys change together with [method batch_update] (readers see all of it or none), and
@@ -53,12 +53,12 @@ impl Key {
 /// - [method get_version] counts the changes, so a reader can tell cheaply whether anything
 ///   changed; [method get_access_statistics] counts reads and writes per key.
 ///
-/// [codeblock]
+/// ```gdscript
 /// var world := SharedResource.new()
 /// world.batch_update({"gold": 100, "wood": 5})
 /// # On any thread:
 /// var total = world.update_value("gold", func(old): return old + 10)  # 110, atomically.
-/// [/codeblock]
+/// ```
 /// The Callable given to [method update_value] runs while every other change waits: it may read
 /// this SharedResource (other threads read on meanwhile and see the old value until the new one
 /// is stored), but it must not change it (that would wait for itself; it is refused with an

@@ -12,12 +12,12 @@ const MAX_NAME_CHARS: usize = 64;
 /// Godot's own answer is [method OS.get_thread_caller_id] compared with
 /// [method OS.get_main_thread_id]; this class wraps that (so it is right on every thread, including
 /// threads Godot did not start) and adds names for messages and a guard for main-thread-only work:
-/// [codeblock]
+/// ```gdscript
 /// func spawn_enemy() -> void:
 ///     if not ThreadContext.assert_main_thread("spawn_enemy"):
 ///         return  # An error already says which thread it was and what to do.
 ///     add_child(Enemy.new())
-/// [/codeblock]
+/// ```
 #[derive(GodotClass)]
 #[class(no_init, base = Object)]
 pub struct ThreadContext {

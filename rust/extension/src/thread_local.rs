@@ -22,7 +22,7 @@ static UNLOADED: AtomicBool = AtomicBool::new(false);
 /// For objects that must not be shared between threads but are costly to make for every task:
 /// an [AStarGrid2D] per worker (Godot's AStar classes are not safe to use from two threads at
 /// once), a [RandomNumberGenerator], a scratch [Image] or a cache.
-/// [codeblock]
+/// ```gdscript
 /// var grids := ThreadLocal.create(func() -> AStarGrid2D:
 ///     var grid := AStarGrid2D.new()
 ///     grid.region = Rect2i(0, 0, 64, 64)
@@ -31,7 +31,7 @@ static UNLOADED: AtomicBool = AtomicBool::new(false);
 ///
 /// func find_path(from: Vector2i, to: Vector2i) -> Array[Vector2i]:  # In any task.
 ///     return grids.get_value().get_id_path(from, to)
-/// [/codeblock]
+/// ```
 /// Create it with [method create]: a native class's [code]new()[/code] cannot take arguments in
 /// Godot, so [code]ThreadLocal.new()[/code] is refused.
 ///

@@ -13,7 +13,7 @@ const CLASS: &str = "ThreadSafeNodeManager";
 /// A registry of nodes by name that any thread may query and change at once.
 ///
 /// Register nodes on any thread, then find them by name from anywhere:
-/// [codeblock]
+/// ```gdscript
 /// # An autoload named Nodes, say:
 /// Nodes.register_node("player", $Player)
 ///
@@ -21,7 +21,7 @@ const CLASS: &str = "ThreadSafeNodeManager";
 /// var player = Nodes.get_managed_node("player")
 /// if player:
 ///     MainThreadDispatcher.safe_set(player, &"health", new_health)  # Set on the main thread.
-/// [/codeblock]
+/// ```
 /// It holds each node's instance id, not the node: it does not keep nodes alive, and a freed
 /// node's name answers [code]null[/code] ([method get_managed_node]), [code]false[/code]
 /// ([method has_managed_node]) and is left out of [method get_registered_names] at once, without

@@ -15,7 +15,7 @@ const CLASS: &str = "ThreadSafeQueue";
 /// A first-in first-out queue that any number of threads push values into and pop values from:
 /// a channel between threads, like Go's or Rust's.
 ///
-/// [codeblock]
+/// ```gdscript
 /// var jobs := ThreadSafeQueue.create(64)  # At most 64 values queued; 0 (the default): no limit.
 /// var producer := Thread.new()
 /// producer.start(func():
@@ -31,7 +31,7 @@ const CLASS: &str = "ThreadSafeQueue";
 ///         process(path))
 /// producer.wait_to_finish()
 /// consumer.wait_to_finish()
-/// [/codeblock]
+/// ```
 /// [b]Null means "nothing".[/b] [code]null[/code] (and a freed object, which equals
 /// [code]null[/code]) cannot be pushed: it is refused with an error. So a [code]null[/code] from
 /// a pop always means no value: [method try_pop] found the queue empty, [method pop] with a
@@ -39,9 +39,9 @@ const CLASS: &str = "ThreadSafeQueue";
 /// returns [code]null[/code] only once the queue is closed and every value has been popped. To
 /// send "nothing" as a value, wrap it in an Array or a Dictionary.
 ///
-/// [b]Values are copies.[/b] Arrays, Dictionaries and Packed*Arrays (nested ones included) are
+/// [b]Values are copies.[/b] Arrays, Dictionaries and Packed\*Arrays (nested ones included) are
 /// copied when pushed, so changing one after pushing it does not change what is popped, and the
-/// popped value belongs to the thread that popped it. A Packed*Array's copy shares its buffer
+/// popped value belongs to the thread that popped it. A Packed\*Array's copy shares its buffer
 /// until either side changes it, so even a large one costs nothing to push. Objects are not
 /// copied: the popped value refers to the same object, and using it from several threads is up
 /// to you.
@@ -62,10 +62,10 @@ const CLASS: &str = "ThreadSafeQueue";
 /// game quits). The loop holds a reference to the queue, so only [method close] ends it (or the
 /// game quitting, or, inside an [AsyncTaskProcessor] task, the task's cancellation). Iterate on
 /// the thread that consumes, and [method close] the queue when done.
-/// [codeblock]
+/// ```gdscript
 /// for path in jobs:  # Ends after close(), once every queued path was taken.
 ///     process(path)
-/// [/codeblock]
+/// ```
 /// [b]Waiting on several queues.[/b] [method select] pops from whichever queue has a value first;
 /// with [method after] as one of them, it doubles as a deadline. [method create_rendezvous] makes
 /// a queue without room, where [method push] hands its value straight to a [method pop].
@@ -210,11 +210,11 @@ impl ThreadSafeQueue {
     /// or [code]true[/code] when it is left out. Until then it looks empty; after its value was
     /// popped it is closed and empty. It is closed for pushes from the start
     /// ([method is_closed] is [code]true[/code]). Use it in [method select] as a deadline:
-    /// [codeblock]
+    /// ```gdscript
     /// var got := ThreadSafeQueue.select([results, ThreadSafeQueue.after(500, "late")])
     /// if got[1] == "late":
     ///     print("no result within half a second")
-    /// [/codeblock]
+    /// ```
     /// (for a plain wait with a limit, [method pop] with a timeout is simpler). Returns
     /// [code]null[/code] with an error for a negative delay.
     #[func]
@@ -256,14 +256,14 @@ impl ThreadSafeQueue {
     /// when the task is cancelled; and a queue freed while this waits counts as closed (with an
     /// error). Bad input (not an Array of queues, or an empty one) returns
     /// [code][-1, null][/code] with an error.
-    /// [codeblock]
+    /// ```gdscript
     /// while true:
     ///     var got := ThreadSafeQueue.select([orders, cancellations])
     ///     match got[0]:
     ///         0: fill(got[1])
     ///         1: cancel(got[1])
     ///         -1: break  # Both closed and empty.
-    /// [/codeblock]
+    /// ```
     #[func]
     pub fn select(queues: VarArray, #[opt(default = -1)] timeout_ms: i64) -> VarArray {
         let none = || varray![-1, &Variant::nil()];

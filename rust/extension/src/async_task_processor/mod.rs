@@ -49,16 +49,16 @@ pub use rust_api::SpawnError;
 /// the workers: a reparented processor keeps its tasks, and one outside the tree (never added,
 /// or removed) starts its workers at the first submit and delivers every frame.
 ///
-/// [codeblock]
+/// ```gdscript
 /// @onready var processor: AsyncTaskProcessor = $AsyncTaskProcessor
 ///
 /// func _ready() -> void:
 ///     processor.submit_task(func(): return heavy_path_search(), func(path): $Agent.follow(path))
 ///     var mesh = await processor.run(build_mesh).wait()  # null if it failed or was cancelled
-/// [/codeblock]
+/// ```
 ///
 /// Tasks run in parallel: what a task touches must be safe to touch from another thread (its own
-/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed*Arrays
+/// data, ThreadKit's thread-safe classes). Results that are Arrays, Dictionaries or Packed\*Arrays
 /// are deep-copied on their way to the main thread (Godot shares all three by reference). Long
 /// tasks should poll [method is_cancelled] so that [method cancel_task] and [method stop_workers]
 /// take effect quickly.
@@ -362,9 +362,9 @@ impl AsyncTaskProcessor {
     /// Runs [param task] (a Callable taking no arguments) on a worker and returns its
     /// [TaskHandle], whose [method TaskHandle.wait] brings the result back to the main thread
     /// (untyped: a task that failed or was cancelled gives [code]null[/code]):
-    /// [codeblock]
+    /// ```gdscript
     /// var result = await processor.run(func(): return expensive()).wait()
-    /// [/codeblock]
+    /// ```
     /// On bad input (an invalid callable, stopped workers) it reports an error and returns a
     /// handle that has already failed (id -1), whose [signal TaskHandle.finished] is still
     /// emitted at the next delivery, so an [code]await[/code] never hangs.
@@ -390,9 +390,9 @@ impl AsyncTaskProcessor {
     /// [param max_threads] caps how many workers run its calls at once (0: all of them), like
     /// [code]WorkerThreadPool.add_group_task[/code]'s [code]tasks_needed[/code]: the other
     /// workers stay free for other tasks meanwhile.
-    /// [codeblock]
+    /// ```gdscript
     /// var rows = await processor.submit_group(func(y): return render_row(y), height).wait()
-    /// [/codeblock]
+    /// ```
     #[func]
     pub fn submit_group(
         &self,

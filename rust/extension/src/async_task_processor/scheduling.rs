@@ -16,11 +16,11 @@ impl AsyncTaskProcessor {
     /// [method stop_workers] and freeing the processor cancel the delayed tasks (their handles
     /// finish, cancelled) and join the timer thread. A delay of 0 queues the task at once;
     /// delays past ten years wait ten years.
-    /// [codeblock]
+    /// ```gdscript
     /// var autosave = processor.run_delayed(save_game, 30_000, AsyncTaskProcessor.PRIORITY_LOW)
     /// # Later, if the player saved by hand:
     /// autosave.cancel()
-    /// [/codeblock]
+    /// ```
     /// A negative delay, an invalid callable or stopped workers: an error, and a handle that has
     /// already failed (id -1).
     #[func]
@@ -61,12 +61,12 @@ impl AsyncTaskProcessor {
     /// other, then returns how many it started (it also helps with a group that another worker
     /// started, without counting it). Like [code]WorkerThreadPool[/code]'s yield, it lets a
     /// long task keep the queue moving:
-    /// [codeblock]
+    /// ```gdscript
     /// func generate_world() -> void:
     ///     for chunk in chunks:
     ///         build(chunk)
     ///         AsyncTaskProcessor.yield_now()  # Urgent requests queued meanwhile run here.
-    /// [/codeblock]
+    /// ```
     /// It runs what was queued when it was called (tasks queued meanwhile wait for the next
     /// call), so it always returns; lower-priority tasks wait for a free worker as usual.
     /// Tasks it runs nest inside the calling one, within the same limit as the tasks a wait runs

@@ -87,16 +87,16 @@ impl AsyncTaskProcessor {
     /// same [param key] if it has not ended: the latest request wins (a chunk, a path or a search
     /// superseded by a newer one). The key is forgotten once its latest task ends, so keys do
     /// not pile up ([method get_stats]: [code]keyed_tasks[/code]).
-    /// [codeblock]
+    /// ```gdscript
     /// func _on_target_moved(target: Vector2i) -> void:
     ///     var path = await processor.run_keyed(&"path", func(): return find_path(target)).wait()
     ///     if path != null:  # null: a newer request cancelled this one.
     ///         follow(path)
-    /// [/codeblock]
+    /// ```
     /// A key is a value compared by content: an int, float (not NaN), bool, String or StringName
     /// (equal when their text is: [code]"a"[/code] and [code]&"a"[/code] are one key),
     /// NodePath, Vector2/3/4, Vector2i/3i/4i, Color, or a live Object (by identity). Anything
-    /// else (null, an Array, a Dictionary, a Packed*Array, a Callable, a freed object) is
+    /// else (null, an Array, a Dictionary, a Packed\*Array, a Callable, a freed object) is
     /// reported with an error and returns a handle that has already failed.
     #[func]
     pub fn run_keyed(

@@ -19,14 +19,14 @@ const METHOD: &str = "AsyncTaskProcessor.switch_to_worker";
 #[godot_api(secondary)]
 impl AsyncTaskProcessor {
     /// Moves the rest of the calling coroutine to one of this processor's workers:
-    /// [codeblock]
+    /// ```gdscript
     /// func rebuild() -> void:
     ///     var data := gather_inputs()  # On the main thread.
     ///     await processor.switch_to_worker()
     ///     var mesh := build_mesh(data)  # On a worker.
     ///     await MainThreadDispatcher.switch_to_main_thread()
     ///     $MeshInstance3D.mesh = mesh  # Back on the main thread.
-    /// [/codeblock]
+    /// ```
     /// Returns a [Signal] that a worker emits, where the coroutine resumes. Until it awaits
     /// something else, what follows runs as a task of this processor: it counts in
     /// [method get_stats] and ends with [signal task_completed] (or [signal task_failed]),

@@ -24,11 +24,11 @@ const CLASS: &str = "TaskHandle";
 ///
 /// Await [method wait] to get the result without a callback, whether the task still runs or has
 /// ended already:
-/// [codeblock]
+/// ```gdscript
 /// var path = await processor.run(func(): return find_path(start, goal)).wait()
 /// if path == null:  # It failed or was cancelled: see get_status() and get_error().
 ///     return
-/// [/codeblock]
+/// ```
 /// Leave the variable untyped (or check it) as above: a task that failed or was cancelled gives
 /// [code]null[/code], which a typed variable ([code]var path: Array = await ...[/code]) refuses
 /// with a script error.
@@ -201,9 +201,9 @@ impl TaskHandle {
     }
 
     /// What to [code]await[/code] for the result, whether the task still runs or has ended:
-    /// [codeblock]
+    /// ```gdscript
     /// var result = await handle.wait()
-    /// [/codeblock]
+    /// ```
     /// Once the task has ended it returns the result at once (a copy; [code]null[/code] if it
     /// failed or was cancelled), and the [code]await[/code] goes on without waiting; before that
     /// it returns the [signal finished] signal, which brings the result. An
@@ -235,20 +235,20 @@ impl TaskHandle {
     /// Its [member id] is 0. [signal finished] is emitted on the main thread at the next drain of
     /// the [MainThreadDispatcher] queue (during the next frame, also while the game is paused),
     /// never on the thread that ended it.
-    /// [codeblock]
+    /// ```gdscript
     /// var pending := TaskHandle.create_pending()
     /// $HTTPRequest.request_completed.connect(func(_result, code, _headers, body):
     ///     if code == 200: pending.complete(body.get_string_from_utf8())
     ///     else: pending.fail("HTTP %d" % code))
     /// var text = await pending.wait()
-    /// [/codeblock]
+    /// ```
     #[func]
     pub fn create_pending() -> Gd<TaskHandle> {
         Self::outside(Task::outside(0), Source::Pending, None)
     }
 
     /// Ends a handle from [method create_pending] with [param result] (Arrays, Dictionaries and
-    /// Packed*Arrays are copied). Returns [code]false[/code] if it had ended already: of several
+    /// Packed\*Arrays are copied). Returns [code]false[/code] if it had ended already: of several
     /// threads racing to end it, exactly one gets [code]true[/code]. Any other handle is refused
     /// with an error (its processor or its handles end it).
     #[func]
@@ -274,11 +274,11 @@ impl TaskHandle {
     /// handles it waits for. Once none of them can end any more (pending handles nobody holds),
     /// it is cancelled. [signal finished] is emitted on the main thread (see
     /// [method create_pending]).
-    /// [codeblock]
+    /// ```gdscript
     /// var results = await TaskHandle.when_all([processor.run(load_a), processor.run(load_b)]).wait()
     /// if results != null:
     ///     var a = results[0]
-    /// [/codeblock]
+    /// ```
     #[func]
     pub fn when_all(handles: VarArray) -> Gd<TaskHandle> {
         combine::when_all(&handles)
@@ -291,11 +291,11 @@ impl TaskHandle {
     /// are left running (cancel them if you no longer need them). An empty Array, or an element
     /// that is not a TaskHandle, is reported with an error, and the handle returned has already
     /// failed.
-    /// [codeblock]
+    /// ```gdscript
     /// var first = await TaskHandle.when_any([processor.run(search_a), processor.run(search_b)]).wait()
     /// if first != null:
     ///     print("search ", first[0], " found ", first[1])
-    /// [/codeblock]
+    /// ```
     #[func]
     pub fn when_any(handles: VarArray) -> Gd<TaskHandle> {
         combine::when_any(&handles)

@@ -17,13 +17,13 @@ const CLASS: &str = "ThreadSafetyTester";
 /// [method compare_strategies] runs the race with seven strategies side by side, each with a
 /// one-sentence lesson. [method run_deadlock_demo] makes two threads deadlock over two locks,
 /// detects it, recovers, and shows that locking in a global order prevents it.
-/// [codeblock]
+/// ```gdscript
 /// var tester := ThreadSafetyTester.new()
 /// var racy := tester.run_unsafe_test(4, 100_000)
 /// print("lost %d of %d updates" % [racy.expected_count - racy.actual_count, racy.expected_count])
 /// for row in tester.compare_strategies(4, 100_000):
 ///     print("%s: %s, %.1f ns per increment. %s" % [row.name, "exact" if row.correct else "LOST UPDATES", row.ns_per_op, row.lesson])
-/// [/codeblock]
+/// ```
 /// [b]Every method blocks the calling thread[/b] until it is done: it starts its own threads and
 /// waits for them. Sizes such as 4 threads x 100,000 operations take milliseconds; large ones take
 /// seconds (the spin-lock row in particular when threads outnumber CPU cores), so run those from a
