@@ -386,6 +386,19 @@ linux.debug.x86_64 = {}
             assert_eq!(svg_attribute(&svg, "viewBox"), Some("0 0 16 16"), "{class}");
             assert_eq!(svg_attribute(&svg, "width"), Some("16"), "{class}");
             assert_eq!(svg_attribute(&svg, "height"), Some("16"), "{class}");
+            // Committed, as Godot's guide says of `.import` files, for the editor icon settings.
+            let import = file.with_extension("svg.import");
+            let import = std::fs::read_to_string(&import)
+                .unwrap_or_else(|error| panic!("{class}: {}: {error}", import.display()));
+            for setting in [
+                "editor/scale_with_editor_scale=true",
+                "editor/convert_colors_with_editor_theme=true",
+            ] {
+                assert!(
+                    import.lines().any(|l| l == setting),
+                    "{class}: no {setting}"
+                );
+            }
         }
         for class in listed {
             assert!(

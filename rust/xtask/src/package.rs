@@ -80,11 +80,11 @@ pub fn create(profile: Profile, out: &Path) -> Result<Package> {
     let built = build(profile)?;
     let root = workspace::root();
     let addon = root.join(ADDON_DIR);
-    // Godot writes an `.import` file beside each icon it imports, naming that project's
-    // .godot/imported/ cache: a project the addon is copied into writes its own.
+    // The icons' `.import` files travel with them: they hold the editor settings the icons
+    // need (scale with the editor, recolour for a light theme).
     let addon_files = files_under(&addon)?
         .into_iter()
-        .filter(|name| !name.starts_with("bin/") && !name.ends_with(".import"))
+        .filter(|name| !name.starts_with("bin/"))
         .collect::<Vec<_>>();
     let packed: Vec<String> = addon_files
         .iter()
