@@ -19,7 +19,9 @@ use crate::build::{Profile, build};
 use crate::date::UtcTime;
 use crate::engine::{Watch, import_project, watch};
 use crate::flags;
-use crate::gdextension::{ADDON_DIR, Library, Platform, parse_libraries, read_libraries};
+use crate::gdextension::{
+    ADDON_DIR, Icon, Library, Platform, parse_icons, parse_libraries, read_icons, read_libraries,
+};
 use crate::godot::Godot;
 use crate::workspace::{self, Result};
 
@@ -78,10 +80,20 @@ pub fn create(profile: Profile, out: &Path) -> Result<Package> {
     let built = build(profile)?;
     let root = workspace::root();
     let addon = root.join(ADDON_DIR);
+    // The icons' `.import` files travel with them: they hold the editor settings the icons
+    // need (scale with the editor, recolour for a light theme).
     let addon_files = files_under(&addon)?
         .into_iter()
         .filter(|name| !name.starts_with("bin/"))
         .collect::<Vec<_>>();
+    let packed: Vec<String> = addon_files
+        .iter()
+        .map(|file| format!("{ADDON_DIR}/{file}"))
+        .collect();
+    let problems = icon_problems(&packed, &read_icons()?);
+    if !problems.is_empty() {
+        return Err(problems.join("; ").into());
+    }
     let entries = contents(&libraries, &addon_files, &licenses(&root)?, &root, &built)?;
     if let Some(parent) = out.parent() {
         fs::create_dir_all(parent)?;
@@ -157,6 +169,22 @@ fn library_problems(files: &[String], libraries: &[Library], platform: Platform)
             problems.push(format!(
                 "{file} is in the package but no threadkit.gdextension entry names it"
             ));
+        }
+    }
+    problems
+}
+
+/// The icon entries of a .gdextension whose file the package's `files` lack, each named.
+fn icon_problems(files: &[String], icons: &[Icon]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for icon in icons {
+        match icon.project_path() {
+            Ok(path) if files.iter().any(|file| file == path) => {}
+            Ok(path) => problems.push(format!(
+                "threadkit.gdextension: the icon of {} is {path}, which the package lacks",
+                icon.class
+            )),
+            Err(error) => problems.push(error.to_string()),
         }
     }
     problems
@@ -284,7 +312,8 @@ pub fn smoke_test(godot: &Godot, zip: &Path) -> Result<()> {
         .into_iter()
         .map(|file| format!("{ADDON_DIR}/{file}"))
         .collect();
-    let problems = library_problems(&files, &parse_libraries(&text), Platform::host()?);
+    let mut problems = library_problems(&files, &parse_libraries(&text), Platform::host()?);
+    problems.extend(icon_problems(&files, &parse_icons(&text)));
     if !problems.is_empty() {
         return Err(problems.join("; ").into());
     }
@@ -463,6 +492,48 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("linux.release.x86_64"), "{problems:?}");
         assert!(problems[1].contains("bin/old.so"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_missing_icon_file_is_named() {
+        let icon = |class: &str, path: &str| Icon {
+            class: class.into(),
+            path: path.into(),
+        };
+        let icons = [
+            icon("TaskHandle", "res://addons/threadkit/icons/TaskHandle.svg"),
+            icon(
+                "ThreadLocal",
+                "res://addons/threadkit/icons/ThreadLocal.svg",
+            ),
+            icon("AtomicCounter", "res://icons/AtomicCounter.svg"),
+        ];
+        let files = strings(&["addons/threadkit/icons/TaskHandle.svg"]);
+        let problems = icon_problems(&files, &icons);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].contains("ThreadLocal")
+                && problems[0].contains("addons/threadkit/icons/ThreadLocal.svg"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("AtomicCounter") && problems[1].contains("outside"),
+            "{problems:?}"
+        );
+        assert!(icon_problems(&files, &icons[..1]).is_empty());
+    }
+
+    #[test]
+    fn the_repositorys_addon_has_every_icon_its_gdextension_names() {
+        let addon = workspace::root().join(ADDON_DIR);
+        let files: Vec<String> = files_under(&addon)
+            .unwrap()
+            .into_iter()
+            .map(|file| format!("{ADDON_DIR}/{file}"))
+            .collect();
+        let icons = read_icons().unwrap();
+        assert!(!icons.is_empty());
+        assert_eq!(icon_problems(&files, &icons), [] as [String; 0]);
     }
 
     #[test]
