@@ -73,15 +73,7 @@ pub fn all_of<R: Send + 'static, K: Send + Sync + 'static>(
         failed,
         _keep: keep,
     });
-    for (index, part) in parts.iter().enumerate() {
-        let state = state.clone();
-        let weak = Arc::downgrade(part);
-        part.on_end(Box::new(move || {
-            if let Some(part) = weak.upgrade() {
-                state.part_ended(index, &part);
-            }
-        }));
-    }
+    on_each_end(parts, move |index, part| state.part_ended(index, part));
 }
 
 /// Ends `parent` as the first of `parts` to end did: completed with `pick(index, result)` (its
@@ -102,12 +94,21 @@ pub fn first_of<R: Send + 'static, K: Send + Sync + 'static>(
         failed,
         _keep: keep,
     });
+    on_each_end(parts, move |index, part| state.part_ended(index, part));
+}
+
+/// Calls `ended(index, part)` once each of `parts` has ended, on the thread that ends it (a part
+/// dropped unended calls nothing).
+fn on_each_end<R: Send + 'static>(
+    parts: &[Arc<Task<R>>],
+    ended: impl Fn(usize, &Arc<Task<R>>) + Clone + Send + 'static,
+) {
     for (index, part) in parts.iter().enumerate() {
-        let state = state.clone();
+        let ended = ended.clone();
         let weak = Arc::downgrade(part);
         part.on_end(Box::new(move || {
             if let Some(part) = weak.upgrade() {
-                state.part_ended(index, &part);
+                ended(index, &part);
             }
         }));
     }

@@ -225,14 +225,20 @@ impl RawRwLock {
     pub(crate) unsafe fn upgrade(&self, timeout: Option<std::time::Duration>) -> bool {
         use parking_lot::lock_api::{RawRwLockUpgrade as _, RawRwLockUpgradeTimed as _};
         // Fresh stateless markers stand for the guards, as in `unlock_shared`.
-        // SAFETY (all three): the caller guarantees the upgradable hold.
         match timeout {
             None => {
+                // SAFETY: the caller guarantees the upgradable hold.
                 unsafe { self.0.upgrade(Default::default()) };
                 true
             }
-            Some(d) if d.is_zero() => unsafe { self.0.try_upgrade(Default::default()) }.is_ok(),
-            Some(d) => unsafe { self.0.try_upgrade_for(Default::default(), d) }.is_ok(),
+            Some(d) if d.is_zero() => {
+                // SAFETY: the caller guarantees the upgradable hold.
+                unsafe { self.0.try_upgrade(Default::default()) }.is_ok()
+            }
+            Some(d) => {
+                // SAFETY: the caller guarantees the upgradable hold.
+                unsafe { self.0.try_upgrade_for(Default::default(), d) }.is_ok()
+            }
         }
     }
 
