@@ -13,6 +13,7 @@
 use crate::sync::rc::{Arc, Weak};
 use crate::sync::{AtomicUsize, Mutex, Ordering};
 use crate::task::{Outcome, Task};
+use crate::task_state::{CancelOutcome, Reach, cancel_together};
 
 /// Copies a part's result for the combined one (a part's outcome stays the part's own).
 pub type Read<R> = Box<dyn Fn(&R) -> R + Send + Sync>;
@@ -29,8 +30,9 @@ pub type Failed = Box<dyn Fn(usize, &str) -> String + Send + Sync>;
 /// at once with `collect` of none.
 ///
 /// Whenever `parent` ends other than completed (a part failed or was cancelled, or someone
-/// cancelled `parent` itself), `abort(index)` is called for each part that has not ended, to
-/// cancel it the way its owner does. `keep` is held while a part can still end `parent`.
+/// cancelled `parent` itself), the parts that have not ended are cancelled together
+/// ([`cancel_together`]) by `abort(index, reach)`, which cancels part `index` the way its owner
+/// does. `keep` is held while a part can still end `parent`.
 pub fn all_of<R: Send + 'static, K: Send + Sync + 'static>(
     parent: &Arc<Task<R>>,
     parts: &[Arc<Task<R>>],
@@ -38,7 +40,7 @@ pub fn all_of<R: Send + 'static, K: Send + Sync + 'static>(
     read: Read<R>,
     collect: impl FnOnce(Vec<R>) -> R + Send + 'static,
     failed: Failed,
-    abort: impl Fn(usize) + Send + Sync + 'static,
+    abort: impl Fn(usize, Reach) -> CancelOutcome + Send + Sync + 'static,
 ) {
     if parts.is_empty() {
         parent.settle(Ok(collect(Vec::new())));
@@ -54,14 +56,14 @@ pub fn all_of<R: Send + 'static, K: Send + Sync + 'static>(
             if completed {
                 return;
             }
-            for (index, part) in weak_parts.iter().enumerate() {
-                if part
-                    .upgrade()
-                    .is_some_and(|part| !part.status().is_finished())
-                {
-                    abort(index);
-                }
-            }
+            let unfinished: Vec<usize> = (0..weak_parts.len())
+                .filter(|&index| {
+                    weak_parts[index]
+                        .upgrade()
+                        .is_some_and(|part| !part.status().is_finished())
+                })
+                .collect();
+            cancel_together(&unfinished, |&index, reach| abort(index, reach));
         }
     }));
     let state = Arc::new(Count {

@@ -42,6 +42,6 @@ pub use pool::{Pool, PoolStats, WaitError, current_task, yield_now};
 pub use rwlock::{DowngradeError, LockError, TrackedRwLock, UnlockError, UpgradeError};
 pub use shared_map::{KeyStats, MapStats, Reentrant, SharedMap};
 pub use task::{Hook, Job, Label, Outcome, Priority, Task};
-pub use task_state::{CancelOutcome, Status, TaskState};
+pub use task_state::{CancelOutcome, Reach, Status, TaskState, cancel_together};
 pub use unwind::panic_message;
 pub use wait_graph::{TaskRef, WaitCycle, WaitGraph};

@@ -33,7 +33,7 @@ use crate::sync::{
 };
 pub use crate::task::Priority;
 use crate::task::Task;
-use crate::task_state::{CancelOutcome, Status, TaskState};
+use crate::task_state::{CancelOutcome, Reach, Status, TaskState, cancel_together};
 use crate::timer::Timer;
 use crate::wait_graph::{Edge, TaskRef, WaitCycle, WaitGraph};
 
@@ -494,7 +494,8 @@ impl<R: Send + 'static> Pool<R> {
             .chain(queues.low.try_iter())
             .chain(delayed)
         {
-            if self.shared.cancel_task(&task) == CancelOutcome::CancelledBeforeStart {
+            if self.shared.cancel_task(&task, Reach::Running) == CancelOutcome::CancelledBeforeStart
+            {
                 report.cancelled += 1;
             }
         }
@@ -639,8 +640,22 @@ impl<R: Send + 'static> Pool<R> {
     /// Cancels task `id` if it is still pending, or asks it to stop if running. `None` when no
     /// such task is in flight.
     pub fn cancel(&self, id: u64) -> Option<CancelOutcome> {
+        self.cancel_reaching(id, Reach::Running)
+    }
+
+    /// [`Pool::cancel`], asking a running task to stop only if `reach` goes that far.
+    pub fn cancel_reaching(&self, id: u64, reach: Reach) -> Option<CancelOutcome> {
         let task = self.task(id)?;
-        Some(self.shared.cancel_task(&task))
+        Some(self.shared.cancel_task(&task, reach))
+    }
+
+    /// Cancels every task submitted and not yet ended, as one scope ([`cancel_together`]: the
+    /// queued ones before any running one is asked to stop). Returns how many it cancelled or
+    /// asked to stop; a task submitted meanwhile may be missed.
+    pub fn cancel_all(&self) -> usize {
+        cancel_together(&self.in_flight(), |task, reach| {
+            self.shared.cancel_task(task, reach)
+        })
     }
 
     /// Finished tasks, in the order they finished, for the main thread to collect.
@@ -909,7 +924,9 @@ impl<R: Send + 'static> Pool<R> {
         let queued = std::mem::take(&mut *self.shared.local.lock());
         queued
             .into_tasks()
-            .filter(|task| self.shared.cancel_task(task) == CancelOutcome::CancelledBeforeStart)
+            .filter(|task| {
+                self.shared.cancel_task(task, Reach::Running) == CancelOutcome::CancelledBeforeStart
+            })
             .count()
     }
 }
@@ -988,7 +1005,7 @@ impl<R: Send + 'static> Shared<R> {
             };
             let Some(task) = task else { break };
             if stopping.load(Ordering::Acquire) {
-                self.cancel_task(&task);
+                self.cancel_task(&task, Reach::Running);
             } else {
                 self.execute(&task);
             }
@@ -1127,8 +1144,8 @@ impl<R: Send + 'static> Shared<R> {
         claimed
     }
 
-    fn cancel_task(&self, task: &Arc<Task<R>>) -> CancelOutcome {
-        let outcome = task.cancel();
+    fn cancel_task(&self, task: &Arc<Task<R>>, reach: Reach) -> CancelOutcome {
+        let outcome = task.cancel_reaching(reach);
         if outcome == CancelOutcome::CancelledBeforeStart {
             // `delayed` before `pending`: see `stalled`.
             if task.release_hold() {
@@ -1345,7 +1362,7 @@ impl<R: Send + 'static> Crew for Shared<R> {
             };
             left -= 1;
             if stopping.load(Ordering::Acquire) {
-                self.cancel_task(&task);
+                self.cancel_task(&task, Reach::Running);
                 continue;
             }
             // Recorded as a wait: a task run here that waits for the one below it on this

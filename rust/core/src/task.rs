@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::group::Group;
 use crate::sync::{AtomicBool, Mutex, Ordering};
-use crate::task_state::{CancelOutcome, Status, TaskState};
+use crate::task_state::{CancelOutcome, Reach, Status, TaskState};
 use crate::unwind::panic_message;
 
 /// How a task ended.
@@ -280,7 +280,12 @@ impl<R> Task<R> {
 
     /// Cancels the task; when it had not started, stores its cancellation and drops its job.
     pub fn cancel(&self) -> CancelOutcome {
-        let outcome = self.state.cancel();
+        self.cancel_reaching(Reach::Running)
+    }
+
+    /// [`Task::cancel`], asking a running task to stop only if `reach` goes that far.
+    pub fn cancel_reaching(&self, reach: Reach) -> CancelOutcome {
+        let outcome = self.state.cancel_reaching(reach);
         if outcome == CancelOutcome::CancelledBeforeStart {
             if let Work::Job(job) = &self.work {
                 job.lock().unwrap().take();

@@ -54,6 +54,31 @@ pub enum CancelOutcome {
     TooLate,
 }
 
+/// Which tasks a cancel reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Only a task that has not started (a running one answers [`CancelOutcome::TooLate`]).
+    Unstarted,
+    /// A running task too, which is asked to stop.
+    Running,
+}
+
+/// Cancels `tasks` as one scope (all of a processor's, those bound to a node): every one that
+/// has not started first, then asks the running ones to stop. The other order lets a worker that
+/// a stopped task frees start the next queued one of the scope before its cancel comes.
+/// `cancel(task, reach)` cancels one task; returns how many were cancelled or asked to stop.
+pub fn cancel_together<T>(tasks: &[T], cancel: impl Fn(&T, Reach) -> CancelOutcome) -> usize {
+    let started: Vec<&T> = tasks
+        .iter()
+        .filter(|task| cancel(task, Reach::Unstarted) != CancelOutcome::CancelledBeforeStart)
+        .collect();
+    let asked = started
+        .iter()
+        .filter(|task| cancel(task, Reach::Running) == CancelOutcome::Requested)
+        .count();
+    tasks.len() - started.len() + asked
+}
+
 /// Internal state value for "running, and asked to cancel": reported as [`Status::Running`].
 /// Keeping the request in the same atomic as the status makes `cancel` and `finish`
 /// linearizable: a `Requested` answer guarantees a `Cancelled` end.
@@ -124,9 +149,14 @@ impl TaskState {
 
     /// Cancels a pending task, or asks a running one to stop.
     pub fn cancel(&self) -> CancelOutcome {
+        self.cancel_reaching(Reach::Running)
+    }
+
+    /// Cancels a pending task, and asks a running one to stop if `reach` goes that far.
+    pub fn cancel_reaching(&self, reach: Reach) -> CancelOutcome {
         let moved = self.update(|s| match s {
             s if s == Status::Pending as u8 => Some(Status::Cancelled as u8),
-            s if s == Status::Running as u8 => Some(CANCEL_REQUESTED),
+            s if s == Status::Running as u8 && reach == Reach::Running => Some(CANCEL_REQUESTED),
             _ => None,
         });
         match moved {
@@ -224,5 +254,56 @@ impl TaskState {
     /// Wakes the threads in [`TaskState::wait_unless`] so that they check `give_up` again.
     pub fn wake_waiters(&self) {
         self.finished.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_together_cancels_every_unstarted_task_before_asking_any_running_one() {
+        // 0, 2: queued; 1, 3: running; 4: ended.
+        let log = std::sync::Mutex::new(Vec::new());
+        let cancelled = cancel_together(&[0, 1, 2, 3, 4], |&task, reach| {
+            log.lock().unwrap().push((task, reach));
+            match (task, reach) {
+                (0 | 2, _) => CancelOutcome::CancelledBeforeStart,
+                (1 | 3, Reach::Running) => CancelOutcome::Requested,
+                _ => CancelOutcome::TooLate,
+            }
+        });
+        assert_eq!(cancelled, 4);
+        let log = log.into_inner().unwrap();
+        let first_ask = log.iter().position(|&(_, reach)| reach == Reach::Running);
+        assert_eq!(
+            first_ask,
+            Some(5),
+            "all five tried as unstarted first: {log:?}"
+        );
+        assert_eq!(
+            log[5..],
+            [
+                (1, Reach::Running),
+                (3, Reach::Running),
+                (4, Reach::Running)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cancel_reaching_unstarted_tasks_leaves_a_running_one_alone() {
+        let state = TaskState::new(1);
+        assert!(state.try_start());
+        assert_eq!(
+            state.cancel_reaching(Reach::Unstarted),
+            CancelOutcome::TooLate
+        );
+        assert!(!state.is_cancel_requested());
+        assert_eq!(
+            state.cancel_reaching(Reach::Running),
+            CancelOutcome::Requested
+        );
+        assert!(state.is_cancel_requested());
     }
 }

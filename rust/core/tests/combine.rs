@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use threadkit_core::combine::{all_of, first_of};
-use threadkit_core::{Outcome, Status, Task};
+use threadkit_core::{CancelOutcome, Outcome, Status, Task};
 
 fn outside(id: u64) -> Arc<Task<Vec<i64>>> {
     Arc::new(Task::outside(id))
@@ -84,7 +84,7 @@ fn all_of_100_parts_ended_on_8_threads_completes_once_with_results_in_order() {
         parent.on_end(Box::new(move || {
             counted.fetch_add(1, Ordering::SeqCst);
         }));
-        all_of(&parent, &parts, (), read(), concat, failed(), |_| {
+        all_of(&parent, &parts, (), read(), concat, failed(), |_, _| {
             panic!("nothing to abort")
         });
         let threads: Vec<_> = (0..8)
@@ -113,9 +113,9 @@ fn all_of_fails_with_the_first_failure_and_aborts_exactly_the_unfinished_parts()
     let aborted = Arc::new(Mutex::new(Vec::new()));
     let abort = {
         let (aborted, parts) = (aborted.clone(), parts.clone());
-        move |index: usize| {
+        move |index: usize, reach| {
             aborted.lock().unwrap().push(index);
-            parts[index].cancel();
+            parts[index].cancel_reaching(reach)
         }
     };
     all_of(&parent, &parts, (), read(), concat, failed(), abort);
@@ -136,7 +136,9 @@ fn all_of_fails_with_the_first_failure_and_aborts_exactly_the_unfinished_parts()
 fn all_of_is_cancelled_by_a_cancelled_part_and_cancelling_it_aborts_its_parts() {
     let parts: Vec<_> = (0..3).map(outside).collect();
     let parent = outside(10);
-    all_of(&parent, &parts, (), read(), concat, failed(), |_| {});
+    all_of(&parent, &parts, (), read(), concat, failed(), |_, _| {
+        CancelOutcome::TooLate
+    });
     parts[1].cancel();
     assert_eq!(parent.outcome(), Some(Outcome::Cancelled));
 
@@ -144,9 +146,18 @@ fn all_of_is_cancelled_by_a_cancelled_part_and_cancelling_it_aborts_its_parts() 
     let parent = outside(11);
     let aborts = Arc::new(AtomicUsize::new(0));
     let counted = aborts.clone();
-    all_of(&parent, &parts, (), read(), concat, failed(), move |_| {
-        counted.fetch_add(1, Ordering::SeqCst);
-    });
+    all_of(
+        &parent,
+        &parts,
+        (),
+        read(),
+        concat,
+        failed(),
+        move |_, _| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            CancelOutcome::CancelledBeforeStart
+        },
+    );
     assert!(parts[0].settle(Ok(vec![])));
     parent.cancel();
     assert_eq!(aborts.load(Ordering::SeqCst), 2, "the two unfinished parts");
@@ -155,7 +166,9 @@ fn all_of_is_cancelled_by_a_cancelled_part_and_cancelling_it_aborts_its_parts() 
 #[test]
 fn all_of_nothing_completes_at_once_and_nested_combinations_end_once() {
     let parent = outside(1);
-    all_of(&parent, &[], (), read(), concat, failed(), |_| {});
+    all_of(&parent, &[], (), read(), concat, failed(), |_, _| {
+        CancelOutcome::TooLate
+    });
     assert_eq!(parent.outcome(), Some(Outcome::Completed(vec![])));
 
     // all_of(first_of(a, b), c)
@@ -180,7 +193,7 @@ fn all_of_nothing_completes_at_once_and_nested_combinations_end_once() {
         read(),
         concat,
         failed(),
-        |_| {},
+        |_, _| CancelOutcome::TooLate,
     );
     assert!(b.settle(Ok(vec![20])));
     assert!(a.settle(Ok(vec![10])));
@@ -243,7 +256,7 @@ fn a_combination_whose_parts_are_all_dropped_unfinished_is_cancelled_and_keeps_n
             read(),
             concat,
             failed(),
-            |_| {},
+            |_, _| CancelOutcome::TooLate,
         );
         assert!(parts[0].settle(Ok(vec![])));
         assert_eq!(Arc::strong_count(&kept), 2, "held while parts can end it");

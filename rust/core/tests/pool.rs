@@ -159,6 +159,48 @@ fn cancel_pending_and_running_tasks() {
     pool.stop(StopWait::Forever);
 }
 
+/// `cancel_all` cancels the queued tasks before it asks the running one to stop: the other
+/// order freed the only worker, which then ran queued tasks before their cancel came.
+#[test]
+fn cancel_all_runs_none_of_the_queued_tasks_even_as_the_running_one_stops_at_once() {
+    let pool = pool(1);
+    for round in 0..20 {
+        let (started_tx, started_rx) = bounded::<()>(1);
+        // Spins rather than sleeps, so that it returns the moment it is asked to stop.
+        pool.submit(Priority::Normal, move |state| {
+            started_tx.send(()).unwrap();
+            while !state.is_cancel_requested() {
+                std::hint::spin_loop();
+            }
+            Ok(0)
+        })
+        .unwrap();
+        started_rx.recv().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..200 {
+            let ran = ran.clone();
+            pool.submit(Priority::Normal, move |_| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(1)
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            pool.cancel_all(),
+            201,
+            "round {round}: 200 queued, 1 running"
+        );
+        let done = collect(&pool, 201);
+        assert!(
+            done.iter()
+                .all(|(_, outcome)| *outcome == Outcome::Cancelled)
+        );
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "round {round}");
+    }
+    assert_eq!(pool.cancel_all(), 0, "nothing left");
+    pool.stop(StopWait::Forever);
+}
+
 #[test]
 fn stop_cancels_queued_tasks_and_refuses_new_ones() {
     let pool = pool(1);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use godot::classes::Node;
 use godot::prelude::*;
 use parking_lot::Mutex;
-use threadkit_core::{CancelOutcome, Pool, Task};
+use threadkit_core::{Pool, Task, cancel_together};
 
 use super::{AsyncTaskProcessor, CLASS, Delivery};
 use crate::describe;
@@ -25,11 +25,7 @@ impl AsyncTaskProcessor {
     /// cancelled (queued plus asked to stop). A task submitted while it runs may be missed.
     #[func]
     pub fn cancel_all(&self) -> i64 {
-        let pool = &self.inner.pool;
-        pool.in_flight()
-            .iter()
-            .filter(|task| cancelled(pool, task))
-            .count() as i64
+        self.inner.pool.cancel_all() as i64
     }
 
     /// Cancels this processor's tasks that were bound to [param node] with
@@ -72,15 +68,15 @@ impl AsyncTaskProcessor {
             }
         };
         let pool = &self.inner.pool;
-        owner::bound_to(&node)
-            .iter()
+        let mine: Vec<_> = owner::bound_to(&node)
+            .into_iter()
             .filter(|link| {
                 let task = link.task();
                 pool.task(task.id())
                     .is_some_and(|own| Arc::ptr_eq(&own, task))
-                    && link.cancel()
             })
-            .count() as i64
+            .collect();
+        cancel_together(&mine, |link, reach| link.cancel_reaching(reach)) as i64
     }
 
     /// Runs [param task] as [method run] does, and cancels the earlier task submitted with the
@@ -122,14 +118,6 @@ impl AsyncTaskProcessor {
         }
         handle
     }
-}
-
-/// Whether cancelling `task` of `pool` did something (it had not ended).
-fn cancelled(pool: &Pool<SendVariant>, task: &Task<SendVariant>) -> bool {
-    matches!(
-        pool.cancel(task.id()),
-        Some(CancelOutcome::CancelledBeforeStart | CancelOutcome::Requested)
-    )
 }
 
 /// The latest task of each key of `run_keyed`, by id. Shared with the hooks that forget a key

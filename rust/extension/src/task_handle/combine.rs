@@ -4,8 +4,8 @@
 use std::sync::{Arc, Weak};
 
 use godot::prelude::*;
-use threadkit_core::Task;
 use threadkit_core::combine::{Failed, Read, all_of, first_of};
+use threadkit_core::{CancelOutcome, Task};
 
 use super::{CLASS, HandleRef, Keep, Link, Source, TaskHandle};
 use crate::describe;
@@ -28,10 +28,10 @@ pub(super) fn when_all(handles: &VarArray) -> Gd<TaskHandle> {
         read(),
         |results| results.into_iter().collect::<SendVariant>(),
         failed(parts.len()),
-        move |index| {
-            if let Some(link) = weak[index].upgrade() {
-                link.cancel();
-            }
+        move |index, reach| {
+            weak[index]
+                .upgrade()
+                .map_or(CancelOutcome::TooLate, |link| link.cancel_reaching(reach))
         },
     );
     handle

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use godot::classes::IRefCounted;
 use godot::prelude::*;
-use threadkit_core::{CancelOutcome, Outcome, Pool, Task};
+use threadkit_core::{CancelOutcome, Outcome, Pool, Reach, Task};
 
 use crate::call::static_name;
 use crate::lookup::live_object;
@@ -98,22 +98,31 @@ impl Link {
 
     /// Its node was freed: cancels it, and marks it so that its callback is skipped.
     pub(crate) fn orphan(&self) {
-        self.orphaned.store(true, Ordering::Release);
-        self.cancel();
+        orphan_all(&[self]);
     }
 
     /// Cancels the task as its owner does; `true` if it had not ended (a running one is asked to
     /// stop and ends cancelled).
     pub(crate) fn cancel(&self) -> bool {
+        matches!(
+            self.cancel_reaching(Reach::Running),
+            CancelOutcome::CancelledBeforeStart | CancelOutcome::Requested
+        )
+    }
+
+    /// [`Link::cancel`], asking a running task to stop only if `reach` goes that far: for
+    /// cancelling several together ([`threadkit_core::cancel_together`]).
+    pub(crate) fn cancel_reaching(&self, reach: Reach) -> CancelOutcome {
         match &self.source {
-            Source::Pool(pool) => matches!(
-                pool.cancel(self.task.id()),
-                Some(CancelOutcome::CancelledBeforeStart | CancelOutcome::Requested)
-            ),
-            Source::Refused | Source::Failed => false,
-            Source::Pending | Source::Combined => {
-                self.task.cancel() == CancelOutcome::CancelledBeforeStart
-            }
+            Source::Pool(pool) => pool
+                .cancel_reaching(self.task.id(), reach)
+                .unwrap_or(CancelOutcome::TooLate),
+            Source::Refused | Source::Failed => CancelOutcome::TooLate,
+            // Never running: they end from outside, so a cancel either ends them or is too late.
+            Source::Pending | Source::Combined => match self.task.cancel() {
+                CancelOutcome::CancelledBeforeStart => CancelOutcome::CancelledBeforeStart,
+                _ => CancelOutcome::TooLate,
+            },
         }
     }
 }
@@ -433,4 +442,14 @@ fn emit_later(instance: InstanceId, held: Option<HandleRef>) {
             TaskHandle::emit_finished(&mut handle, &result);
         }
     }));
+}
+
+/// Their node was freed: cancels them together (the queued ones before any running one is asked
+/// to stop, whose worker would otherwise start the next of them), and marks them so that their
+/// callbacks are skipped.
+pub(crate) fn orphan_all<L: std::ops::Deref<Target = Link>>(links: &[L]) {
+    for link in links {
+        link.orphaned.store(true, Ordering::Release);
+    }
+    threadkit_core::cancel_together(links, |link, reach| link.cancel_reaching(reach));
 }

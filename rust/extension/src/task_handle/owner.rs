@@ -12,7 +12,7 @@ use godot::classes::{IRefCounted, Node};
 use godot::prelude::*;
 use parking_lot::Mutex;
 
-use super::{CLASS, Link};
+use super::{CLASS, Link, orphan_all};
 use crate::lookup::{live_object, object_argument};
 use crate::main_queue;
 use crate::problem::Problem;
@@ -36,11 +36,11 @@ impl IRefCounted for BoundTasks {}
 
 impl Drop for BoundTasks {
     fn drop(&mut self) {
-        for link in std::mem::take(&mut *self.links.lock()) {
-            if let Some(link) = link.upgrade() {
-                link.orphan();
-            }
-        }
+        let links: Vec<Arc<Link>> = std::mem::take(&mut *self.links.lock())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        orphan_all(&links);
     }
 }
 
