@@ -153,12 +153,19 @@ pub fn build_test_probes() -> Result<PathBuf> {
         format!(
             "; Written by `cargo xtask test`: the library with its test probes, for the in-engine tests.\n\
              [configuration]\nentry_symbol = \"threadkit_init\"\ncompatibility_minimum = 4.5\n\n\
-             [libraries]\n{tags} = \"{}\"\n",
-            library.display()
+             [libraries]\n{tags} = {}\n",
+            config_string(&library)
         ),
     )?;
     println!("xtask: built the extension with its test probes into target/test-probes/");
     Ok(gdextension)
+}
+
+/// `path` as a quoted string of Godot's config files, whose `\` starts an escape: a Windows
+/// path's separators are doubled, where they would otherwise read as `\t` and the like.
+fn config_string(path: &Path) -> String {
+    let text = path.display().to_string();
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Whether the library file at `path` contains the test-only probe class.
@@ -166,4 +173,23 @@ pub fn has_test_probes(path: &Path) -> Result<bool> {
     let bytes = std::fs::read(path)?;
     let name = PROBE_CLASS.as_bytes();
     Ok(bytes.windows(name.len()).any(|window| window == name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_a_gdextension_are_escaped_config_strings() {
+        assert_eq!(
+            config_string(Path::new("/repo/target/test-probes/libthreadkit_probes.so")),
+            r#""/repo/target/test-probes/libthreadkit_probes.so""#
+        );
+        assert_eq!(
+            config_string(Path::new(
+                r#"D:\a\threadkit\target\test-probes\say "hi".dll"#
+            )),
+            r#""D:\\a\\threadkit\\target\\test-probes\\say \"hi\".dll""#
+        );
+    }
 }

@@ -20,9 +20,10 @@ xflags::xflags! {
 }
 
 xflags::xflags! {
-    /// rustfmt and clippy checks, Rust tests, loom model tests, in-engine GDScript tests, the
-    /// checks that need a Godot process of their own, and the package smoke test (a zip of the
-    /// dev build, unzipped into a new, empty project that runs a GDScript using the addon);
+    /// rustfmt and clippy checks, actionlint on .github/workflows (SKIP, counted neither way,
+    /// without an actionlint on PATH), Rust tests, loom model tests, in-engine GDScript tests,
+    /// the checks that need a Godot process of their own, and the package smoke test (a zip of
+    /// the dev build, unzipped into a new, empty project that runs a GDScript using the addon);
     /// ends with one line, `N passed, N failed`.
     cmd test {
         /// Skip the Rust side (rustfmt, clippy, Rust and loom tests): only the Godot tests.
@@ -50,8 +51,16 @@ xflags::xflags! {
     /// platform under every name that threadkit.gdextension gives it here; print its files, then
     /// smoke-test it in a new, empty project.
     cmd package {
-        /// Where to write the zip (default target/package/threadkit-VERSION-OS-ARCH.zip).
+        /// Where to write the zip (default target/package/threadkit-VERSION-OS-ARCH.zip, or
+        /// threadkit-VERSION.zip with --from).
         optional --out path: PathBuf
+        /// Build nothing: zip the libraries in DIR, built elsewhere, one file for every
+        /// platform's entry of threadkit.gdextension, named as the entry names it (e.g.
+        /// libthreadkit.linux.release.x86_64.so, threadkit.windows.debug.x86_64.dll,
+        /// libthreadkit.macos.release.dylib, universal). Fails naming each missing file and the
+        /// entry that wants it, each library that is not for its entry's platform, and each
+        /// library no entry names. The smoke test runs this host's library.
+        optional --from dir: PathBuf
         /// Only write the zip: skip its smoke test, which needs Godot (and may download it).
         optional --no-smoke
     }
@@ -235,6 +244,12 @@ mod tests {
             panic!("package --no-smoke")
         };
         assert!(package.no_smoke);
+        assert_eq!(package.from, None);
+        let Ok(Command::Package(package)) = parse_line(&["package", "--from=libs", "--no-smoke"])
+        else {
+            panic!("package --from")
+        };
+        assert_eq!(package.from, Some(PathBuf::from("libs")));
 
         let Ok(Command::Demo(demo)) = parse_line(&["demo", "--screenshot", "shot.png", "--tab=2"])
         else {
@@ -272,6 +287,7 @@ mod tests {
         for line in [
             &["bench", "--filter"][..],
             &["package", "--out"],
+            &["package", "--from"],
             &["package", "extra"],
             &["demo", "--screenshot"],
             &["demo", "--screenshot", "a.png", "--tab", "first"],
@@ -299,7 +315,7 @@ mod tests {
             ("demo", &["--headless", "--screenshot <path>", "--tab <n>"]),
             ("test", &["--engine-only", "--filter <text>"]),
             ("bench", &["--quick", "--filter <text>"]),
-            ("package", &["--out <path>"]),
+            ("package", &["--out <path>", "--from <dir>", "--no-smoke"]),
         ];
         let all = help_of(&["--help"]);
         assert_eq!(help_of(&["help"]), all);

@@ -2,10 +2,10 @@
 //!
 //! - `demo`: build the extension (release), find or provision Godot, run the demo scene; with
 //!   `--screenshot PATH`, save a PNG of it rendered under a virtual display.
-//! - `test`: rustfmt and clippy checks, Rust tests, loom model tests, the in-engine GDScript
-//!   tests, then the package smoke test.
+//! - `test`: rustfmt and clippy checks, actionlint on the workflows (when installed), Rust tests,
+//!   loom model tests, the in-engine GDScript tests, then the package smoke test.
 //! - `package`: build (release) and zip addons/threadkit for this platform, then smoke-test the zip
-//!   in a new project.
+//!   in a new project; with `--from DIR`, zip the libraries of every platform built elsewhere.
 //! - `bench`: build (release), run the in-engine benchmarks and rust/core's, write their table.
 //! - `godot [ARGS]`: run the Godot that the other commands use, in godot_project/.
 //!
@@ -21,8 +21,10 @@ mod flags;
 mod gdextension;
 mod godot;
 mod package;
+mod prebuilt;
 mod provision;
 mod test;
+mod workflows;
 mod workspace;
 
 use std::process::ExitCode;

@@ -5,6 +5,9 @@
 //! Every library entry of threadkit.gdextension that Godot on this platform may load (the
 //! "debug" one, which editors and debug exports load, and the "release" one, for release exports)
 //! gets the same built file, so the packaged .gdextension is the repository's, unchanged.
+//!
+//! `--from DIR` packs libraries built elsewhere instead, one for every entry (see prebuilt.rs):
+//! the release zip, with every platform, that the release workflow assembles.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write as _};
@@ -23,23 +26,33 @@ use crate::gdextension::{
     ADDON_DIR, Icon, Library, Platform, parse_icons, parse_libraries, read_icons, read_libraries,
 };
 use crate::godot::Godot;
+use crate::prebuilt::{self, LIBRARY_EXTENSIONS};
 use crate::workspace::{self, Result};
 
 /// The script the smoke test runs in the new project.
 const SMOKE_TEST: &str = include_str!("smoke_test.gd");
 /// What the smoke test prints when every check held.
 const SMOKE_OK: &str = "SMOKE OK";
-/// Library files, as opposed to the addon's other files.
-const LIBRARY_EXTENSIONS: [&str; 3] = [".so", ".dll", ".dylib"];
 
-/// `cargo xtask package [--out PATH]`: build (release, without debug info), zip, list the zip,
-/// then smoke-test it.
+/// `cargo xtask package [--out PATH] [--from DIR]`: build (release, without debug info) or take
+/// the libraries in DIR, zip, list the zip, then smoke-test it.
 pub fn run(options: flags::Package) -> Result<ExitCode> {
-    let out = match options.out {
-        Some(path) => std::path::absolute(path)?,
-        None => default_zip(Profile::Package)?,
+    let package = match &options.from {
+        None => {
+            let out = match options.out {
+                Some(path) => std::path::absolute(path)?,
+                None => default_zip(Profile::Package)?,
+            };
+            create(Profile::Package, &out)?
+        }
+        Some(dir) => {
+            let out = match options.out {
+                Some(path) => std::path::absolute(path)?,
+                None => release_zip(),
+            };
+            create_from(dir, &out)?
+        }
     };
-    let package = create(Profile::Package, &out)?;
     println!(
         "xtask: packaged {} ({}), containing:",
         package.zip.display(),
@@ -51,13 +64,18 @@ pub fn run(options: flags::Package) -> Result<ExitCode> {
     if options.no_smoke {
         // Before Godot is looked for: finding none would provision (download) one.
         println!("xtask: smoke test skipped (--no-smoke)");
-    } else {
-        smoke_test(&Godot::locate()?, &package.zip)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match Platform::host() {
+        Ok(_) => smoke_test(&Godot::locate()?, &package.zip)?,
+        // Only with --from: the build needs a supported host.
+        Err(why) => println!("xtask: smoke test skipped: {why}, so no library here runs"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// A zip that was written, and the files in it with their sizes.
+#[derive(Debug)]
 pub struct Package {
     pub zip: PathBuf,
     pub files: Vec<(String, u64)>,
@@ -73,11 +91,48 @@ pub fn default_zip(profile: Profile) -> Result<PathBuf> {
     )))
 }
 
+/// target/package/threadkit-<version>.zip: the zip of every platform's library.
+pub fn release_zip() -> PathBuf {
+    workspace::root()
+        .join("target/package")
+        .join(format!("threadkit-{}.zip", env!("CARGO_PKG_VERSION")))
+}
+
 /// Builds the extension with `profile` and writes the package to `out`.
 pub fn create(profile: Profile, out: &Path) -> Result<Package> {
     let platform = Platform::host()?;
     let libraries = platform.libraries(&read_libraries()?)?;
     let built = build(profile)?;
+    let sources: Vec<(Library, PathBuf)> = libraries
+        .into_iter()
+        .map(|library| (library, built.clone()))
+        .collect();
+    assemble(&sources, out)
+}
+
+/// Writes the package of the libraries in `dir` (built elsewhere, one per entry of
+/// threadkit.gdextension; see prebuilt.rs) to `out`, and checks that the zip has every entry's
+/// file. Builds nothing.
+pub fn create_from(dir: &Path, out: &Path) -> Result<Package> {
+    let libraries = read_libraries()?;
+    let found = prebuilt::find(dir, &libraries)?;
+    for name in &found.ignored {
+        println!(
+            "xtask: warning: {} is not a library; left out",
+            dir.join(name).display()
+        );
+    }
+    let package = assemble(&found.libraries, out)?;
+    let names: Vec<String> = package.files.iter().map(|(name, _)| name.clone()).collect();
+    let problems = library_problems(&names, &libraries, None);
+    if !problems.is_empty() {
+        return Err(format!("{}: {}", out.display(), problems.join("; ")).into());
+    }
+    Ok(package)
+}
+
+/// Writes the package of `libraries` (each entry with the file to pack for it) to `out`.
+fn assemble(libraries: &[(Library, PathBuf)], out: &Path) -> Result<Package> {
     let root = workspace::root();
     let addon = root.join(ADDON_DIR);
     // The icons' `.import` files travel with them: they hold the editor settings the icons
@@ -94,7 +149,7 @@ pub fn create(profile: Profile, out: &Path) -> Result<Package> {
     if !problems.is_empty() {
         return Err(problems.join("; ").into());
     }
-    let entries = contents(&libraries, &addon_files, &licenses(&root)?, &root, &built)?;
+    let entries = contents(libraries, &addon_files, &licenses(&root)?, &root)?;
     if let Some(parent) = out.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -112,22 +167,22 @@ struct Entry {
     source: PathBuf,
 }
 
-/// What the package holds: `built` under every path of `libraries`; the addon's own files (named
-/// relative to the addon folder); and the repository's license files (named relative to `root`),
-/// which go into the addon folder so they travel with it. Sorted by path; where two share a path,
-/// the library wins over a stale addon file, and the addon's file over a license file.
+/// What the package holds: each library file under its entry's path; the addon's own files
+/// (named relative to the addon folder); and the repository's license files (named relative to
+/// `root`), which go into the addon folder so they travel with it. Sorted by path; where two
+/// share a path, the library wins over a stale addon file, and the addon's file over a license
+/// file.
 fn contents(
-    libraries: &[Library],
+    libraries: &[(Library, PathBuf)],
     addon_files: &[String],
     licenses: &[String],
     root: &Path,
-    built: &Path,
 ) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
-    for library in libraries {
+    for (library, file) in libraries {
         entries.push(Entry {
             name: library.project_path()?.to_string(),
-            source: built.to_path_buf(),
+            source: file.clone(),
         });
     }
     for (files, from) in [(addon_files, root.join(ADDON_DIR)), (licenses, root.into())] {
@@ -147,10 +202,18 @@ fn contents(
 }
 
 /// What is wrong between a package's `files` and the library entries of its .gdextension: an
-/// entry for `platform` whose file is missing, or a library file no entry names.
-fn library_problems(files: &[String], libraries: &[Library], platform: Platform) -> Vec<String> {
+/// entry for `platform` (for any platform when None) whose file is missing, or a library file no
+/// entry names.
+fn library_problems(
+    files: &[String],
+    libraries: &[Library],
+    platform: Option<Platform>,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    for library in libraries.iter().filter(|l| platform.loads(l)) {
+    for library in libraries
+        .iter()
+        .filter(|l| platform.is_none_or(|p| p.loads(l)))
+    {
         match library.project_path() {
             Ok(path) if files.iter().any(|file| file == path) => {}
             Ok(path) => problems.push(format!(
@@ -312,7 +375,7 @@ pub fn smoke_test(godot: &Godot, zip: &Path) -> Result<()> {
         .into_iter()
         .map(|file| format!("{ADDON_DIR}/{file}"))
         .collect();
-    let mut problems = library_problems(&files, &parse_libraries(&text), Platform::host()?);
+    let mut problems = library_problems(&files, &parse_libraries(&text), Some(Platform::host()?));
     problems.extend(icon_problems(&files, &parse_icons(&text)));
     if !problems.is_empty() {
         return Err(problems.join("; ").into());
@@ -372,6 +435,14 @@ mod tests {
         items.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Each of `libraries` with the one file `built`, as [`create`] packs them.
+    fn built_as(libraries: &[Library], built: &Path) -> Vec<(Library, PathBuf)> {
+        libraries
+            .iter()
+            .map(|library| (library.clone(), built.to_path_buf()))
+            .collect()
+    }
+
     #[test]
     fn packs_the_built_library_under_every_entry_and_the_addon_files() {
         let root = Path::new("/repo");
@@ -381,11 +452,10 @@ mod tests {
             library("linux.release.x86_64", "lib.release.so"),
         ];
         let entries = contents(
-            &libraries,
+            &built_as(&libraries, built),
             &strings(&["threadkit.gdextension", "README.md", "icons/icon.svg"]),
             &strings(&["LICENSE"]),
             root,
-            built,
         )
         .unwrap();
         let expected = [
@@ -421,11 +491,10 @@ mod tests {
         let built = Path::new("/built.so");
         let shared = library("linux.x86_64", "lib.so");
         let entries = contents(
-            &[shared.clone(), shared],
+            &built_as(&[shared.clone(), shared], built),
             &strings(&["LICENSE", "bin/lib.so"]),
             &strings(&["LICENSE"]),
             root,
-            built,
         )
         .unwrap();
         let sources: Vec<(&str, &Path)> = entries
@@ -450,7 +519,8 @@ mod tests {
             tags: "linux.x86_64".into(),
             path: "res://bin/lib.so".into(),
         };
-        assert!(contents(&[outside], &[], &[], Path::new("/"), Path::new("/b.so")).is_err());
+        let libraries = built_as(&[outside], Path::new("/b.so"));
+        assert!(contents(&libraries, &[], &[], Path::new("/")).is_err());
     }
 
     #[test]
@@ -458,16 +528,15 @@ mod tests {
         let libraries = read_libraries().unwrap();
         let own = LINUX_X86_64.libraries(&libraries).unwrap();
         let entries = contents(
-            &own,
+            &built_as(&own, Path::new("/built.so")),
             &strings(&["threadkit.gdextension"]),
             &[],
             Path::new("/repo"),
-            Path::new("/built.so"),
         )
         .unwrap();
         let names: Vec<String> = entries.into_iter().map(|e| e.name).collect();
         assert_eq!(
-            library_problems(&names, &libraries, LINUX_X86_64),
+            library_problems(&names, &libraries, Some(LINUX_X86_64)),
             [] as [String; 0]
         );
         assert_eq!(names.len(), 3, "{names:?}");
@@ -485,13 +554,90 @@ mod tests {
             "addons/threadkit/bin/a.so",
             "addons/threadkit/bin/b.so",
         ]);
-        assert!(library_problems(&complete, &libraries, LINUX_X86_64).is_empty());
+        assert!(library_problems(&complete, &libraries, Some(LINUX_X86_64)).is_empty());
 
         let wrong = strings(&["addons/threadkit/bin/a.so", "addons/threadkit/bin/old.so"]);
-        let problems = library_problems(&wrong, &libraries, LINUX_X86_64);
+        let problems = library_problems(&wrong, &libraries, Some(LINUX_X86_64));
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("linux.release.x86_64"), "{problems:?}");
         assert!(problems[1].contains("bin/old.so"), "{problems:?}");
+
+        // Every platform's entries: the Windows one lacks its file too.
+        let problems = library_problems(&complete, &libraries, None);
+        assert_eq!(
+            problems,
+            [
+                "threadkit.gdextension entry windows.debug.x86_64 names addons/threadkit/bin/c.dll, \
+              which the package lacks"
+            ]
+        );
+    }
+
+    /// `--from`: a folder with a library for every entry of the repository's .gdextension
+    /// gives a zip with each of them at its entry's path, byte for byte, beside the addon's
+    /// files; no build.
+    #[test]
+    fn packs_the_libraries_of_a_folder_under_every_entry_of_every_platform() {
+        use std::io::Read as _;
+
+        let dir = workspace::root().join("target/xtask-test-package-from");
+        let _ = fs::remove_dir_all(&dir);
+        let libraries_dir = dir.join("libraries");
+        fs::create_dir_all(&libraries_dir).unwrap();
+        let libraries = read_libraries().unwrap();
+        let mut expected = Vec::new();
+        for (index, library) in libraries.iter().enumerate() {
+            let path = library.project_path().unwrap();
+            let mut bytes = prebuilt::fake::for_tags(&library.tags);
+            // A different file for each entry, so a mix-up shows.
+            bytes.extend(format!("entry {index}").as_bytes());
+            fs::write(libraries_dir.join(path.rsplit('/').next().unwrap()), &bytes).unwrap();
+            expected.push((path.to_string(), bytes));
+        }
+        fs::write(libraries_dir.join("build.log"), "not packed").unwrap();
+        let out = dir.join("threadkit.zip");
+        let package = create_from(&libraries_dir, &out).unwrap();
+
+        let mut archive = ZipArchive::new(File::open(&out).unwrap()).unwrap();
+        for (path, bytes) in &expected {
+            let mut packed = Vec::new();
+            archive
+                .by_name(path)
+                .unwrap_or_else(|_| panic!("the zip lacks {path}"))
+                .read_to_end(&mut packed)
+                .unwrap();
+            assert_eq!(&packed, bytes, "{path}");
+        }
+        let names: Vec<&str> = package
+            .files
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let packed_libraries = names
+            .iter()
+            .filter(|name| LIBRARY_EXTENSIONS.iter().any(|ext| name.ends_with(ext)))
+            .count();
+        assert_eq!(packed_libraries, libraries.len(), "{names:?}");
+        assert!(libraries.len() >= 8, "{libraries:?}");
+        assert!(names.contains(&"addons/threadkit/threadkit.gdextension"));
+        assert!(!names.iter().any(|name| name.ends_with("build.log")));
+
+        // One entry's file gone: no zip, and the error names the file and the entry.
+        let (gone, _) = &expected[expected.len() - 1];
+        let gone_name = gone.rsplit('/').next().unwrap();
+        fs::remove_file(libraries_dir.join(gone_name)).unwrap();
+        fs::remove_file(&out).unwrap();
+        let error = create_from(&libraries_dir, &out).unwrap_err().to_string();
+        let tags = &libraries[libraries.len() - 1].tags;
+        assert!(
+            error.contains(&format!(
+                "{} is missing: threadkit.gdextension entry {tags} wants it",
+                libraries_dir.join(gone_name).display()
+            )),
+            "{error}"
+        );
+        assert!(!out.exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

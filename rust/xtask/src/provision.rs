@@ -11,6 +11,7 @@
 
 use std::ffi::OsStr;
 use std::fs;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,6 +143,8 @@ impl Staging {
         script += " \"$@\"\n";
         let path = self.dir.join(name);
         fs::write(&path, script)?;
+        // Only Debian-family hosts provision; elsewhere xtask must still compile.
+        #[cfg(unix)]
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
         Ok(())
     }

@@ -1,6 +1,8 @@
-//! `cargo xtask test`: the rustfmt and clippy checks, every Rust test, the loom model tests, the
-//! in-engine GDScript tests, then the checks that need a Godot process of their own (quitting, hot
-//! reload) and the package smoke test, closing with one line `N passed, N failed` over all of them.
+//! `cargo xtask test`: the rustfmt and clippy checks, actionlint on the workflows (skipped, and
+//! said so, without actionlint), every Rust test, the loom model tests, the in-engine GDScript
+//! tests, then the checks that need a Godot process of their own (quitting, hot reload) and the
+//! package smoke test, closing with one line `N passed, N failed` over all of them (a skipped check
+//! is in neither).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use crate::flags;
 use crate::gdextension::ADDON_DIR;
 use crate::godot::Godot;
 use crate::package;
+use crate::workflows::{self, ACTIONLINT_CHECK, Verdict};
 use crate::workspace::{self, Result, godot_project_dir};
 
 /// The package smoke test's name, which `--filter` matches like an in-engine test's.
@@ -25,6 +28,8 @@ struct Tally {
     passed: u64,
     failed: u64,
     problems: Vec<String>,
+    /// Checks not run, each with why: repeated before the summary.
+    skipped: Vec<String>,
 }
 
 impl Tally {
@@ -45,6 +50,7 @@ pub fn run(options: flags::Test) -> Result<ExitCode> {
         for check in CARGO_CHECKS {
             cargo_check(&check, &mut tally);
         }
+        actionlint_check(&mut tally);
         cargo_tests("Rust tests", &["test", "--workspace"], &[], &mut tally)?;
         let loom_target = workspace::root().join("target/loom");
         let rustflags = format!(
@@ -108,6 +114,9 @@ pub fn run(options: flags::Test) -> Result<ExitCode> {
         "\nxtask test finished in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    for skipped in &tally.skipped {
+        println!("SKIPPED: {skipped}");
+    }
     for problem in &tally.problems {
         println!("FAILED: {problem}");
     }
@@ -163,6 +172,30 @@ fn cargo_check(check: &CargoCheck, tally: &mut Tally) {
             };
             println!("FAIL {}: {why}", check.name);
             tally.fail(format!("{}: {why}", check.name));
+        }
+    }
+}
+
+/// actionlint on .github/workflows/: `PASS`, `FAIL` with its output, or, when no `actionlint` is
+/// on PATH, `SKIP` (neither passed nor failed).
+fn actionlint_check(tally: &mut Tally) {
+    println!("\nxtask: {ACTIONLINT_CHECK}: actionlint on .github/workflows/");
+    let verdict = match workflows::files() {
+        Ok(files) => workflows::actionlint(which::which("actionlint").ok().as_deref(), &files),
+        Err(error) => Verdict::Fail(error.to_string()),
+    };
+    match verdict {
+        Verdict::Pass => {
+            println!("PASS {ACTIONLINT_CHECK}");
+            tally.passed += 1;
+        }
+        Verdict::Fail(why) => {
+            println!("FAIL {ACTIONLINT_CHECK}: {why}");
+            tally.fail(format!("{ACTIONLINT_CHECK}: {why}"));
+        }
+        Verdict::Skip(why) => {
+            println!("SKIP {ACTIONLINT_CHECK}: {why}");
+            tally.skipped.push(format!("{ACTIONLINT_CHECK}: {why}"));
         }
     }
 }
