@@ -1,6 +1,6 @@
 extends "res://tests/support/test_case.gd"
-## ThreadSafetyTester: exact counts for every synchronised strategy, lost updates for the
-## unsynchronised one, the deadlock demo in both modes, and every out-of-range argument refused.
+## ThreadSafetyTester: exact counts for every synchronised strategy, lost updates in every run of
+## the unsynchronised one, the deadlock demo in both modes, and every out-of-range argument refused.
 
 const RACE_KEYS := ["expected_count", "actual_count", "duration_us", "thread_safe", "ops_per_sec"]
 const ROW_KEYS := ["name", "expected", "actual", "correct", "duration_us", "ns_per_op", "lesson"]
@@ -21,21 +21,21 @@ func test_concurrent_test_is_exact_and_reports_typed_keys() -> void:
 	assert_true(result.ops_per_sec > 0.0, "a rate for a race that happened")
 
 
-func test_unsafe_test_loses_updates_with_several_threads() -> void:
+func test_unsafe_test_loses_updates_in_every_run_with_several_threads() -> void:
 	var tester := ThreadSafetyTester.new()
-	# Losses need two threads inside one increment at once; nearly every run of this size has
-	# them, so stopping at the first that does, 10 tries make a miss negligible.
-	var lost_in := -1
-	for attempt in 10:
-		var result := tester.run_unsafe_test(4, 1_000_000)
-		assert_eq(result.keys(), RACE_KEYS)
-		assert_eq(result.expected_count, 4_000_000)
-		assert_true(result.actual_count <= result.expected_count, "a lost update never adds")
-		assert_eq(result.thread_safe, result.actual_count == result.expected_count)
-		if not result.thread_safe:
-			lost_in = attempt
-			break
-	assert_ne(lost_in, -1, "no update lost in 10 runs of 4 x 1,000,000")
+	# The README's size, and the smallest race that can lose: two threads, one increment each.
+	for size in [[4, 1_000_000, 3], [4, 10_000, 10], [2, 1, 20]]:
+		var expected: int = size[0] * size[1]
+		var lost_in := 0
+		for run in size[2]:
+			var result := tester.run_unsafe_test(size[0], size[1])
+			assert_eq(result.keys(), RACE_KEYS)
+			assert_eq(result.expected_count, expected)
+			assert_true(result.actual_count <= result.expected_count, "a lost update never adds")
+			assert_eq(result.thread_safe, result.actual_count == result.expected_count)
+			if not result.thread_safe:
+				lost_in += 1
+		assert_eq(lost_in, size[2], "runs of %d x %d that lost updates" % [size[0], size[1]])
 
 
 func test_unsafe_test_on_one_thread_loses_nothing() -> void:
@@ -45,22 +45,33 @@ func test_unsafe_test_on_one_thread_loses_nothing() -> void:
 
 
 func test_compare_strategies_rows_in_order_and_exact_but_the_unsynchronized_one() -> void:
-	var rows := ThreadSafetyTester.new().compare_strategies(3, 20_000)
-	var names := []
-	for row: Dictionary in rows:
-		names.append(row.name)
-		assert_eq(row.keys(), ROW_KEYS, row.name)
-		assert_eq(row.expected, 60_000, row.name)
-		assert_eq(typeof(row.duration_us), TYPE_INT, row.name)
-		assert_eq(typeof(row.ns_per_op), TYPE_FLOAT, row.name)
-		assert_eq(typeof(row.lesson), TYPE_STRING, row.name)
-		assert_true(row.lesson.length() > 20, "a sentence to read: " + row.name)
-		if row.name != "unsynchronized":
-			assert_eq(row.actual, 60_000, row.name)
-			assert_eq(row.correct, true, row.name)
-	assert_eq(names, STRATEGIES)
-	assert_eq(rows[0].correct, rows[0].actual == rows[0].expected, "unsynchronized")
-	assert_true("core" in rows[5].lesson, "the spin lock's lesson says it burns a core")
+	var tester := ThreadSafetyTester.new()
+	for run in 5:
+		var rows := tester.compare_strategies(3, 20_000)
+		var names := []
+		for row: Dictionary in rows:
+			names.append(row.name)
+			assert_eq(row.keys(), ROW_KEYS, row.name)
+			assert_eq(row.expected, 60_000, row.name)
+			assert_eq(typeof(row.duration_us), TYPE_INT, row.name)
+			assert_eq(typeof(row.ns_per_op), TYPE_FLOAT, row.name)
+			assert_eq(typeof(row.lesson), TYPE_STRING, row.name)
+			assert_true(row.lesson.length() > 20, "a sentence to read: " + row.name)
+			assert_eq(row.correct, row.actual == row.expected, row.name)
+			if row.name == "unsynchronized":
+				assert_eq(row.correct, false, "unsynchronized, run %d" % run)
+				assert_true(row.actual < 60_000, "unsynchronized, run %d" % run)
+			else:
+				assert_eq(row.actual, 60_000, row.name)
+				assert_eq(row.correct, true, "%s, run %d" % [row.name, run])
+		assert_eq(names, STRATEGIES)
+		assert_true("core" in rows[5].lesson, "the spin lock's lesson says it burns a core")
+
+
+func test_compare_strategies_on_one_thread_is_exact_for_every_strategy() -> void:
+	for row: Dictionary in ThreadSafetyTester.new().compare_strategies(1, 10_000):
+		assert_eq(row.actual, 10_000, row.name)
+		assert_eq(row.correct, true, row.name)
 
 
 func test_ordered_deadlock_demo_completes_with_no_detection() -> void:

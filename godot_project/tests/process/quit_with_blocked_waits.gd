@@ -5,13 +5,17 @@ extends SceneTree
 ##   Godot's docs advise. Quitting ends their calls with null, so they return and the joins end.
 ## - A task pops from a ThreadSafeQueue that nobody closes, and a Thread does the same; another
 ##   task and Thread wait in ThreadSafeQueue.select(), and a Thread in a `for` loop over the queue
-##   (holding a ThreadLocal value, as does the main thread).
+##   (holding a ThreadLocal value, as does the main thread); a task and a Thread push to a full
+##   queue nobody pops.
 ## Godot must exit 0 within seconds (no 5 s freeze), with no crash and nothing leaked at exit.
 
 class Level extends Node:
 	var threads: Array[Thread] = []
 	var queue := ThreadSafeQueue.create()
+	var full := ThreadSafeQueue.create(1)
 	var calls := AtomicCounter.new()
+	## Threads and tasks inside a blocking call, or about to enter it.
+	var blocked := AtomicCounter.new()
 
 	func _exit_tree() -> void:
 		for thread in threads:
@@ -27,6 +31,11 @@ class Level extends Node:
 
 	func select_forever() -> void:
 		while ThreadSafeQueue.select([queue, ThreadSafeQueue.create_rendezvous()])[0] != -1:
+			pass
+
+	func push_forever() -> void:
+		blocked.increment()
+		while full.push(1):
 			pass
 
 	func iterate_forever() -> void:
@@ -46,17 +55,18 @@ func _quit_while_blocked() -> void:
 	var level := Level.new()
 	root.add_child(level)
 	var processor := AsyncTaskProcessor.new()
-	processor.worker_count = 2
+	processor.worker_count = 3
 	level.add_child(processor)
 	processor.submit_task(level.pop_forever)
 	processor.submit_task(level.select_forever)
+	processor.submit_task(level.push_forever)
 	level.scratch.get_value()
 	for call in [level.call_forever.bind(-1), level.call_forever.bind(1000), level.pop_forever,
-			level.select_forever, level.iterate_forever]:
+			level.select_forever, level.iterate_forever, level.push_forever]:
 		var thread := Thread.new()
 		thread.start(call)
 		level.threads.append(thread)
-	while level.calls.get_count() < 20:
+	while level.calls.get_count() < 20 or level.blocked.get_count() < 2:
 		await process_frame
-	print("PASS quit_with_blocked_waits: quitting with threads in call_blocking(), pop(), select() and a for loop, after %d calls" % level.calls.get_count())
+	print("PASS quit_with_blocked_waits: quitting with threads in call_blocking(), pop(), push(), select() and a for loop, after %d calls" % level.calls.get_count())
 	quit()

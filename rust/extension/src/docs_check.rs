@@ -63,6 +63,16 @@ fn spans<'a>(text: &'a str, open: &str, close: &str) -> Vec<&'a str> {
 /// (`await` and `return` are left out: they also start an expression inside a statement.)
 const STATEMENT_STARTS: [&str; 6] = [" var ", " func ", " for ", " if ", " while ", " print("];
 
+/// Whether a line of GDScript assigns an `await` to a typed variable (`var n: int = await ...`,
+/// `var n := await ...`): a task that failed or was cancelled gives null there, and Godot stops
+/// the function with "Trying to assign value of type 'Nil'". Comments are left out.
+fn awaits_into_a_typed_variable(line: &str) -> bool {
+    let code = line.split('#').next().unwrap_or_default().trim();
+    code.strip_prefix("var ")
+        .and_then(|rest| rest.split_once('='))
+        .is_some_and(|(name, value)| name.contains(':') && value.trim_start().starts_with("await "))
+}
+
 fn problems(class: &str, xml: &str) -> Vec<String> {
     let mut found = Vec::new();
     if xml.contains("r#") {
@@ -95,6 +105,15 @@ fn problems(class: &str, xml: &str) -> Vec<String> {
             if code.contains("[br]") || code.contains("[b]") {
                 found.push(format!(
                     "{class}: markup shown as text in a code block: {code}"
+                ));
+            }
+            for line in code
+                .lines()
+                .filter(|line| awaits_into_a_typed_variable(line))
+            {
+                found.push(format!(
+                    "{class}: an await assigned to a typed variable (null when the task fails or is cancelled; keep it untyped): {}",
+                    line.trim()
                 ));
             }
             if !code.trim().contains('\n') {
@@ -161,7 +180,8 @@ fn every_class_reads_well_in_f1_help() {
     );
 }
 
-/// The checks catch what gdext made of literal `[codeblock]` text (before the Markdown fences).
+/// The checks catch what gdext made of literal `[codeblock]` text (before the Markdown fences), and
+/// an example that awaits into a typed variable.
 #[test]
 fn a_joined_code_block_is_caught() {
     let xml = "<class name=\"X\"><brief_description>x</brief_description><description>\
@@ -184,4 +204,16 @@ fn a_joined_code_block_is_caught() {
             .any(|p| p.contains("method name=\"m\" has no description")),
         "{found:?}"
     );
+    let typed = "<class name=\"X\"><brief_description>x</brief_description><description>\
+        [codeblock lang=gdscript]var path: Array = await handle.wait()\n\
+        var n := await handle.wait()\nvar ok = await handle.wait()  # var n: int = await\n\
+        [/codeblock]</description></class>";
+    let found = problems("X", typed);
+    let typed_awaits: Vec<_> = found
+        .iter()
+        .filter(|p| p.contains("an await assigned to a typed variable"))
+        .collect();
+    assert_eq!(typed_awaits.len(), 2, "{found:?}");
+    assert!(typed_awaits[0].ends_with("var path: Array = await handle.wait()"));
+    assert!(typed_awaits[1].ends_with("var n := await handle.wait()"));
 }

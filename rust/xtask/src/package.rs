@@ -61,17 +61,30 @@ pub fn run(options: flags::Package) -> Result<ExitCode> {
     for (name, bytes) in &package.files {
         println!("  {name:<60} {:>9}", size(*bytes));
     }
-    if options.no_smoke {
+    smoke_test_unless_skipped(options.no_smoke, &package.zip, Godot::locate)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The smoke test of `zip`, or with `no_smoke` a line saying it was skipped; only the smoke test
+/// calls `locate`, which may provision (download) Godot.
+fn smoke_test_unless_skipped(
+    no_smoke: bool,
+    zip: &Path,
+    locate: impl FnOnce() -> Result<Godot>,
+) -> Result<()> {
+    if no_smoke {
         // Before Godot is looked for: finding none would provision (download) one.
         println!("xtask: smoke test skipped (--no-smoke)");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     match Platform::host() {
-        Ok(_) => smoke_test(&Godot::locate()?, &package.zip)?,
+        Ok(_) => smoke_test(&locate()?, zip),
         // Only with --from: the build needs a supported host.
-        Err(why) => println!("xtask: smoke test skipped: {why}, so no library here runs"),
+        Err(why) => {
+            println!("xtask: smoke test skipped: {why}, so no library here runs");
+            Ok(())
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A zip that was written, and the files in it with their sizes.
@@ -417,6 +430,28 @@ fn size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_smoke_never_looks_for_godot() {
+        let looked = std::cell::Cell::new(false);
+        let result = super::smoke_test_unless_skipped(true, std::path::Path::new("x.zip"), || {
+            looked.set(true);
+            Err("looked for Godot".into())
+        });
+        assert!(result.is_ok());
+        assert!(
+            !looked.get(),
+            "--no-smoke looked for (and could have downloaded) Godot"
+        );
+        let result = super::smoke_test_unless_skipped(false, std::path::Path::new("x.zip"), || {
+            looked.set(true);
+            Err("looked for Godot".into())
+        });
+        assert!(
+            looked.get() && result.is_err(),
+            "the smoke test looks for Godot"
+        );
+    }
+
     use super::*;
 
     const LINUX_X86_64: Platform = Platform {

@@ -191,7 +191,8 @@ fn provision(bundle: &Bundle, home: &Path, finish: &dyn Fn(&Staging) -> Result<(
     }
     let mirror = debian_mirror()?;
     println!(
-        "xtask: provisioning {} from Debian {SUITE} ({}) into {}",
+        "xtask: provisioning {} from Debian {SUITE} ({}) into {}: reading the archive's package \
+         index first (apt-get prints what it fetched)",
         bundle.title,
         bundle.packages.join(" "),
         home.display()
@@ -224,27 +225,46 @@ fn provision(bundle: &Bundle, home: &Path, finish: &dyn Fn(&Staging) -> Result<(
     let config = apt.join("apt.conf");
     fs::write(&config, apt_config(&apt))?;
 
-    let apt_get = |args: &[&str]| -> Result<()> {
-        let status = Command::new("apt-get")
+    let apt_get = |args: &[&str]| {
+        let mut command = Command::new("apt-get");
+        command
             .env("APT_CONFIG", &config)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["-q", "-y"])
-            .args(args)
-            .status()?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("apt-get {} failed ({status})", args.join(" ")).into())
-        }
+            .args(args);
+        command
     };
-    apt_get(&["update"])?;
-    apt_get(
-        &[
-            &["install", "--download-only", "--no-install-recommends"][..],
-            bundle.packages,
-        ]
-        .concat(),
-    )?;
+    let failed = |args: &[&str], status| format!("apt-get {} failed ({status})", args.join(" "));
+    let update = ["update"];
+    let status = apt_get(&update).status()?;
+    if !status.success() {
+        return Err(failed(&update, status).into());
+    }
+    let install = [
+        &["install", "--download-only", "--no-install-recommends"][..],
+        bundle.packages,
+    ]
+    .concat();
+    // The same resolution, listing each .deb with its size instead of fetching it.
+    let listing = [&install[..], &["--print-uris", "-qq"]].concat();
+    let output = apt_get(&listing).output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "{}: {}",
+            failed(&listing, output.status),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+        .into());
+    }
+    let download = Download::from_print_uris(&String::from_utf8_lossy(&output.stdout))?;
+    println!(
+        "xtask: {}",
+        download.announce(bundle.title, bundle.packages[0], home)
+    );
+    let status = apt_get(&install).status()?;
+    if !status.success() {
+        return Err(failed(&install, status).into());
+    }
 
     let root = staging.root();
     fs::create_dir_all(&root)?;
@@ -273,12 +293,84 @@ fn provision(bundle: &Bundle, home: &Path, finish: &dyn Fn(&Staging) -> Result<(
         Err(error) => return Err(error.into()),
     }
     println!(
-        "xtask: provisioned {} ({debs} packages) in {:.1} s; to reuse it elsewhere: {}",
+        "xtask: provisioned {} ({debs} packages, {}) in {:.1} s; to reuse it elsewhere: {}",
         bundle.title,
+        megabytes(download.bytes()),
         started.elapsed().as_secs_f64(),
         home.join(bundle.launcher).display()
     );
     Ok(())
+}
+
+/// What apt is about to download for a bundle.
+#[derive(Debug, PartialEq)]
+struct Download {
+    /// Each .deb's file name and size in bytes, in apt's order.
+    debs: Vec<(String, u64)>,
+}
+
+impl Download {
+    /// Reads `apt-get install --print-uris -qq` output: a line `'URI' FILE SIZE HASH` per .deb.
+    fn from_print_uris(text: &str) -> Result<Self> {
+        let mut debs = Vec::new();
+        for line in text.lines().filter(|line| line.starts_with('\'')) {
+            let mut fields = line.split_whitespace().skip(1);
+            let (Some(file), Some(size)) = (fields.next(), fields.next()) else {
+                return Err(
+                    format!("apt-get --print-uris printed an unexpected line: {line}").into(),
+                );
+            };
+            let size = size.parse().map_err(|_| {
+                format!("apt-get --print-uris printed a size that is not a number: {line}")
+            })?;
+            debs.push((file.to_owned(), size));
+        }
+        if debs.is_empty() {
+            return Err("apt-get --print-uris listed no package to download".into());
+        }
+        Ok(Self { debs })
+    }
+
+    fn bytes(&self) -> u64 {
+        self.debs.iter().map(|(_, size)| size).sum()
+    }
+
+    /// The Debian version of `package` (`4.6.3+ds-3`), from its file name
+    /// (`<package>_<version>_<arch>.deb`, an epoch's colon written `%3a`).
+    fn version_of(&self, package: &str) -> Option<String> {
+        let prefix = format!("{package}_");
+        self.debs.iter().find_map(|(file, _)| {
+            let (version, _arch) = file.strip_prefix(&prefix)?.rsplit_once('_')?;
+            Some(version.replace("%3a", ":"))
+        })
+    }
+
+    /// The line said before the download: what, from where, how many packages, how much, where
+    /// to.
+    fn announce(&self, title: &str, main_package: &str, home: &Path) -> String {
+        let version = self
+            .version_of(main_package)
+            .map_or_else(String::new, |version| {
+                format!(" ({main_package} {version})")
+            });
+        let count = self.debs.len();
+        format!(
+            "provisioning {title} from Debian {SUITE}{version}: {count} package{}, {} to download \
+             into {}",
+            if count == 1 { "" } else { "s" },
+            megabytes(self.bytes()),
+            home.display()
+        )
+    }
+}
+
+/// A size as apt writes it: decimal megabytes with one decimal, kilobytes below one megabyte.
+fn megabytes(bytes: u64) -> String {
+    if bytes < 1_000_000 {
+        format!("{} kB", bytes.div_ceil(1000))
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
 }
 
 /// An apt configuration that reads and writes only below `apt`.
@@ -416,6 +508,62 @@ fn find_files(dir: &Path, wanted: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PRINT_URIS: &str = "\
+'http://deb.debian.org/debian/pool/main/g/godot/godot_4.6.3%2bds-3_amd64.deb' godot_4.6.3+ds-3_amd64.deb 38611448 SHA256:0a1b
+'http://deb.debian.org/debian/pool/main/g/glibc/libc6_2.41-12_amd64.deb' libc6_2.41-12_amd64.deb 2852100 SHA256:2c3d
+'http://deb.debian.org/debian/pool/main/x/xorg-server/xvfb_21.1.16-1_amd64.deb' xvfb_2%3a21.1.16-1_amd64.deb 3000000 SHA256:4e5f
+";
+
+    #[test]
+    fn the_download_is_counted_and_summed_from_print_uris() {
+        let download = Download::from_print_uris(PRINT_URIS).unwrap();
+        assert_eq!(download.debs.len(), 3);
+        assert_eq!(download.bytes(), 38_611_448 + 2_852_100 + 3_000_000);
+        assert_eq!(download.version_of("godot").as_deref(), Some("4.6.3+ds-3"));
+        assert_eq!(download.version_of("xvfb").as_deref(), Some("2:21.1.16-1"));
+        assert_eq!(
+            download.version_of("libc"),
+            None,
+            "a name's prefix is not the name"
+        );
+        assert_eq!(
+            download.announce(
+                "Godot",
+                "godot",
+                Path::new("/home/me/.cache/threadkit/godot-debian-sid")
+            ),
+            "provisioning Godot from Debian sid (godot 4.6.3+ds-3): 3 packages, 44.5 MB to \
+             download into /home/me/.cache/threadkit/godot-debian-sid"
+        );
+        let one = Download::from_print_uris(PRINT_URIS.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(
+            one.announce("C library", "missing", Path::new("/c")),
+            "provisioning C library from Debian sid: 1 package, 2.9 MB to download into /c"
+        );
+    }
+
+    #[test]
+    fn print_uris_without_packages_or_with_a_bad_size_is_an_error() {
+        // apt-get's other output (notices) starts otherwise and is skipped.
+        let error = Download::from_print_uris("Reading package lists...\n").unwrap_err();
+        assert!(error.to_string().contains("listed no package"), "{error}");
+        let error =
+            Download::from_print_uris("'http://x/a.deb' a_1_all.deb big SHA256:0\n").unwrap_err();
+        assert!(error.to_string().contains("not a number"), "{error}");
+        let error = Download::from_print_uris("'http://x/a.deb'\n").unwrap_err();
+        assert!(error.to_string().contains("unexpected line"), "{error}");
+    }
+
+    #[test]
+    fn sizes_read_as_apt_writes_them() {
+        assert_eq!(megabytes(0), "0 kB");
+        assert_eq!(megabytes(1), "1 kB");
+        assert_eq!(megabytes(999_999), "1000 kB");
+        assert_eq!(megabytes(1_000_000), "1.0 MB");
+        assert_eq!(megabytes(41_249_999), "41.2 MB");
+        assert_eq!(megabytes(1_234_567_890), "1234.6 MB");
+    }
 
     #[test]
     fn reads_uris_from_both_sources_formats() {

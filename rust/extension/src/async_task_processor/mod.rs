@@ -118,7 +118,8 @@ pub struct AsyncTaskProcessor {
     /// to finish on its own thread, with a warning. Freeing the processor (a scene change,
     /// quitting) always waits until every task returned, since Godot would crash freeing a
     /// script a worker still runs: past this time it warns every second, naming the tasks
-    /// (-1: without warnings). Make long tasks check [method is_cancelled].
+    /// (-1: without warnings), and a task that never returns keeps the game from quitting. Make
+    /// long tasks check [method is_cancelled].
     #[var(get = get_stop_timeout_msec, set = set_stop_timeout_msec)]
     #[export]
     stop_timeout_msec: PhantomVar<i32>,

@@ -13,7 +13,8 @@ const CLASS: &str = "ThreadSafetyTester";
 /// kind costs, and what a deadlock is and how to avoid it.
 ///
 /// [method run_unsafe_test] races threads on a counter that is read then written back, and
-/// updates get lost; [method run_concurrent_test] does the same with an atomic add, and none are.
+/// updates get lost (in every run with two or more threads); [method run_concurrent_test] does
+/// the same with an atomic add, and none are.
 /// [method compare_strategies] runs the race with seven strategies side by side, each with a
 /// one-sentence lesson. [method run_deadlock_demo] makes two threads deadlock over two locks,
 /// detects it, recovers, and shows that locking in a global order prevents it.
@@ -76,10 +77,14 @@ impl ThreadSafetyTester {
     /// The same race as [method run_concurrent_test], but each increment reads the counter, then
     /// writes back the value plus one: two steps, like GDScript's [code]count += 1[/code] on a
     /// variable shared between threads. When another thread's increment lands between them it is
-    /// overwritten, so with 2 or more threads and enough operations [code]actual_count[/code] comes
-    /// out lower than [code]expected_count[/code] and [code]thread_safe[/code] is
-    /// [code]false[/code]. (How many are lost varies from run to run; a short run, or a single
-    /// thread, may lose none.) Same keys as [method run_concurrent_test].
+    /// overwritten. Left alone, that window is a few nanoseconds wide and a run may lose nothing
+    /// (on one core especially), so here every 64th increment of a thread (its first included)
+    /// waits between the two steps until another thread has written the counter, or waits
+    /// likewise, or every other thread has finished. So with 2 or more threads every run loses
+    /// updates, on any number of cores: [code]actual_count[/code] comes out lower than
+    /// [code]expected_count[/code] and [code]thread_safe[/code] is [code]false[/code]. How many
+    /// are lost varies from run to run; a single thread loses none. Same keys as
+    /// [method run_concurrent_test].
     ///
     /// Each step is atomic on its own, so this is a logic race, not memory corruption: it is safe
     /// to run.
@@ -95,7 +100,8 @@ impl ThreadSafetyTester {
 
     /// Runs the race of [method run_concurrent_test] once per strategy, one after another, and
     /// returns one Dictionary per strategy, in this order of [code]name[/code]:
-    /// [code]"unsynchronized"[/code] (read, then write back: loses updates),
+    /// [code]"unsynchronized"[/code] (read, then write back, as in [method run_unsafe_test]:
+    /// loses updates),
     /// [code]"atomic"[/code] (one atomic add), [code]"parking_lot Mutex"[/code],
     /// [code]"std Mutex"[/code], [code]"RwLock (writes)"[/code] (a reader-writer lock always
     /// taken for writing), [code]"spin lock"[/code] (a lock whose waiters spin instead of
@@ -104,8 +110,9 @@ impl ThreadSafetyTester {
     /// - [code]name[/code] (String): the strategy, as above.
     /// - [code]expected[/code] (int): every increment, threads x operations per thread.
     /// - [code]actual[/code] (int): what the count ended at.
-    /// - [code]correct[/code] (bool): whether no increment was lost; [code]true[/code] for every
-    ///   strategy but [code]"unsynchronized"[/code].
+    /// - [code]correct[/code] (bool): whether no increment was lost: [code]true[/code] for every
+    ///   strategy but [code]"unsynchronized"[/code], which is [code]false[/code] in every run with
+    ///   2 or more threads (see [method run_unsafe_test]) and [code]true[/code] with one.
     /// - [code]duration_us[/code] (int): microseconds from the threads' release to the last one's
     ///   end.
     /// - [code]ns_per_op[/code] (float): wall-clock nanoseconds per increment, all threads

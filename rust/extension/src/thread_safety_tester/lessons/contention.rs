@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::PoisonError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,10 @@ pub const MAX_OPS_PER_THREAD: i64 = 10_000_000;
 /// How many increments may wait in the channel to the owner thread; senders wait beyond that, so
 /// a slow owner cannot make the queue grow without bound.
 const CHANNEL_CAPACITY: usize = 1024;
+/// The unsynchronized strategy holds the window between its read and its write-back open (see
+/// [`Strategy::Unsynchronized`]) on every increment whose index within its thread is a multiple
+/// of this, the first one included.
+pub const UNSYNCHRONIZED_WINDOW_EVERY: usize = 64;
 
 /// An integer argument outside the range it must be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +93,10 @@ impl Workload {
 /// One way of sharing the count between the racing threads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// An atomic load, then an atomic store of the value plus one: two steps, no lock.
+    /// An atomic load, then an atomic store of the value plus one: two steps, no lock. Every
+    /// [`UNSYNCHRONIZED_WINDOW_EVERY`]th increment of a thread waits between the two until
+    /// another thread has written the count, or is waiting likewise, or every other thread has
+    /// finished: so with two or more threads, every run loses updates.
     Unsynchronized,
     /// One atomic `fetch_add`.
     Atomic,
@@ -134,7 +141,7 @@ impl Strategy {
     pub fn lesson(self) -> &'static str {
         match self {
             Self::Unsynchronized => {
-                "Reading then writing back is two steps: when another thread's increment lands between them it is overwritten, so updates are lost (GDScript's `count += 1` on shared data does the same)."
+                "Reading then writing back is two steps: when another thread's increment lands between them it is overwritten, so updates are lost (GDScript's `count += 1` on shared data does the same). Left alone, that window is a few nanoseconds wide and a run may lose nothing; here every 64th increment holds it open until another thread has written or waits too, so every run with two or more threads loses updates, on any number of cores."
             }
             Self::Atomic => {
                 "One indivisible hardware add: exact and lock-free, the cheapest correct counter, though the cores still take turns owning the cache line."
@@ -162,14 +169,29 @@ impl Strategy {
         let (actual, duration) = match self {
             Self::Unsynchronized => {
                 let count = AtomicU64::new(0);
+                let start = Start::default();
+                let waiting = AtomicUsize::new(0);
                 // Two separate atomic operations: no data race in Rust's sense (no undefined
-                // behaviour), yet another thread's store can land between them. `black_box` stands
-                // for the work done between reading and writing back (GDScript's `+=` runs many
-                // instructions there); without it the window is a few cycles, and on a busy
-                // machine a run loses nothing more often than not.
-                let duration = race(workload, || {
+                // behaviour), yet another thread's store can land between them. Left alone, the
+                // window is a few cycles wide, and a run on a busy machine (or on one core, where
+                // a thread is rarely preempted inside it) often loses nothing. Holding it open now
+                // and then, as GDScript's `+=` does by running many instructions there, makes the
+                // interleaving certain: this thread's store overwrites another's, or two threads
+                // that read the same value store the same result. Waiting only while some other
+                // thread still runs outside a window, no thread waits forever.
+                let duration = race(workload, &start, |index| {
                     let seen = count.load(Ordering::Relaxed);
-                    count.store(std::hint::black_box(seen) + 1, Ordering::Relaxed);
+                    if index % UNSYNCHRONIZED_WINDOW_EVERY == 0 {
+                        waiting.fetch_add(1, Ordering::SeqCst);
+                        while count.load(Ordering::Relaxed) == seen
+                            && waiting.load(Ordering::SeqCst) + start.finished() < start.racers()
+                        {
+                            // Not only spinning: on one core the others need this one.
+                            thread::yield_now();
+                        }
+                        waiting.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    count.store(seen + 1, Ordering::Relaxed);
                 });
                 (count.into_inner(), duration)
             }
@@ -177,21 +199,21 @@ impl Strategy {
                 let count = AtomicU64::new(0);
                 // Relaxed suffices: only the count matters, and joining the threads orders it
                 // before the read below.
-                let duration = race(workload, || {
+                let duration = race(workload, &Start::default(), |_| {
                     count.fetch_add(1, Ordering::Relaxed);
                 });
                 (count.into_inner(), duration)
             }
             Self::ParkingLotMutex => {
                 let count = parking_lot::Mutex::new(0);
-                let duration = race(workload, || *count.lock() += 1);
+                let duration = race(workload, &Start::default(), |_| *count.lock() += 1);
                 (count.into_inner(), duration)
             }
             Self::StdMutex => {
                 let count = std::sync::Mutex::new(0);
                 // Nothing panics while holding it, so poisoning cannot happen; if it did, the
                 // count would still be whole.
-                let duration = race(workload, || {
+                let duration = race(workload, &Start::default(), |_| {
                     *count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
                 });
                 let count = count.into_inner().unwrap_or_else(PoisonError::into_inner);
@@ -199,12 +221,12 @@ impl Strategy {
             }
             Self::RwLockWrites => {
                 let count = parking_lot::RwLock::new(0);
-                let duration = race(workload, || *count.write() += 1);
+                let duration = race(workload, &Start::default(), |_| *count.write() += 1);
                 (count.into_inner(), duration)
             }
             Self::SpinLock => {
                 let count = spin::Mutex::new(0);
-                let duration = race(workload, || *count.lock() += 1);
+                let duration = race(workload, &Start::default(), |_| *count.lock() += 1);
                 (count.into_inner(), duration)
             }
             Self::ChannelToOwner => channel_to_owner(workload),
@@ -254,20 +276,23 @@ pub fn compare(workload: Workload) -> Vec<Run> {
     Strategy::ALL.iter().map(|s| s.run(workload)).collect()
 }
 
-/// Runs `increment` `ops_per_thread` times on each of `threads` threads released together;
-/// returns the time from their release to the last one's end.
-fn race(workload: Workload, increment: impl Fn() + Sync) -> Duration {
+/// Runs `increment` `ops_per_thread` times on each of `threads` threads released together (it is
+/// given the increment's index within its thread), counting them in `start`; returns the time
+/// from their release to the last one's end.
+fn race(workload: Workload, start: &Start, increment: impl Fn(usize) + Sync) -> Duration {
     let increment = &increment;
     let started = thread::scope(|s| {
-        let (starting_gun, start_line) = start_line();
+        let (starting_gun, start_line) = start.line();
         for _ in 0..workload.threads {
             let start_line = start_line.clone();
             s.spawn(move || {
                 start_line.wait();
-                for _ in 0..workload.ops_per_thread {
-                    increment();
+                for index in 0..workload.ops_per_thread {
+                    increment(index);
                 }
+                start_line.finish();
             });
+            start.spawned();
         }
         let started = Instant::now();
         drop(starting_gun);
@@ -280,8 +305,9 @@ fn race(workload: Workload, increment: impl Fn() + Sync) -> Duration {
 /// that holds the count; it stops when every sender has hung up.
 fn channel_to_owner(workload: Workload) -> (u64, Duration) {
     let mut count = 0;
+    let start = Start::default();
     let started = thread::scope(|s| {
-        let (starting_gun, start_line) = start_line();
+        let (starting_gun, start_line) = start.line();
         let (to_owner, owner_inbox) = crossbeam_channel::bounded::<u64>(CHANNEL_CAPACITY);
         let count = &mut count;
         s.spawn(move || *count = owner_inbox.iter().sum());
@@ -296,6 +322,7 @@ fn channel_to_owner(workload: Workload) -> (u64, Duration) {
                     }
                 }
             });
+            start.spawned();
         }
         // The senders are the racing threads' clones alone, so the owner stops when they end.
         drop(to_owner);
@@ -306,26 +333,60 @@ fn channel_to_owner(workload: Workload) -> (u64, Duration) {
     (count, started.elapsed())
 }
 
-/// Threads wait on a [`StartLine`] until its starting gun (the paired sender) is dropped, which
-/// releases them all at once.
+/// The racing threads of one race: how many were spawned and how many have finished. They wait
+/// on a [`StartLine`] until its starting gun (the paired sender) is dropped, which releases them
+/// all at once.
 ///
 /// A closed channel rather than a `Barrier`: if spawning a thread fails, the spawning code
 /// unwinds, the gun is dropped with it, and the threads already waiting run and end instead of
 /// waiting forever for one that will never come (which would hang the scope that joins them).
-/// Create it inside the `thread::scope` closure, so that unwinding drops the gun before the scope
-/// joins.
-fn start_line() -> (crossbeam_channel::Sender<()>, StartLine) {
-    let (gun, line) = crossbeam_channel::bounded(0);
-    (gun, StartLine(line))
+/// For the same reason [`Start::racers`] counts the threads spawned, not the threads asked for.
+/// Create the line inside the `thread::scope` closure, so that unwinding drops the gun before
+/// the scope joins.
+#[derive(Default)]
+struct Start {
+    spawned: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+impl Start {
+    fn line(&self) -> (crossbeam_channel::Sender<()>, StartLine<'_>) {
+        let (gun, line) = crossbeam_channel::bounded(0);
+        (gun, StartLine { line, start: self })
+    }
+
+    /// Counts a racing thread that was spawned (call it after each successful spawn).
+    fn spawned(&self) {
+        self.spawned.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many threads race; final once they are released, which is when they ask. (The
+    /// channel's disconnection orders the last spawn's count before the release.)
+    fn racers(&self) -> usize {
+        self.spawned.load(Ordering::SeqCst)
+    }
+
+    /// How many racing threads have made all their increments.
+    fn finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
 }
 
 #[derive(Clone)]
-struct StartLine(crossbeam_channel::Receiver<()>);
+struct StartLine<'a> {
+    line: crossbeam_channel::Receiver<()>,
+    start: &'a Start,
+}
 
-impl StartLine {
+impl StartLine<'_> {
     fn wait(&self) {
         // Nothing is ever sent: `recv` returns, with a disconnection, when the gun is dropped.
-        let _ = self.0.recv();
+        let _ = self.line.recv();
+    }
+
+    /// Counts this racing thread as finished.
+    fn finish(&self) {
+        self.start.finished.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -387,17 +448,58 @@ mod tests {
         }
     }
 
+    /// Runs the unsynchronized race `runs` times; returns how many runs lost updates.
+    fn runs_losing_updates(threads: i64, ops: i64, runs: usize) -> usize {
+        (0..runs)
+            .filter(|_| {
+                let run = Strategy::Unsynchronized.run(workload(threads, ops));
+                assert!(run.actual <= run.expected, "a lost update never adds");
+                !run.is_correct()
+            })
+            .count()
+    }
+
+    /// Sizes from the smallest race that can lose (2 threads, one increment each) to the README's.
+    const LOSING_RACES: [(i64, i64, usize); 5] = [
+        (2, 1, 200),
+        (2, 100, 200),
+        (64, 1, 10),
+        (4, 10_000, 50),
+        (4, 1_000_000, 3),
+    ];
+
     #[test]
-    fn unsynchronized_increments_lose_updates_with_several_threads() {
-        // Losses need two threads to interleave inside one increment. Most runs of this size lose
-        // updates even on a busy machine (two thirds of release runs with both cores loaded);
-        // stopping at the first that does, 20 tries make a miss negligible.
-        let lost = (0..20).any(|_| {
-            let run = Strategy::Unsynchronized.run(workload(4, 2_000_000));
-            assert!(run.actual <= run.expected, "a lost update never adds");
-            !run.is_correct()
-        });
-        assert!(lost, "no update was lost in 20 runs of 4 x 2,000,000");
+    fn unsynchronized_increments_lose_updates_in_every_run() {
+        for (threads, ops, runs) in LOSING_RACES {
+            assert_eq!(
+                runs_losing_updates(threads, ops, runs),
+                runs,
+                "runs of {threads} x {ops} that lost updates, out of {runs}"
+            );
+        }
+    }
+
+    /// With one core the threads never run at once: a thread that reads, waits and writes back
+    /// is the only way another's increment lands in between.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn unsynchronized_increments_lose_updates_in_every_run_on_one_core() {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set and CPU_SET writes inside it;
+        // sched_setaffinity only reads it. Pid 0 pins this test's own thread, and the threads it
+        // starts inherit that.
+        let pinned = unsafe {
+            let mut one_core: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut one_core);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one_core)
+        };
+        assert_eq!(pinned, 0, "pinned to CPU 0");
+        for (threads, ops, runs) in LOSING_RACES {
+            assert_eq!(
+                runs_losing_updates(threads, ops, runs),
+                runs,
+                "runs of {threads} x {ops} on one core that lost updates, out of {runs}"
+            );
+        }
     }
 
     #[test]
@@ -427,6 +529,12 @@ mod tests {
         }
         assert!(Strategy::ALL.iter().all(|s| !s.lesson().is_empty()));
         assert!(Strategy::SpinLock.lesson().contains("burns a whole core"));
+        // The lesson (and the class docs) name the window's period in words.
+        assert!(
+            Strategy::Unsynchronized
+                .lesson()
+                .contains(&format!("every {UNSYNCHRONIZED_WINDOW_EVERY}th increment"))
+        );
     }
 
     #[test]
