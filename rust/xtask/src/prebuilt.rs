@@ -71,8 +71,9 @@ pub fn find(dir: &Path, libraries: &[Library]) -> Result<Prebuilt> {
         let file = dir.join(name);
         if !present.iter().any(|present| present == name) {
             problems.push(format!(
-                "{} is missing: threadkit.gdextension entry {} wants it",
+                "{} {}: threadkit.gdextension entry {} wants it",
                 file.display(),
+                not_a_file(&file),
                 library.tags
             ));
             continue;
@@ -114,6 +115,25 @@ pub fn find(dir: &Path, libraries: &[Library]) -> Result<Prebuilt> {
         libraries: found,
         ignored,
     })
+}
+
+/// What is at `path`, which is not a file: a folder, a symbolic link that leads nowhere, or
+/// nothing (`is missing`). A folder or a broken link named like a library is easy to make (an
+/// artifact unpacked into a folder of its name, a link into a build tree that is gone), and
+/// "missing" would send its maker looking for a file that `ls` shows.
+fn not_a_file(path: &Path) -> String {
+    match fs::symlink_metadata(path) {
+        Err(_) => "is missing".into(),
+        Ok(metadata) if metadata.is_symlink() => match fs::read_link(path) {
+            Ok(target) => format!(
+                "is a symbolic link to {}, which is not a file",
+                target.display()
+            ),
+            Err(_) => "is a symbolic link that cannot be read".into(),
+        },
+        Ok(metadata) if metadata.is_dir() => "is a folder, not a file".into(),
+        Ok(_) => "is not a regular file".into(),
+    }
 }
 
 /// `addons/threadkit/bin/x.so` -> `x.so`.
@@ -496,6 +516,46 @@ mod tests {
         let missing = dir.join("no-such-folder");
         let error = find(&missing, &libraries).unwrap_err().to_string();
         assert!(error.starts_with(&format!("--from {}: cannot list it", missing.display())));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A folder or a dangling symbolic link under an entry's name is named for what it is, not
+    /// reported missing: `ls` shows something there.
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_or_a_broken_link_under_an_entrys_name_is_named_for_what_it_is() {
+        let dir = folder("xtask-test-prebuilt-not-files");
+        let libraries = [
+            library("linux.debug.x86_64", "lib.linux.debug.x86_64.so"),
+            library("windows.release.x86_64", "lib.windows.release.x86_64.dll"),
+            library("macos.release", "lib.macos.release.dylib"),
+        ];
+        // An artifact unpacked into a folder of its name, and a link into a build tree now gone.
+        fs::create_dir(dir.join("lib.linux.debug.x86_64.so")).unwrap();
+        fs::write(dir.join("lib.linux.debug.x86_64.so/lib.so"), elf(62)).unwrap();
+        std::os::unix::fs::symlink(
+            dir.join("gone/threadkit.dll"),
+            dir.join("lib.windows.release.x86_64.dll"),
+        )
+        .unwrap();
+        let error = find(&dir, &libraries).unwrap_err().to_string();
+        let at = |name: &str| dir.join(name).display().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "--from {}: 3 problem(s):\n  \
+                 {} is a folder, not a file: threadkit.gdextension entry linux.debug.x86_64 \
+                 wants it\n  \
+                 {} is a symbolic link to {}, which is not a file: threadkit.gdextension entry \
+                 windows.release.x86_64 wants it\n  \
+                 {} is missing: threadkit.gdextension entry macos.release wants it",
+                dir.display(),
+                at("lib.linux.debug.x86_64.so"),
+                at("lib.windows.release.x86_64.dll"),
+                at("gone/threadkit.dll"),
+                at("lib.macos.release.dylib"),
+            )
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
