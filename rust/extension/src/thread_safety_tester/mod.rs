@@ -79,8 +79,8 @@ impl ThreadSafetyTester {
     /// variable shared between threads. When another thread's increment lands between them it is
     /// overwritten. Left alone, that window is a few nanoseconds wide and a run may lose nothing
     /// (on one core especially), so here every 64th increment of a thread (its first included)
-    /// waits between the two steps until another thread has written the counter, or waits
-    /// likewise, or every other thread has finished. So with 2 or more threads every run loses
+    /// waits between the two steps until another thread has changed the counter, or every other
+    /// thread waits likewise or has finished. So with 2 or more threads every run loses
     /// updates, on any number of cores: [code]actual_count[/code] comes out lower than
     /// [code]expected_count[/code] and [code]thread_safe[/code] is [code]false[/code]. How many
     /// are lost varies from run to run; a single thread loses none. Same keys as

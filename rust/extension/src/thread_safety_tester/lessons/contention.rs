@@ -94,9 +94,9 @@ impl Workload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     /// An atomic load, then an atomic store of the value plus one: two steps, no lock. Every
-    /// [`UNSYNCHRONIZED_WINDOW_EVERY`]th increment of a thread waits between the two until
-    /// another thread has written the count, or is waiting likewise, or every other thread has
-    /// finished: so with two or more threads, every run loses updates.
+    /// [`UNSYNCHRONIZED_WINDOW_EVERY`]th increment of a thread waits between the two until the
+    /// count differs from what it read (another thread changed it), or every other thread is
+    /// waiting likewise or has finished: so with two or more threads, every run loses updates.
     Unsynchronized,
     /// One atomic `fetch_add`.
     Atomic,
@@ -141,7 +141,7 @@ impl Strategy {
     pub fn lesson(self) -> &'static str {
         match self {
             Self::Unsynchronized => {
-                "Reading then writing back is two steps: when another thread's increment lands between them it is overwritten, so updates are lost (GDScript's `count += 1` on shared data does the same). Left alone, that window is a few nanoseconds wide and a run may lose nothing; here every 64th increment holds it open until another thread has written or waits too, so every run with two or more threads loses updates, on any number of cores."
+                "Reading then writing back is two steps: when another thread's increment lands between them it is overwritten, so updates are lost (GDScript's `count += 1` on shared data does the same). Left alone, that window is a few nanoseconds wide and a run may lose nothing; here every 64th increment holds it open until another thread has changed the count, or every other thread waits too or has finished, so every run with two or more threads loses updates, on any number of cores."
             }
             Self::Atomic => {
                 "One indivisible hardware add: exact and lock-free, the cheapest correct counter, though the cores still take turns owning the cache line."
@@ -534,6 +534,15 @@ mod tests {
             Strategy::Unsynchronized
                 .lesson()
                 .contains(&format!("every {UNSYNCHRONIZED_WINDOW_EVERY}th increment"))
+        );
+        // What ends the wait: a change, or every other thread waiting or done (one other
+        // waiting thread is not enough while a third still runs).
+        assert!(
+            Strategy::Unsynchronized
+                .lesson()
+                .contains("or every other thread waits too or has finished"),
+            "{}",
+            Strategy::Unsynchronized.lesson()
         );
     }
 
