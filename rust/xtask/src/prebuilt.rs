@@ -4,7 +4,7 @@
 //! `threadkit.windows.debug.x86_64.dll`, `libthreadkit.macos.release.dylib`, ...). Each file must
 //! be a library for its entry's platform, read from its header: ELF for Linux, PE for Windows,
 //! Mach-O for macOS, for the entry's CPU, and universal (x86_64 and arm64) for a macOS entry,
-//! which names no CPU.
+//! which names no CPU; and as long as that header says (not a copy cut short).
 
 use std::fs::{self, File};
 use std::io::Read as _;
@@ -85,7 +85,15 @@ pub fn find(dir: &Path, libraries: &[Library]) -> Result<Prebuilt> {
                 library.tags,
                 expected(&library.tags)
             )),
-            None => found.push((library.clone(), file)),
+            None => match truncated(&file)? {
+                Some(why) => problems.push(format!(
+                    "{} is cut short ({why}): copy threadkit.gdextension entry {}'s library \
+                     again, whole",
+                    file.display(),
+                    library.tags
+                )),
+                None => found.push((library.clone(), file)),
+            },
         }
     }
     for name in present {
@@ -148,6 +156,77 @@ fn head(file: &Path) -> Result<Vec<u8>> {
         .and_then(|file| file.take(4096).read_to_end(&mut head))
         .map_err(|error| format!("reading {}: {error}", file.display()))?;
     Ok(head)
+}
+
+/// Why `file` is shorter than its own header says (a copy or download that stopped part way),
+/// or None.
+fn truncated(file: &Path) -> Result<Option<String>> {
+    let length = fs::metadata(file)
+        .map_err(|error| format!("reading {}: {error}", file.display()))?
+        .len();
+    Ok(declared_length(&head(file)?)
+        .filter(|needed| length < *needed)
+        .map(|needed| format!("{length} bytes, where its header places data up to byte {needed}")))
+}
+
+/// The least length of a library file, from what its header places where: the ELF program and
+/// section header tables (the latter at the very end of a linked library), the end of the PE
+/// sections' data, the end of each slice of a universal Mach-O file. None when the header does
+/// not say (or is not one of these).
+fn declared_length(head: &[u8]) -> Option<u64> {
+    // Universal Mach-O headers are big-endian, PE little-endian, ELF as EI_DATA says.
+    let big_endian = match head.get(..4)? {
+        [0xca, 0xfe, 0xba, 0xbe | 0xbf] => true,
+        [0x7f, b'E', b'L', b'F'] => head.get(5) == Some(&2),
+        _ => false,
+    };
+    // The unsigned number of `size` bytes at `at`.
+    let number = |at: usize, size: usize| -> Option<u64> {
+        let bytes = head.get(at..at + size)?;
+        let in_order: Box<dyn Iterator<Item = &u8>> = if big_endian {
+            Box::new(bytes.iter())
+        } else {
+            Box::new(bytes.iter().rev())
+        };
+        Some(in_order.fold(0, |value, byte| (value << 8) | u64::from(*byte)))
+    };
+    let table_end =
+        |offset: u64, count: u64, size: u64| offset.checked_add(count.checked_mul(size)?);
+    match head.get(..4)? {
+        // 64-bit ELF only: ThreadKit's libraries are.
+        [0x7f, b'E', b'L', b'F'] if head.get(4) == Some(&2) => {
+            let programs = table_end(number(0x20, 8)?, number(0x38, 2)?, number(0x36, 2)?)?;
+            let sections = table_end(number(0x28, 8)?, number(0x3c, 2)?, number(0x3a, 2)?)?;
+            Some(programs.max(sections))
+        }
+        [b'M', b'Z', ..] => {
+            let pe = usize::try_from(number(0x3c, 4)?).ok()?;
+            if head.get(pe..pe + 4)? != b"PE\0\0" {
+                return None;
+            }
+            let sections = usize::try_from(number(pe + 6, 2)?).ok()?;
+            let table = pe + 24 + usize::try_from(number(pe + 20, 2)?).ok()?;
+            (0..sections)
+                .map(|index| {
+                    let entry = table + index * 40;
+                    table_end(number(entry + 20, 4)?, 1, number(entry + 16, 4)?)
+                })
+                .try_fold(0, |end, section| Some(end.max(section?)))
+        }
+        [0xca, 0xfe, 0xba, magic @ (0xbe | 0xbf)] => {
+            let wide = *magic == 0xbf;
+            let record = if wide { 32 } else { 20 };
+            let field = if wide { 8 } else { 4 };
+            let count = usize::try_from(number(4, 4)?).ok()?.min(16);
+            (0..count)
+                .map(|index| {
+                    let slice = 8 + index * record + 8;
+                    table_end(number(slice, field)?, 1, number(slice + field, field)?)
+                })
+                .try_fold(0, |end, slice| Some(end.max(slice?)))
+        }
+        _ => None,
+    }
 }
 
 /// The operating system of a library format, and the CPUs its code is for.
@@ -554,6 +633,82 @@ mod tests {
                 at("lib.windows.release.x86_64.dll"),
                 at("gone/threadkit.dll"),
                 at("lib.macos.release.dylib"),
+            )
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A library whose copy stopped part way has a whole header, so its format fits; its
+    /// length does not fit what the header places in it.
+    #[test]
+    fn a_library_cut_short_is_named_with_its_entry() {
+        // Two 64-byte section headers right after the ELF header: 192 bytes in all.
+        let mut elf = elf(62);
+        elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+        elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        elf[0x3c..0x3e].copy_from_slice(&2u16.to_le_bytes());
+        // One section of 0x200 bytes at 0x200: 0x400 bytes in all.
+        let mut pe = pe(0x8664);
+        pe[0x86..0x88].copy_from_slice(&1u16.to_le_bytes());
+        pe[0x98 + 16..0x98 + 20].copy_from_slice(&0x200u32.to_le_bytes());
+        pe[0x98 + 20..0x98 + 24].copy_from_slice(&0x200u32.to_le_bytes());
+        // Slices at 0x1000 (0x80 bytes) and 0x2000 (0x100 bytes): 0x2100 bytes in all.
+        let mut fat = universal(&[MACHO_X86_64, MACHO_ARM64]);
+        for (slice, offset, size) in [(0, 0x1000u32, 0x80u32), (1, 0x2000, 0x100)] {
+            let at = 8 + slice * 20 + 8;
+            fat[at..at + 4].copy_from_slice(&offset.to_be_bytes());
+            fat[at + 4..at + 8].copy_from_slice(&size.to_be_bytes());
+        }
+        assert_eq!(declared_length(&elf), Some(192));
+        assert_eq!(declared_length(&pe), Some(0x400));
+        assert_eq!(declared_length(&fat), Some(0x2100));
+        assert_eq!(declared_length(b"#!/bin/sh"), None);
+
+        let dir = folder("xtask-test-prebuilt-cut-short");
+        let libraries = [
+            library("linux.debug.x86_64", "lib.linux.debug.x86_64.so"),
+            library("windows.debug.x86_64", "lib.windows.debug.x86_64.dll"),
+            library("macos.debug", "lib.macos.debug.dylib"),
+        ];
+        let names = libraries
+            .each_ref()
+            .map(|l| file_name(l.project_path().unwrap()));
+        let whole = |mut bytes: Vec<u8>, length: usize| {
+            bytes.resize(length, 0);
+            bytes
+        };
+        for (name, bytes) in names.iter().zip([
+            whole(elf.clone(), 192),
+            whole(pe.clone(), 0x400),
+            whole(fat.clone(), 0x2100),
+        ]) {
+            fs::write(dir.join(name), bytes).unwrap();
+        }
+        assert_eq!(find(&dir, &libraries).unwrap().libraries.len(), 3);
+
+        // Cut short: each a byte short of its end, the ELF one to its header alone.
+        for (name, bytes) in names
+            .iter()
+            .zip([elf, whole(pe, 0x3ff), whole(fat, 0x20ff)])
+        {
+            fs::write(dir.join(name), bytes).unwrap();
+        }
+        let error = find(&dir, &libraries).unwrap_err().to_string();
+        let at = |name: &str| dir.join(name).display().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "--from {}: 3 problem(s):\n  \
+                 {} is cut short (64 bytes, where its header places data up to byte 192): copy \
+                 threadkit.gdextension entry linux.debug.x86_64's library again, whole\n  \
+                 {} is cut short (1023 bytes, where its header places data up to byte 1024): \
+                 copy threadkit.gdextension entry windows.debug.x86_64's library again, whole\n  \
+                 {} is cut short (8447 bytes, where its header places data up to byte 8448): \
+                 copy threadkit.gdextension entry macos.debug's library again, whole",
+                dir.display(),
+                at(names[0]),
+                at(names[1]),
+                at(names[2]),
             )
         );
         fs::remove_dir_all(&dir).unwrap();
