@@ -484,15 +484,26 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn unsynchronized_increments_lose_updates_in_every_run_on_one_core() {
-        // SAFETY: a zeroed cpu_set_t is a valid empty set and CPU_SET writes inside it;
-        // sched_setaffinity only reads it. Pid 0 pins this test's own thread, and the threads it
-        // starts inherit that.
+        // The first CPU this thread may run on: a container's cpuset need not hold CPU 0.
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity writes inside it,
+        // CPU_ISSET only reads it, and CPU_ISSET is given indexes below CPU_SETSIZE.
+        let first = unsafe {
+            let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+            let read =
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed);
+            assert_eq!(read, 0, "read this thread's CPUs");
+            (0..libc::CPU_SETSIZE as usize).find(|&cpu| libc::CPU_ISSET(cpu, &allowed))
+        };
+        let first = first.expect("a CPU to run on");
+        // SAFETY: a zeroed cpu_set_t is a valid empty set and CPU_SET writes inside it (`first`
+        // is below CPU_SETSIZE); sched_setaffinity only reads it. Pid 0 pins this test's own
+        // thread, and the threads it starts inherit that.
         let pinned = unsafe {
             let mut one_core: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut one_core);
+            libc::CPU_SET(first, &mut one_core);
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one_core)
         };
-        assert_eq!(pinned, 0, "pinned to CPU 0");
+        assert_eq!(pinned, 0, "pinned to CPU {first}");
         for (threads, ops, runs) in LOSING_RACES {
             assert_eq!(
                 runs_losing_updates(threads, ops, runs),
