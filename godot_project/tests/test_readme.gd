@@ -1,6 +1,6 @@
 extends "res://tests/support/test_case.gd"
-## The GDScript examples in the top-level README.md compile, run without errors and print what the
-## README says they print. Its convention: a ```gdscript block that prints is followed by a line
+## The GDScript examples in the READMEs (the project's README.md and the addon's, shipped in the
+## zip) compile, run without errors and print what the README says they print. Its convention: a ```gdscript block that prints is followed by a line
 ## "It prints:" and a ```text block holding the printed lines, in order; `…` in a line stands for
 ## any text (timings, thread ids, counts that vary).
 
@@ -13,15 +13,21 @@ const ENTRY := "_run_example"
 const MAX_FRAMES := 600
 
 
-## One ```gdscript block of the README.
+## The READMEs whose examples are checked, by their path from the project's folder, and how many
+## examples each has at least.
+const READMES := {"README.md": 10, "addons/threadkit/README.md": 3}
+
+
+## One ```gdscript block of a README.
 class Example:
-	var line := 0  ## Where its fence is in README.md (1-based).
+	var file := "README.md"
+	var line := 0  ## Where its fence is in [member file] (1-based).
 	var source := ""
 	var stated := false  ## Whether "It prints:" and a ```text block follow it.
 	var prints := PackedStringArray()
 
 	func name() -> String:
-		return "README.md:%d" % line
+		return "%s:%d" % [file, line]
 
 
 ## Collects what is printed, from any thread, and the errors logged, while an example runs.
@@ -57,28 +63,39 @@ class Capture extends Logger:
 
 
 func test_every_example_prints_what_the_readme_says() -> void:
-	var examples := _examples(_readme())
-	assert_true(examples.size() >= 10, "README.md has its examples: %d found" % examples.size())
-	for example in examples:
-		if not example.stated and "print" in example.source:
-			fail("%s prints, but states no output (\"%s\" and a ```text block after it)"
-					% [example.name(), PRINTS])
-			continue
-		var printed := await _run(example)
-		var mismatch := _mismatch(printed, example.prints)
-		if not mismatch.is_empty():
-			fail("%s %s" % [example.name(), mismatch])
+	for file: String in READMES:
+		var examples := _examples(_readme(file), file)
+		assert_true(examples.size() >= READMES[file],
+				"%s has its examples: %d found" % [file, examples.size()])
+		for example in examples:
+			await _check(example)
+
+
+func _check(example: Example) -> void:
+	if not example.stated and "print" in example.source:
+		fail("%s prints, but states no output (\"%s\" and a ```text block after it)"
+				% [example.name(), PRINTS])
+		return
+	var printed := await _run(example)
+	var mismatch := _mismatch(printed, example.prints)
+	if not mismatch.is_empty():
+		fail("%s %s" % [example.name(), mismatch])
 
 
 func test_every_stated_output_belongs_to_an_example() -> void:
-	var text := _readme()
-	var stated := _examples(text).filter(func(e: Example) -> bool: return e.stated).size()
-	assert_eq(text.count("\n%s\n" % PRINTS), stated,
-			"every \"%s\" follows an example's block, or it would go unchecked" % PRINTS)
+	for file: String in READMES:
+		var text := _readme(file)
+		var stated := _examples(text).filter(func(e: Example) -> bool: return e.stated).size()
+		assert_eq(text.count("\n%s\n" % PRINTS), stated,
+				"%s: every \"%s\" follows an example's block, or it would go unchecked"
+				% [file, PRINTS])
 
 
 func test_no_example_awaits_into_a_typed_variable() -> void:
-	for example in _examples(_readme()):
+	var examples: Array[Example] = []
+	for file: String in READMES:
+		examples.append_array(_examples(_readme(file), file))
+	for example in examples:
 		for line in _typed_awaits(example.source):
 			fail("%s: `%s`: a task that failed or was cancelled gives null, which a typed variable refuses (\"Trying to assign value of type 'Nil'\"); keep it untyped or check it"
 					% [example.name(), line])
@@ -199,13 +216,17 @@ static func _typed_awaits(source: String) -> PackedStringArray:
 	return found
 
 
-func _readme() -> String:
-	var path := ProjectSettings.globalize_path("res://").path_join("../README.md")
-	return FileAccess.get_file_as_string(path)
+## The text of [param file], a path from the project's folder (README.md by default).
+func _readme(file := "README.md") -> String:
+	var path := ProjectSettings.globalize_path("res://").path_join("..").path_join(file)
+	var text := FileAccess.get_file_as_string(path)
+	assert_false(text.is_empty(), "%s read from %s" % [file, path])
+	return text
 
 
-## Every ```gdscript block of [param text] with its stated output, when it has one.
-static func _examples(text: String) -> Array[Example]:
+## Every ```gdscript block of [param text] (the text of [param file]) with its stated output, when
+## it has one.
+static func _examples(text: String, file := "README.md") -> Array[Example]:
 	var lines := text.split("\n")
 	var examples: Array[Example] = []
 	var i := 0
@@ -214,6 +235,7 @@ static func _examples(text: String) -> Array[Example]:
 			i += 1
 			continue
 		var example := Example.new()
+		example.file = file
 		example.line = i + 1
 		i += 1
 		var body := PackedStringArray()
