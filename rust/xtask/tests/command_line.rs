@@ -126,9 +126,9 @@ fn libraries_folder(test: &str, leave_out: Option<&str>) -> PathBuf {
     dir
 }
 
-#[test]
-fn package_from_a_folder_zips_every_platforms_library_without_building() {
-    let dir = libraries_folder("package-from-complete", None);
+/// `cargo xtask package --from DIR/libraries --out DIR/threadkit.zip --no-smoke`: the zip's path
+/// and what the command did.
+fn package_from(dir: &Path) -> (PathBuf, Output) {
     let zip = dir.join("threadkit.zip");
     let libraries = dir.join("libraries");
     let output = xtask(&[
@@ -139,6 +139,13 @@ fn package_from_a_folder_zips_every_platforms_library_without_building() {
         zip.to_str().unwrap(),
         "--no-smoke",
     ]);
+    (zip, output)
+}
+
+#[test]
+fn package_from_a_folder_zips_every_platforms_library_without_building() {
+    let dir = libraries_folder("package-from-complete", None);
+    let (zip, output) = package_from(&dir);
     let stdout = text(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -169,16 +176,8 @@ fn package_from_a_folder_zips_every_platforms_library_without_building() {
 #[test]
 fn package_from_a_folder_missing_a_library_names_it_and_its_entry() {
     let dir = libraries_folder("package-from-missing", Some("windows.release.x86_64"));
-    let zip = dir.join("threadkit.zip");
+    let (zip, output) = package_from(&dir);
     let libraries = dir.join("libraries");
-    let output = xtask(&[
-        "package",
-        "--from",
-        libraries.to_str().unwrap(),
-        "--out",
-        zip.to_str().unwrap(),
-        "--no-smoke",
-    ]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         text(&output.stderr),
