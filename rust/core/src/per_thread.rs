@@ -112,6 +112,8 @@ mod exit_hook {
     static STOPPED: AtomicBool = AtomicBool::new(false);
 
     /// Drops a thread's values: the key's destructor, called when a thread ends with a value set.
+    // SAFETY (for callers): `values` must be a value set for KEY, a leaked `Box<ThreadValues>`;
+    // only the platform calls it, as the key's destructor.
     unsafe extern "C" fn thread_ended(values: *mut libc::c_void) {
         // SAFETY: the only values ever set for the key are `Box<ThreadValues>` leaked by `with`,
         // and the platform calls this once per value (it clears the slot first).

@@ -50,9 +50,9 @@ pub use thread_safety_tester::ThreadSafetyTester;
 
 struct ThreadKit;
 
+#[gdextension(entry_symbol = threadkit_init)]
 // SAFETY: the only GDExtension entry point of this library; gdext's macro generates the
 // `threadkit_init` symbol named in addons/threadkit/threadkit.gdextension.
-#[gdextension(entry_symbol = threadkit_init)]
 unsafe impl ExtensionLibrary for ThreadKit {
     fn on_stage_init(stage: InitStage) {
         if stage == InitStage::Scene {
