@@ -1397,6 +1397,10 @@ fn next_task<T>(
     queues: &Queues<Receiver<T>>,
     keep_alive: Option<Duration>,
 ) -> Result<Option<T>, Idle> {
+    // A busy pool finds a task at once: the select (and a spare's timer) only for waiting.
+    if let Some(ready) = take_most_urgent(queues) {
+        return Ok(ready);
+    }
     let idle = keep_alive.map_or_else(never, after);
     let mut select = Select::new();
     for queue in queues.down_to(Priority::Low) {
@@ -1404,22 +1408,27 @@ fn next_task<T>(
     }
     let timeout = select.recv(&idle);
     loop {
-        let mut closed = 0;
-        for queue in queues.down_to(Priority::Low) {
-            match queue.try_recv() {
-                Ok(task) => return Ok(Some(task)),
-                Err(TryRecvError::Disconnected) => closed += 1,
-                Err(TryRecvError::Empty) => {}
-            }
-        }
-        // The pool stopped: `stop` closes the queues together, then cancels what is left in them.
-        if closed > 0 {
-            return Ok(None);
+        if let Some(ready) = take_most_urgent(queues) {
+            return Ok(ready);
         }
         if select.ready() == timeout {
             return Err(Idle);
         }
     }
+}
+
+/// A task from the most urgent queue that has one; `Some(None)` once the pool stopped (`stop`
+/// closes the queues together, then cancels what is left in them); `None` while all are empty.
+fn take_most_urgent<T>(queues: &Queues<Receiver<T>>) -> Option<Option<T>> {
+    let mut closed = false;
+    for queue in queues.down_to(Priority::Low) {
+        match queue.try_recv() {
+            Ok(task) => return Some(Some(task)),
+            Err(TryRecvError::Disconnected) => closed = true,
+            Err(TryRecvError::Empty) => {}
+        }
+    }
+    closed.then_some(None)
 }
 
 #[cfg(test)]

@@ -160,14 +160,12 @@ impl<R> Task<R> {
         if !self.state.settle(result.is_ok()) {
             return false;
         }
-        let outcome = match result {
-            Ok(value) => {
-                self.state.report_progress(1.0);
-                Outcome::Completed(value)
-            }
-            Err(message) => Outcome::Failed(message),
+        let status = if result.is_ok() {
+            Status::Completed
+        } else {
+            Status::Failed
         };
-        self.store(outcome);
+        self.end_with(status, result);
         true
     }
 
@@ -226,14 +224,10 @@ impl<R> Task<R> {
     /// A group task is joined instead: a call made while another thread runs it helps with the
     /// parts left, and only the call that completes the last part returns its final status.
     pub fn run_then(&self, on_start: impl FnOnce()) -> Option<Status> {
-        if matches!(self.work, Work::Outside) {
-            return None; // Ended from outside only.
-        }
-        let started = self.state.try_start();
         match &self.work {
-            Work::Outside => None,
+            Work::Outside => None, // Ended from outside only.
             Work::Job(job) => {
-                if !started {
+                if !self.state.try_start() {
                     return None;
                 }
                 on_start();
@@ -250,7 +244,7 @@ impl<R> Task<R> {
                 Some(self.conclude(result))
             }
             Work::Group(group) => {
-                if started {
+                if self.state.try_start() {
                     on_start();
                     if group.count() == 0 {
                         return Some(self.conclude(group.conclude()));
@@ -266,6 +260,13 @@ impl<R> Task<R> {
     /// Running → final, with the work's result; stores the outcome. Returns the final status.
     fn conclude(&self, result: Result<R, String>) -> Status {
         let status = self.state.finish(result.is_ok());
+        self.end_with(status, result);
+        status
+    }
+
+    /// Stores the outcome of a task that ended `status` with the work's `result` (a result
+    /// given to a task asked to cancel is dropped).
+    fn end_with(&self, status: Status, result: Result<R, String>) {
         let outcome = match (status, result) {
             (Status::Completed, Ok(value)) => Outcome::Completed(value),
             (Status::Failed, Err(message)) => Outcome::Failed(message),
@@ -275,7 +276,6 @@ impl<R> Task<R> {
             self.state.report_progress(1.0);
         }
         self.store(outcome);
-        status
     }
 
     /// Cancels the task; when it had not started, stores its cancellation and drops its job.
