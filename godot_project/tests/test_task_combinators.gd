@@ -355,3 +355,12 @@ func test_a_finished_handler_may_use_its_own_handle_and_combine_it_again() -> vo
 	assert_true(pending.complete(1))
 	assert_true(await frames_until(func() -> bool: return seen.size() == 2))
 	assert_eq(seen, [[1, false, false, 1], [1, 1]], "re-entrant calls see the end; a combination of ended handles ends at once")
+
+
+## A refused combination is a temporary nobody holds while its `finished` is on its way: it is
+## kept alive until emitted, so the await resumes.
+func test_a_refused_combination_awaited_as_a_temporary_still_emits_finished() -> void:
+	expect_error("TaskHandle.when_all: element 0 of the Array is int 5, not a TaskHandle")
+	assert_eq(await TaskHandle.when_all([5]).finished, null)
+	expect_error("TaskHandle.when_any: the Array is empty")
+	assert_eq(await TaskHandle.when_any([]).finished, null)

@@ -134,6 +134,14 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// The `T` that `id` names, looked up as [`live_object`] does: `Err(Freed)` once it was freed
+/// (or when it is no `T`: check the class first where that can be).
+pub(crate) fn live<T: Inherits<Object>>(id: InstanceId) -> Result<Gd<T>, Refusal> {
+    live_object(id)
+        .try_to::<Gd<T>>()
+        .map_err(|_| Refusal::Freed)
+}
+
 /// The id of the live `T` that `value` holds, or why not.
 ///
 /// For `#[func]` parameters that may receive a freed object: gdext converts a typed `Gd`

@@ -10,7 +10,7 @@ use threadkit_core::oneshot::{CallError, oneshot};
 
 use crate::call::try_call;
 use crate::describe;
-use crate::lookup::{Refusal, check_class, live_object, object_argument};
+use crate::lookup::{Refusal, check_class, live, object_argument};
 use crate::main_queue::{self, MainJob};
 use crate::problem::{self, Problem};
 use crate::send::{Optional, SendCallable, SendVariant};
@@ -625,7 +625,7 @@ fn user_nodes_stall() -> Option<Stall> {
     let nodes = USER_NODE_IDS.lock();
     let mut stall = (!nodes.is_empty()).then_some(Stall::None);
     for id in nodes.iter() {
-        let Ok(node) = live_object(*id).try_to::<Gd<Node>>() else {
+        let Ok(node) = live::<Node>(*id) else {
             continue;
         };
         if node.can_process() {
@@ -715,11 +715,7 @@ fn block_on_main<T: Send + 'static>(
 /// destroying a RefCounted at this moment; such an object counts as freed. The Variant holds a
 /// reference to a RefCounted, so it stays alive while it is used.
 fn revive<T: Inherits<Object>>(method: &str, name: &str, id: InstanceId) -> Result<Gd<T>, Refusal> {
-    let checked = check_class::<T>(id).and_then(|_| {
-        live_object(id)
-            .try_to::<Gd<T>>()
-            .map_err(|_| Refusal::Freed)
-    });
+    let checked = check_class::<T>(id).and_then(live::<T>);
     if let Err(why @ Refusal::WrongClass { .. }) = &checked {
         Problem::new(
             CLASS,

@@ -345,17 +345,7 @@ impl ThreadSafeQueue {
         let Ok(timeout) = problem::timeout_ms(CLASS, "pop", timeout_ms, Ok(())) else {
             return Variant::nil();
         };
-        let popped = crate::shutdown::interruptible(|interrupts| {
-            shared.channel.pop_interruptible(timeout, interrupts)
-        });
-        match popped {
-            Ok(value) => value.into_inner(),
-            Err(PopError::Closed) => {
-                shared.report_freed("pop");
-                Variant::nil()
-            }
-            Err(_) => Variant::nil(),
-        }
+        Self::pop_waiting(&shared, timeout, "pop").unwrap_or_default()
     }
 
     /// Removes and returns the value at the front of the queue if there is one now, without
@@ -452,20 +442,28 @@ impl ThreadSafeQueue {
     /// One step of a `for` loop: pops as `pop()` does and keeps the value as the loop's state
     /// (GDScript hands the state back to `_iter_get`), or ends the loop.
     fn iter_step(this: Gd<Self>, mut state: VarArray, method: &str) -> bool {
-        let shared = Self::shared(this);
-        let popped = crate::shutdown::interruptible(|interrupts| {
-            shared.channel.pop_interruptible(None, interrupts)
-        });
-        match popped {
-            Ok(value) => {
-                state.set(0, &value.into_inner());
+        match Self::pop_waiting(&Self::shared(this), None, method) {
+            Some(value) => {
+                state.set(0, &value);
                 true
             }
+            None => false,
+        }
+    }
+
+    /// Pops as `pop()` does, for `method`: `None` when the wait timed out or was interrupted, or
+    /// the queue is closed and empty (reported if it was freed meanwhile).
+    fn pop_waiting(shared: &Shared, timeout: Option<Duration>, method: &str) -> Option<Variant> {
+        let popped = crate::shutdown::interruptible(|interrupts| {
+            shared.channel.pop_interruptible(timeout, interrupts)
+        });
+        match popped {
+            Ok(value) => Some(value.into_inner()),
             Err(error) => {
                 if error == PopError::Closed {
                     shared.report_freed(method);
                 }
-                false
+                None
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::call::{static_name, try_call};
 use crate::coroutine;
 use crate::held_locks::TaskHolds;
 use crate::kept_call::{self, Failure};
-use crate::lookup::live_object;
+use crate::lookup::{live, live_object};
 use crate::main_thread_dispatcher;
 use crate::monitors;
 use crate::problem::{self, Problem};
@@ -213,7 +213,7 @@ impl AsyncTaskProcessor {
         }
         let id = self.base().instance_id();
         let hook_later = move || {
-            if let Ok(this) = live_object(id).try_to::<Gd<AsyncTaskProcessor>>() {
+            if let Ok(this) = live::<AsyncTaskProcessor>(id) {
                 let inner = this.bind().inner.clone();
                 hook_once(&this, &inner);
             }
@@ -958,7 +958,7 @@ fn label_of(callable: &Callable) -> threadkit_core::Label {
         let object = callable
             .object_id()
             .filter(|_| godot::init::is_main_thread())
-            .and_then(|id| live_object(id).try_to::<Gd<Object>>().ok());
+            .and_then(|id| live::<Object>(id).ok());
         match object {
             Some(object) => match object.clone().try_cast::<Node>() {
                 Ok(node) => format!("{method} of {} '{}'", node.get_class(), node.get_name()),

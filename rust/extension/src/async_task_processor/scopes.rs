@@ -11,7 +11,7 @@ use threadkit_core::{Pool, Task, cancel_together};
 
 use super::{AsyncTaskProcessor, CLASS, Delivery};
 use crate::describe;
-use crate::lookup::{live_object, object_argument};
+use crate::lookup::{live, object_argument};
 use crate::problem::Problem;
 use crate::send::SendVariant;
 use crate::task_handle::HandleRef;
@@ -46,13 +46,7 @@ impl AsyncTaskProcessor {
             .report();
             return 0;
         }
-        let node = object_argument::<Node>(&node)
-            .map_err(|why| why.to_string())
-            .and_then(|id| {
-                live_object(id)
-                    .try_to::<Gd<Node>>()
-                    .map_err(|_| "was freed".to_string())
-            });
+        let node = object_argument::<Node>(&node).and_then(live::<Node>);
         let node = match node {
             Ok(node) => node,
             Err(why) => {

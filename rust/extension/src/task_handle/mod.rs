@@ -6,7 +6,7 @@ use godot::prelude::*;
 use threadkit_core::{CancelOutcome, Outcome, Pool, Reach, Task};
 
 use crate::call::static_name;
-use crate::lookup::live_object;
+use crate::lookup::live;
 use crate::main_queue;
 use crate::problem::Problem;
 use crate::send::SendVariant;
@@ -435,7 +435,7 @@ fn emit_later(instance: InstanceId, held: Option<HandleRef>) {
     main_queue::run_on_main(Box::new(move || {
         let handle = match held {
             Some(HandleRef(handle)) => Some(handle),
-            None => live_object(instance).try_to::<Gd<TaskHandle>>().ok(),
+            None => live::<TaskHandle>(instance).ok(),
         };
         if let Some(mut handle) = handle {
             let result = handle.bind().get_result();

@@ -13,7 +13,7 @@ use godot::prelude::*;
 use parking_lot::Mutex;
 
 use super::{CLASS, Link, orphan_all};
-use crate::lookup::{live_object, object_argument};
+use crate::lookup::{live, object_argument};
 use crate::main_queue;
 use crate::problem::Problem;
 
@@ -61,7 +61,7 @@ pub(super) fn bind(link: &Arc<Link>, node: &Variant) {
         }
     };
     let link = Arc::downgrade(link);
-    let attach = move || match live_object(id).try_to::<Gd<Node>>() {
+    let attach = move || match live::<Node>(id) {
         Ok(node) => attach(node, link),
         // Freed before the main thread got to it: what the binding was for.
         Err(_) => {
