@@ -116,9 +116,8 @@ pub(super) fn deliver_completed(
 /// freed. Main thread only.
 pub(super) fn release(deliveries: Vec<Delivery>) {
     for delivery in deliveries {
-        if let Some(HandleRef(mut handle)) = delivery.handle {
-            let result = handle.bind().get_result();
-            TaskHandle::emit_finished(&mut handle, &result);
+        if let Some(HandleRef(handle)) = delivery.handle {
+            TaskHandle::announce(handle);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! it a loop that keeps delivering completions and dispatched calls while it waits.
 
 use super::*;
+use crate::task_handle::result_of;
 
 /// `AsyncTaskProcessor.wait_for_task`.
 pub(super) fn wait_for_task(
@@ -44,10 +45,7 @@ pub(super) fn wait_for_task(
         inner.wait_off_main_thread(&task, timeout)
     };
     match ended {
-        WaitEnd::Done => task.with_outcome(|outcome| match outcome {
-            Some(Outcome::Completed(result)) => result.copy(),
-            _ => Variant::nil(),
-        }),
+        WaitEnd::Done => result_of(&task),
         WaitEnd::TimedOut => Variant::nil(),
         WaitEnd::Freed => {
             report_freed("wait_for_task");

@@ -172,10 +172,7 @@ impl TaskHandle {
     /// Dictionaries are copies: changing them does not change what other callers get.
     #[func]
     pub fn get_result(&self) -> Variant {
-        self.link.task.with_outcome(|outcome| match outcome {
-            Some(Outcome::Completed(result)) => result.copy(),
-            _ => Variant::nil(),
-        })
+        result_of(&self.link.task)
     }
 
     /// Why the task failed; empty unless [method get_status] is
@@ -416,6 +413,20 @@ impl TaskHandle {
     pub(crate) fn emit_finished(handle: &mut Gd<Self>, result: &Variant) {
         handle.emit_signal(static_name!(c"finished"), std::slice::from_ref(result));
     }
+
+    /// Emits [signal finished] with the task's result (null unless it completed).
+    pub(crate) fn announce(mut handle: Gd<Self>) {
+        let result = handle.bind().get_result();
+        Self::emit_finished(&mut handle, &result);
+    }
+}
+
+/// A copy of the task's result; null unless it completed.
+pub(crate) fn result_of(task: &Task<SendVariant>) -> Variant {
+    task.with_outcome(|outcome| match outcome {
+        Some(Outcome::Completed(result)) => result.copy(),
+        _ => Variant::nil(),
+    })
 }
 
 /// A combined handle, held while the handles it combines can still end it (see
@@ -437,9 +448,8 @@ fn emit_later(instance: InstanceId, held: Option<HandleRef>) {
             Some(HandleRef(handle)) => Some(handle),
             None => live::<TaskHandle>(instance).ok(),
         };
-        if let Some(mut handle) = handle {
-            let result = handle.bind().get_result();
-            TaskHandle::emit_finished(&mut handle, &result);
+        if let Some(handle) = handle {
+            TaskHandle::announce(handle);
         }
     }));
 }
