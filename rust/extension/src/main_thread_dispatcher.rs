@@ -17,7 +17,7 @@ use crate::send::{Optional, SendCallable, SendVariant};
 use crate::thread_context::ThreadContext;
 
 // The queue's Rust API, also under the name of the class that drains it.
-pub(crate) use crate::main_queue::{QUEUE, drain, run_on_main};
+use crate::main_queue::{QUEUE, drain};
 
 /// How long a push waits for room under [constant MainThreadDispatcher.OVERFLOW_BLOCK].
 const BLOCK_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -268,7 +268,7 @@ impl MainThreadDispatcher {
             return Variant::nil();
         }
         crate::thread_switch::request(
-            "MainThreadDispatcher.switch_to_main_thread",
+            (CLASS, "switch_to_main_thread"),
             crate::thread_switch::Target::Main,
         )
     }

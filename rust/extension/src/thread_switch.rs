@@ -100,11 +100,14 @@ pub(crate) enum Target {
     Main,
 }
 
+/// The class and method of a switch, for errors.
+pub(crate) type Origin = (&'static str, &'static str);
+
 struct Switch {
     emitter: Emitter,
     target: Target,
-    /// `Class.method` that requested it, for errors.
-    method: &'static str,
+    /// The class and method that requested it, for errors.
+    origin: Origin,
     requested: Instant,
     on_main_thread: bool,
 }
@@ -121,7 +124,7 @@ impl Switch {
     }
 
     fn report_not_awaited(&self) {
-        let (class, method) = self.method.split_once('.').unwrap_or(("", self.method));
+        let (class, method) = self.origin;
         Problem::new(
             class,
             method,
@@ -142,10 +145,10 @@ static UNSCOPED: Mutex<Vec<Switch>> = Mutex::new(Vec::new());
 
 /// Requests a switch to `target` and returns the signal the caller awaits; inside a task (not a
 /// switched coroutine), an error and null, which `await` passes through: a task may not await.
-pub(crate) fn request(method: &'static str, target: Target) -> Variant {
+pub(crate) fn request(origin: Origin, target: Target) -> Variant {
     let in_resumption = SCOPE.with(|scope| scope.borrow().is_some());
     if !in_resumption && threadkit_core::current_task().is_some() {
-        let (class, name) = method.split_once('.').unwrap_or(("", method));
+        let (class, name) = origin;
         Problem::new(
             class,
             name,
@@ -159,7 +162,7 @@ pub(crate) fn request(method: &'static str, target: Target) -> Variant {
     let mut switch = Some(Switch {
         emitter: Emitter(object),
         target,
-        method,
+        origin,
         requested: Instant::now(),
         on_main_thread: godot::init::is_main_thread(),
     });

@@ -16,7 +16,7 @@ use crate::coroutine;
 use crate::held_locks::TaskHolds;
 use crate::kept_call::{self, Failure};
 use crate::lookup::{live, live_object};
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 use crate::monitors;
 use crate::problem::{self, Problem};
 use crate::script_errors::Nesting;
@@ -221,7 +221,7 @@ impl AsyncTaskProcessor {
         if godot::init::is_main_thread() {
             hook_later();
         } else {
-            main_thread_dispatcher::run_on_main(Box::new(hook_later));
+            main_queue::run_on_main(Box::new(hook_later));
         }
     }
 }
@@ -247,7 +247,7 @@ impl Drop for AsyncTaskProcessor {
         // When the game quits nothing resumes any more: they are dropped here, while the scripts
         // they hold still live.
         if !orphans.is_empty() && !crate::shutdown::is_shutting_down() {
-            main_thread_dispatcher::run_on_main(Box::new(move || release(orphans)));
+            main_queue::run_on_main(Box::new(move || release(orphans)));
         }
     }
 }

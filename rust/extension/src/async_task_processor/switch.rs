@@ -8,13 +8,13 @@ use godot::prelude::*;
 use threadkit_core::{Priority, TaskState};
 
 use super::{AsyncTaskProcessor, CLASS, Delivery, Inner};
-use crate::main_thread_dispatcher;
+use crate::main_queue;
 use crate::problem::Problem;
 use crate::script_errors::{self, Nesting};
 use crate::send::SendVariant;
 use crate::thread_switch::{self, Emitter, Target};
 
-const METHOD: &str = "AsyncTaskProcessor.switch_to_worker";
+const METHOD: thread_switch::Origin = (CLASS, "switch_to_worker");
 
 #[godot_api(secondary)]
 impl AsyncTaskProcessor {
@@ -115,7 +115,7 @@ impl Drop for OnWorker {
                 "no worker ran the switch (it was cancelled, by cancel_all() or cancel_task(), or the workers stopped, or the processor was freed), so the coroutine goes on on the main thread.",
             )
             .report();
-            main_thread_dispatcher::run_on_main(Box::new(move || emitter.resume()));
+            main_queue::run_on_main(Box::new(move || emitter.resume()));
         }
     }
 }

@@ -178,7 +178,7 @@ pub(super) fn wait_on_main_thread(
 ) -> WaitEnd {
     let deadline = timeout.map(|timeout| Instant::now() + timeout);
     let completions = inner.pool.completions();
-    let dispatched = main_thread_dispatcher::QUEUE.receiver();
+    let dispatched = main_queue::QUEUE.receiver();
     let ended = || {
         if inner.is_freed() {
             Some(WaitEnd::Freed)
@@ -188,7 +188,7 @@ pub(super) fn wait_on_main_thread(
     };
     loop {
         deliver_completed(inner, this, DrainLimits::default());
-        main_thread_dispatcher::drain(Some(DrainLimits::default()));
+        main_queue::drain(Some(DrainLimits::default()));
         if let Some(end) = ended() {
             return end;
         }
