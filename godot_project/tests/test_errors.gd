@@ -17,8 +17,10 @@ class Lines extends Logger:
 	var texts: Array[String] = []
 	## The source file each error names in its "at:" line.
 	var files: Array[String] = []
+	## The function each error names in its "at:" line.
+	var functions: Array[String] = []
 
-	func _log_error(_function: String, file: String, _line: int, code: String, rationale: String,
+	func _log_error(function: String, file: String, _line: int, code: String, rationale: String,
 			_editor_notify: bool, error_type: int, _script_backtraces: Array[ScriptBacktrace]) -> void:
 		if error_type == ERROR_TYPE_WARNING:
 			return
@@ -27,6 +29,7 @@ class Lines extends Logger:
 		longest = maxi(longest, code.length() + rationale.length())
 		texts.append((code + " " + rationale).left(SHORT_LINE))
 		files.append(file)
+		functions.append(function)
 		_mutex.unlock()
 
 
@@ -199,3 +202,20 @@ func test_an_error_is_located_where_it_was_found() -> void:
 	if lines.files.size() == 2:
 		assert_true(lines.files[0].ends_with("thread_local.rs"), lines.files[0])
 		assert_true(lines.files[1].ends_with("thread_safe_queue.rs"), lines.files[1])
+
+
+## A refused submit's error (also kept as its handle's error) names the class and method in its
+## "at:" line too, as every other error does.
+func test_a_refused_submit_is_located_at_its_class_and_method() -> void:
+	var processor := AsyncTaskProcessor.new()
+	add_child(processor)
+	var lines := Lines.new()
+	OS.add_logger(lines)
+	expect_error("AsyncTaskProcessor.submit_task: the task Callable is invalid")
+	assert_eq(processor.submit_task(Callable()), -1)
+	expect_error("AsyncTaskProcessor.run: priority 7 is not PRIORITY_LOW")
+	var handle := processor.run(func() -> int: return 1, 7)
+	OS.remove_logger(lines)
+	assert_eq(lines.functions, ["AsyncTaskProcessor.submit_task", "AsyncTaskProcessor.run"] as Array[String])
+	assert_true(handle.get_error().begins_with("AsyncTaskProcessor.run: priority 7"), handle.get_error())
+	processor.queue_free()

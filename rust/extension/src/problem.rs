@@ -34,18 +34,6 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// A problem whose whole message, `Class.method: what; fix`, was composed where it was
-    /// found, because it is kept as well as reported (a refused submit's failed handle holds
-    /// it as its error).
-    pub(crate) fn composed(message: String) -> Self {
-        Self {
-            class: "",
-            method: None,
-            what: message,
-            fix: None,
-        }
-    }
-
     /// Adds how to fix it.
     pub(crate) fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
@@ -56,7 +44,6 @@ impl<'a> Problem<'a> {
     pub(crate) fn message(&self) -> String {
         let mut message = match self.method {
             Some(method) => format!("{}.{method}: {}", self.class, self.what),
-            None if self.class.is_empty() => self.what.clone(),
             None => format!("{}: {}", self.class, self.what),
         };
         if let Some(fix) = &self.fix {

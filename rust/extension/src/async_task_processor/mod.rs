@@ -353,8 +353,8 @@ impl AsyncTaskProcessor {
         });
         match submitted {
             Ok(task) => task.id() as i64,
-            Err(message) => {
-                Problem::composed(message).report();
+            Err(problem) => {
+                problem.report();
                 -1
             }
         }
@@ -409,9 +409,12 @@ impl AsyncTaskProcessor {
         self.inner.submit_with_handle(|inner, attach| {
             check_callback(method, &callback)?;
             if !(0..=MAX_GROUP).contains(&count) {
-                return Err(format!(
-                    "{CLASS}.{method}: count {count} is not between 0 and {MAX_GROUP}; pass how many times to call the task."
-                ));
+                return Err(Problem::new(
+                    CLASS,
+                    method,
+                    format!("count {count} is not between 0 and {MAX_GROUP}"),
+                )
+                .fix("pass how many times to call the task."));
             }
             let priority = parse_priority(method, priority)?;
             let max_threads = scheduling::parse_max_threads(method, max_threads)?;
@@ -431,9 +434,7 @@ impl AsyncTaskProcessor {
                         let args = [(index as i64).to_variant()];
                         call_task(state, body.get(), &args, Some(index))
                     },
-                    |results| {
-                        results.into_iter().collect::<SendVariant>()
-                    },
+                    |results| results.into_iter().collect::<SendVariant>(),
                 )
             })?;
             submitted.set_label(label);
@@ -807,11 +808,11 @@ impl Inner {
     /// Queues a task that calls `task` with no argument.
     fn submit_single(
         &self,
-        method: &str,
+        method: &'static str,
         task: Callable,
         priority: i64,
         delivery: impl FnOnce(&Arc<Task<SendVariant>>) -> Delivery,
-    ) -> Result<Arc<Task<SendVariant>>, String> {
+    ) -> Result<Arc<Task<SendVariant>>, Problem<'static>> {
         let priority = parse_priority(method, priority)?;
         check_task(method, &task)?;
         let label = label_of(&task);
@@ -828,10 +829,10 @@ impl Inner {
     /// Queues with `queue` and records the task's `delivery` before any thread can deliver it.
     fn submit(
         &self,
-        method: &str,
+        method: &'static str,
         delivery: impl FnOnce(&Arc<Task<SendVariant>>) -> Delivery,
         queue: impl FnOnce(&Pool<SendVariant>) -> Result<Arc<Task<SendVariant>>, Stopped>,
-    ) -> Result<Arc<Task<SendVariant>>, String> {
+    ) -> Result<Arc<Task<SendVariant>>, Problem<'static>> {
         // Held across the submit: the main thread takes a delivery under this lock, so it cannot
         // look for one between the task being queued and its delivery being recorded.
         let mut deliveries = self.deliveries.lock();
@@ -843,8 +844,8 @@ impl Inner {
             self.start(0);
         }
         let task = queue(&self.pool).map_err(|Stopped| {
-            format!(
-                "{CLASS}.{method}: the workers are not running; call start_workers() first (or keep autostart on and add the node to the tree)."
+            Problem::new(CLASS, method, "the workers are not running").fix(
+                "call start_workers() first (or keep autostart on and add the node to the tree).",
             )
         })?;
         let delivery = delivery(&task);
@@ -861,7 +862,7 @@ impl Inner {
         submit: impl FnOnce(
             &Self,
             &mut dyn FnMut(&Arc<Task<SendVariant>>) -> Gd<TaskHandle>,
-        ) -> Result<Arc<Task<SendVariant>>, String>,
+        ) -> Result<Arc<Task<SendVariant>>, Problem<'static>>,
     ) -> Gd<TaskHandle> {
         let mut made = None;
         let mut attach = |task: &Arc<Task<SendVariant>>| {
@@ -871,8 +872,9 @@ impl Inner {
         };
         match submit(self, &mut attach) {
             Ok(_) => made.expect("a submitted task has its handle"),
-            Err(message) => {
-                Problem::composed(message.clone()).report();
+            Err(problem) => {
+                let message = problem.message();
+                problem.report();
                 let handle = TaskHandle::failed(message);
                 self.refused.lock().push(Delivery {
                     then: None,
@@ -891,23 +893,29 @@ fn name_pool(this: &Gd<AsyncTaskProcessor>, inner: &Inner) {
     inner.pool.set_name(format!("{CLASS} '{name}'"));
 }
 
-fn check_callback(method: &str, callback: &Callable) -> Result<(), String> {
+fn check_callback(method: &'static str, callback: &Callable) -> Result<(), Problem<'static>> {
     if !callback.is_null() && !callback.is_valid() {
-        return Err(format!(
-            "{CLASS}.{method}: the callback Callable is invalid (its object was freed or the method does not exist); pass a valid Callable, or none."
-        ));
+        return Err(Problem::new(
+            CLASS,
+            method,
+            "the callback Callable is invalid (its object was freed or the method does not exist)",
+        )
+        .fix("pass a valid Callable, or none."));
     }
     Ok(())
 }
 
 /// The error for a task Callable that cannot be called at all.
-fn check_task(method: &str, task: &Callable) -> Result<(), String> {
+fn check_task(method: &'static str, task: &Callable) -> Result<(), Problem<'static>> {
     if task.is_valid() {
         Ok(())
     } else {
-        Err(format!(
-            "{CLASS}.{method}: the task Callable is invalid (null, or its object was freed, or the method does not exist); pass a valid Callable such as func(): return work()."
-        ))
+        Err(Problem::new(
+            CLASS,
+            method,
+            "the task Callable is invalid (null, or its object was freed, or the method does not exist)",
+        )
+        .fix("pass a valid Callable such as func(): return work()."))
     }
 }
 
@@ -969,13 +977,18 @@ fn label_of(callable: &Callable) -> threadkit_core::Label {
     })
 }
 
-fn parse_priority(method: &str, priority: i64) -> Result<Priority, String> {
+fn parse_priority(method: &'static str, priority: i64) -> Result<Priority, Problem<'static>> {
     match priority {
         AsyncTaskProcessor::PRIORITY_HIGH => Ok(Priority::High),
         AsyncTaskProcessor::PRIORITY_NORMAL => Ok(Priority::Normal),
         AsyncTaskProcessor::PRIORITY_LOW => Ok(Priority::Low),
-        other => Err(format!(
-            "{CLASS}.{method}: priority {other} is not PRIORITY_LOW (-1), PRIORITY_NORMAL (0) or PRIORITY_HIGH (1); pass one of those constants."
-        )),
+        other => Err(Problem::new(
+            CLASS,
+            method,
+            format!(
+                "priority {other} is not PRIORITY_LOW (-1), PRIORITY_NORMAL (0) or PRIORITY_HIGH (1)"
+            ),
+        )
+        .fix("pass one of those constants.")),
     }
 }

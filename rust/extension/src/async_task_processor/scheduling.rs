@@ -34,9 +34,12 @@ impl AsyncTaskProcessor {
         self.ensure_delivery();
         self.inner.submit_with_handle(|inner, attach| {
             let Ok(delay) = u64::try_from(delay_msec) else {
-                return Err(format!(
-                    "{CLASS}.{method}: delay_msec {delay_msec} is negative; pass how many milliseconds to wait, or 0 to run it now."
-                ));
+                return Err(Problem::new(
+                    CLASS,
+                    method,
+                    format!("delay_msec {delay_msec} is negative"),
+                )
+                .fix("pass how many milliseconds to wait, or 0 to run it now."));
             };
             let priority = parse_priority(method, priority)?;
             check_task(method, &task)?;
@@ -85,10 +88,16 @@ impl AsyncTaskProcessor {
 }
 
 /// `max_threads` of `submit_group`: 0 (every worker) or the most workers a group may use.
-pub(super) fn parse_max_threads(method: &str, max_threads: i64) -> Result<usize, String> {
+pub(super) fn parse_max_threads(
+    method: &'static str,
+    max_threads: i64,
+) -> Result<usize, Problem<'static>> {
     usize::try_from(max_threads).map_err(|_| {
-        format!(
-            "{CLASS}.{method}: max_threads {max_threads} is negative; pass the most workers the group may use at once, or 0 for all of them."
+        Problem::new(
+            CLASS,
+            method,
+            format!("max_threads {max_threads} is negative"),
         )
+        .fix("pass the most workers the group may use at once, or 0 for all of them.")
     })
 }

@@ -160,7 +160,7 @@ pub(super) enum Key {
 }
 
 impl Key {
-    fn of(method: &str, value: &Variant) -> Result<Key, String> {
+    fn of(method: &'static str, value: &Variant) -> Result<Key, Problem<'static>> {
         let bits = |x: f64| -> Option<u64> { (!x.is_nan()).then(|| (x + 0.0).to_bits()) };
         let floats = |xs: &[f32]| -> Option<[u64; 4]> {
             let mut out = [0; 4];
@@ -219,10 +219,15 @@ impl Key {
             _ => None,
         };
         key.ok_or_else(|| {
-            format!(
-                "{CLASS}.{method}: the key is {}, which cannot be a key (it is null, NaN, a freed object, or a value that changes in place or cannot be compared); pass an int, a String or StringName, a Vector2i/3i/4i, a Vector2/3/4, a Color, a bool, a NodePath or a live Object, for example the chunk's coordinates.",
-                describe::value(value)
+            Problem::new(
+                CLASS,
+                method,
+                format!(
+                    "the key is {}, which cannot be a key (it is null, NaN, a freed object, or a value that changes in place or cannot be compared)",
+                    describe::value(value)
+                ),
             )
+            .fix("pass an int, a String or StringName, a Vector2i/3i/4i, a Vector2/3/4, a Color, a bool, a NodePath or a live Object, for example the chunk's coordinates.")
         })
     }
 }
